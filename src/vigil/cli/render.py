@@ -1,0 +1,74 @@
+"""Output for people (Rich tables, progress bars) and for machines (one JSON document)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vigil.service import json_safe
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(document: Any) -> None:
+    """Prints ``document`` as the only thing on stdout."""
+    sys.stdout.write(json.dumps(json_safe(document), indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Prints a table for people."""
+    view = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        view.add_column(column)
+    for row in rows:
+        view.add_row(*(fmt(v) for v in row))
+    out.print(view)
+
+
+def fmt(value: Any) -> str:
+    """Returns a short human rendering of a cell value."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict | list):
+        return json.dumps(json_safe(value), default=str)
+    return str(value)
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Returns the metrics that are single numbers, in their stored order."""
+    return [(k, v) for k, v in metrics.items() if isinstance(v, int | float) or v is None]
+
+
+@contextmanager
+def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
+    """Yields a ``(fraction, message)`` callback driving a bar on a terminal, else a no-op."""
+    if not enabled or not err.is_terminal:
+        yield lambda fraction, message: None
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[step]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=1.0, step="")
+
+        def update(fraction: float, message: str) -> None:
+            bar.update(task, completed=fraction, step=message)
+
+        yield update

@@ -1,0 +1,102 @@
+"""Reading CSV, Parquet and JSON Lines into a DataFrame with a content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from vigil.errors import InvalidInput
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A table read from somewhere, with the sha256 of the bytes it came from."""
+
+    frame: pd.DataFrame
+    fingerprint: str
+    format: str
+    source: str
+
+    @property
+    def rows(self) -> int:
+        """Returns the number of rows."""
+        return len(self.frame)
+
+
+def detect_format(name: str) -> str:
+    """Returns the format implied by a file name's suffix, or raises naming what is allowed."""
+    suffix = Path(name).suffix.lower()
+    try:
+        return FORMATS[suffix]
+    except KeyError:
+        allowed = ", ".join(sorted(FORMATS))
+        shown = suffix or "(none)"
+        raise InvalidInput(
+            f"Unknown data format {shown!r} for {name}; use one of {allowed}."
+        ) from None
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Returns the table in the file at ``path`` with its content fingerprint.
+
+    The fingerprint is the sha256 of the file's bytes, so the same file gives
+    the same fingerprint wherever it is read.
+    """
+    file = Path(path)
+    fmt = detect_format(file.name)
+    if not file.exists():
+        raise InvalidInput(f"Data file {file} does not exist.")
+    if not file.is_file():
+        raise InvalidInput(f"Data path {file} is not a file.")
+    try:
+        payload = file.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"Data file {file} cannot be read: {exc.strerror}.") from exc
+    frame = read_table(payload, fmt, str(file))
+    return Dataset(frame, hashlib.sha256(payload).hexdigest(), fmt, str(file))
+
+
+def read_table(payload: bytes, fmt: str, source: str) -> pd.DataFrame:
+    """Returns the DataFrame parsed from ``payload`` in format ``fmt``.
+
+    Raises ``InvalidInput`` naming ``source`` when the bytes are not that format
+    or hold no rows.
+    """
+    if not payload.strip():
+        raise InvalidInput(f"Data file {source} is empty.")
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(io.BytesIO(payload), sep="\t" if fmt == "tsv" else ",")
+        elif fmt == "parquet":
+            frame = pd.read_parquet(io.BytesIO(payload))
+        elif fmt == "jsonl":
+            frame = pd.read_json(io.BytesIO(payload), lines=True, dtype=False)
+        else:
+            raise InvalidInput(f"Unknown data format {fmt!r} for {source}.")
+    except InvalidInput:
+        raise
+    except (ValueError, pd.errors.ParserError, pa.ArrowException, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(f"Data file {source} is not valid {fmt}: {first_line}.") from exc
+    if frame.empty:
+        raise InvalidInput(f"Data file {source} has no rows.")
+    frame.columns = [str(c) for c in frame.columns]
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise InvalidInput(f"Data file {source} has the column {duplicated[0]!r} twice.")
+    return frame

@@ -1,0 +1,1 @@
+"""Turning raw inputs (tables, log events, metric streams, requests) into model features."""

@@ -1,0 +1,103 @@
+"""Labelled synthetic data for demos, tests and benchmarks (``vigil simulate``).
+
+:func:`simulate` generates one of five kinds of data, each a pandas DataFrame
+whose ``is_anomaly`` column (0/1) says which rows are anomalous and whose
+``anomaly_type`` column says how (``""`` on normal rows):
+
+- ``logs``: application log events with incidents (latency spikes, error
+  bursts, unseen message templates, traffic drops);
+- ``metrics``: five infrastructure metrics every five minutes, in long format,
+  with faults (spikes, level shifts, drops to zero, variance changes);
+- ``requests``: HTTP requests to a web shop with attacks (SQL injection, XSS,
+  path traversal, command injection, credential stuffing);
+- ``transactions``: card transactions with fraud (card testing, unusual
+  amounts, foreign bursts, night-time spending);
+- ``users``: per-user behaviour with true segments and anomalous users
+  (bots, resellers).
+
+Every generator is deterministic for a seed: the same arguments give the same
+frame, and :func:`write_frame` turns it into the same bytes. Anomalies arrive
+as incidents spanning several consecutive events, and their share of the rows
+matches ``anomaly_rate`` (exactly for the event streams and users, to within
+rounding per series for metrics). See each module for what is simulated and
+why it resembles real data.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from vigil.data.writing import write_table
+from vigil.errors import UsageError
+from vigil.simulate.logs import simulate_logs
+from vigil.simulate.metrics import simulate_metrics
+from vigil.simulate.requests import simulate_requests
+from vigil.simulate.transactions import simulate_transactions
+from vigil.simulate.users import simulate_users
+
+__all__ = ["KINDS", "MAX_ANOMALY_RATE", "simulate", "write_frame"]
+
+KINDS = ("logs", "metrics", "requests", "transactions", "users")
+MAX_ANOMALY_RATE = 0.5
+
+_GENERATORS: dict[str, Callable[[int, float, int, datetime | None], pd.DataFrame]] = {
+    "logs": simulate_logs,
+    "metrics": simulate_metrics,
+    "requests": simulate_requests,
+    "transactions": simulate_transactions,
+    "users": lambda rows, rate, seed, _start: simulate_users(rows, rate, seed),
+}
+
+
+def simulate(
+    kind: str,
+    rows: int,
+    anomaly_rate: float = 0.05,
+    seed: int = 0,
+    start: datetime | None = None,
+) -> pd.DataFrame:
+    """Returns ``rows`` rows of labelled synthetic ``kind`` data, deterministic for ``seed``.
+
+    ``anomaly_rate`` (0 to 0.5) is the share of rows inside incidents;
+    ``start`` is when time-stamped kinds begin (naive UTC; aware datetimes are
+    converted; default 2024-01-01 00:00, a Monday) and is ignored by ``users``.
+    Raises :class:`~vigil.errors.UsageError` naming the parameter that is
+    out of range.
+
+    Example:
+        >>> frame = simulate("metrics", rows=1000, anomaly_rate=0.05, seed=7)
+        >>> len(frame), float(frame["is_anomaly"].mean())
+        (1000, 0.05)
+        >>> list(frame.columns)
+        ['timestamp', 'series', 'value', 'is_anomaly', 'anomaly_type']
+        >>> simulate("metrics", rows=1000, seed=7).equals(frame)
+        True
+    """
+    if kind not in _GENERATORS:
+        raise UsageError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
+    if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
+        raise UsageError(f"rows must be a whole number of at least 1, not {rows!r}.")
+    if not isinstance(anomaly_rate, numbers.Real) or not 0.0 <= anomaly_rate <= MAX_ANOMALY_RATE:
+        raise UsageError(
+            f"anomaly_rate must be between 0 and {MAX_ANOMALY_RATE}, not {anomaly_rate!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise UsageError(f"seed must be a whole number of at least 0, not {seed!r}.")
+    if start is not None and not isinstance(start, datetime):
+        raise UsageError(f"start must be a datetime, not {start!r}.")
+    return _GENERATORS[kind](int(rows), float(anomaly_rate), int(seed), start)
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Writes ``frame`` to ``path`` as CSV, JSON Lines (.jsonl/.json) or Parquet, by suffix.
+
+    Timestamps are written as ISO 8601 text in CSV and JSON Lines. The file
+    appears whole or not at all. Raises :class:`~vigil.errors.InvalidInput`
+    naming the suffix and the allowed ones when the suffix is unknown.
+    """
+    write_table(frame, path)

@@ -1,0 +1,1 @@
+"""Training: task detection, the fitted pipeline, metrics and feature importance."""

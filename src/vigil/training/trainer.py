@@ -1,0 +1,368 @@
+"""Fitting a model: split, preprocess, fit, evaluate, explain — one pure function.
+
+``train_model`` knows nothing of the registry or storage: it takes a table and
+a ``TrainSpec`` and returns the fitted ``ModelBundle`` with its metrics, so
+the same code serves the CLI, the API and retraining jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+from sklearn.pipeline import Pipeline
+
+from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, get_algorithm
+from vigil.data.schema import ColumnSchema, conform, infer_schema
+from vigil.errors import InvalidInput, UsageError
+from vigil.features.tabular import build_preprocessor, source_column
+from vigil.training import metrics as task_metrics
+from vigil.training.bundle import ModelBundle, profile_inputs
+from vigil.training.tasks import check_task, detect_task
+
+Progress = Callable[[float, str], None]
+log = logging.getLogger("vigil.training")
+
+# Fewer held-out rows than this cannot give a meaningful metric (r2 needs two).
+_MIN_SPLIT_ROWS = 2
+# Permutation importance is costly; on large test sets a sample gives the same ranking.
+_PERMUTATION_MAX_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train: task, algorithm, columns, parameters and evaluation settings."""
+
+    task: str = "auto"
+    algorithm: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    test_size: float = 0.2
+    cv: int | None = None
+    seed: int = 42
+
+
+@dataclass
+class TrainOutcome:
+    """A fitted bundle with its evaluation."""
+
+    bundle: ModelBundle
+    task: str
+    algorithm: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    feature_importance: dict[str, float]
+    rows: int
+    train_rows: int
+    test_rows: int
+    fit_seconds: float
+    # The held-out part, kept in memory (never stored) so a challenger and the
+    # champion can be scored on the same rows.
+    X_test: pd.DataFrame | None = None
+    y_test: pd.Series | None = None
+
+
+@dataclass
+class PreparedData:
+    """A table validated against a spec: schema, features, target and task."""
+
+    task: str
+    algorithm: str
+    schema: list[ColumnSchema]
+    X: pd.DataFrame
+    y: pd.Series | None
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+def _logged(progress: Progress) -> Progress:
+    """Returns ``progress`` that also logs each step, so non-interactive runs show them too."""
+
+    def step(fraction: float, message: str) -> None:
+        log.info("training %3.0f%%: %s", fraction * 100, message)
+        progress(fraction, message)
+
+    return step
+
+
+def prepare(frame: pd.DataFrame, spec: TrainSpec) -> PreparedData:
+    """Returns the table checked and coerced for ``spec``, or raises naming what is wrong."""
+    if spec.target is not None and spec.target not in frame.columns:
+        raise InvalidInput(
+            f"Target column {spec.target!r} does not exist; columns are: "
+            + ", ".join(map(str, frame.columns))
+            + ".",
+            errors=[{"loc": ["target"], "msg": "no such column"}],
+        )
+    if spec.algorithm is not None:
+        get_algorithm(spec.algorithm)
+    target = frame[spec.target] if spec.target is not None else None
+    if target is not None and target.isna().all():
+        raise InvalidInput(f"Target column {spec.target!r} is entirely empty.")
+    task = detect_task(target, spec.algorithm) if spec.task == "auto" else check_task(spec.task)
+    if task in ("classification", "regression") and target is None:
+        raise InvalidInput(f"Task {task} needs a target column (--target).")
+    algorithm = spec.algorithm or DEFAULT_ALGORITHM[task]
+    if task not in get_algorithm(algorithm).tasks:
+        raise UsageError(
+            f"Algorithm {algorithm} does not do {task}; it does "
+            + ", ".join(get_algorithm(algorithm).tasks)
+            + "."
+        )
+    if spec.features is not None:
+        unknown = [c for c in spec.features if c not in frame.columns]
+        if unknown:
+            raise InvalidInput(
+                f"Feature column {unknown[0]!r} does not exist; columns are: "
+                + ", ".join(map(str, frame.columns))
+                + ".",
+                errors=[{"loc": ["features", c], "msg": "no such column"} for c in unknown],
+            )
+        features = [c for c in spec.features if c != spec.target]
+    else:
+        features = [c for c in frame.columns if c != spec.target]
+    if not features:
+        raise InvalidInput("No feature columns are left once the target is set aside.")
+    if target is not None:
+        # Rows without a label cannot be learned from or scored against.
+        frame = frame[target.notna()]
+        target = target[target.notna()]
+    schema = infer_schema(frame, features)
+    X = conform(frame, schema)
+    y = target.reset_index(drop=True) if target is not None else None
+    return PreparedData(task, algorithm, schema, X.reset_index(drop=True), y)
+
+
+def split(data: PreparedData, spec: TrainSpec) -> tuple[Any, Any, Any, Any]:
+    """Returns X_train, X_test, y_train, y_test (stratified where it applies).
+
+    Unsupervised models without labels are fitted on every row: there is
+    nothing to score a held-out part against.
+    """
+    if not 0.0 < spec.test_size < 1.0:
+        raise UsageError(f"test_size must be in (0, 1), got {spec.test_size}.")
+    if data.y is None:
+        return data.X, None, None, None
+    n = len(data.X)
+    n_test = int(np.ceil(n * spec.test_size))
+    stratify = None
+    if data.task == "classification" or data.task == "anomaly":
+        counts = data.y.value_counts()
+        if data.task == "classification" and len(counts) < 2:
+            raise InvalidInput(
+                f"Target column {data.y.name!r} has a single class ({counts.index[0]!r}); "
+                "classification needs at least two."
+            )
+        if (
+            len(counts) > 1
+            and counts.min() >= 2
+            and n_test >= len(counts)
+            and n - n_test >= len(counts)
+        ):
+            stratify = data.y
+        elif data.task == "classification":
+            raise InvalidInput(
+                f"Too few rows for the split: {n} rows with {len(counts)} classes "
+                f"(smallest has {int(counts.min())}) cannot give a stratified test part of "
+                f"{spec.test_size:g}; add rows or change --test-size."
+            )
+    if n_test < _MIN_SPLIT_ROWS or n - n_test < _MIN_SPLIT_ROWS:
+        raise InvalidInput(
+            f"Too few rows for the split: {n} rows cannot give a test part of "
+            f"{spec.test_size:g} with at least {_MIN_SPLIT_ROWS} rows on each side; "
+            "add rows or change --test-size."
+        )
+    return train_test_split(
+        data.X, data.y, test_size=spec.test_size, random_state=spec.seed, stratify=stratify
+    )
+
+
+def build_pipeline(
+    data: PreparedData, params: Mapping[str, Any]
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Returns the unfitted preprocessing + estimator pipeline and the resolved parameters."""
+    algorithm = get_algorithm(data.algorithm)
+    estimator, resolved = algorithm.build(data.task, params)
+    preprocess = build_preprocessor(data.schema, scale=algorithm.scale, dense=algorithm.dense)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)]), resolved
+
+
+def train_model(
+    frame: pd.DataFrame, spec: TrainSpec, progress: Progress = _no_progress
+) -> TrainOutcome:
+    """Returns a fitted bundle and its evaluation for ``frame`` trained as ``spec`` says."""
+    progress = _logged(progress)
+    progress(0.02, "validating data")
+    data = prepare(frame, spec)
+    pipeline, resolved = build_pipeline(data, spec.params)
+    if spec.cv is not None and not 2 <= spec.cv <= 20:
+        raise UsageError(f"cv must be between 2 and 20 folds, got {spec.cv}.")
+    X_train, X_test, y_train, y_test = split(data, spec)
+
+    classes: list[Any] = []
+    if data.task == "classification":
+        classes = sorted(y_train.unique().tolist(), key=lambda v: (str(type(v)), v))
+
+    profiles, categories = profile_inputs(X_train, data.schema)
+    bundle = ModelBundle(
+        task=data.task,
+        algorithm=data.algorithm,
+        params=resolved,
+        schema=data.schema,
+        pipeline=pipeline,
+        target=spec.target,
+        classes=classes,
+        profiles=profiles,
+        categories=categories,
+    )
+    progress(0.1, f"fitting {data.algorithm}")
+    started = time.perf_counter()
+    if data.task == "classification":
+        pipeline.fit(X_train, bundle.class_codes(y_train))
+    elif data.task == "regression":
+        pipeline.fit(X_train, y_train.to_numpy(dtype=float))
+    else:
+        pipeline.fit(X_train)
+    fit_seconds = time.perf_counter() - started
+    progress(0.75, "evaluating")
+    metrics = evaluate_bundle(bundle, X_test if X_test is not None else X_train, y_test)
+    if spec.cv is not None and data.y is not None and data.task in ("classification", "regression"):
+        progress(0.8, f"{spec.cv}-fold cross-validation")
+        metrics.update(_cross_validate(pipeline, data, spec))
+    metrics["fit_seconds"] = round(fit_seconds, 4)
+
+    progress(0.9, "feature importance")
+    importance = feature_importance(bundle, X_test, y_test)
+    progress(1.0, "done")
+    return TrainOutcome(
+        bundle=bundle,
+        task=data.task,
+        algorithm=data.algorithm,
+        params=resolved,
+        metrics=metrics,
+        feature_importance=importance,
+        rows=len(data.X),
+        train_rows=len(X_train),
+        test_rows=0 if X_test is None else len(X_test),
+        fit_seconds=fit_seconds,
+        X_test=X_test,
+        y_test=y_test,
+    )
+
+
+def evaluate_bundle(bundle: ModelBundle, X: pd.DataFrame, y: pd.Series | None) -> dict[str, Any]:
+    """Returns the task's metrics of ``bundle`` on prepared rows ``X`` with labels ``y``."""
+    if bundle.task == "classification":
+        if y is None:
+            raise InvalidInput("Evaluating a classifier needs the target column.")
+        predicted = np.asarray(bundle.pipeline.predict(X)).astype(int)
+        has_proba = hasattr(bundle.pipeline[-1], "predict_proba")
+        proba = bundle.pipeline.predict_proba(X) if has_proba else None
+        return task_metrics.classification_metrics(
+            bundle.class_codes(y), predicted, proba, bundle.classes
+        )
+    if bundle.task == "regression":
+        if y is None:
+            raise InvalidInput("Evaluating a regressor needs the target column.")
+        return task_metrics.regression_metrics(
+            y.to_numpy(dtype=float), np.asarray(bundle.pipeline.predict(X), dtype=float)
+        )
+    if bundle.task == "clustering":
+        labels = np.asarray(bundle.pipeline.predict(X))
+        return task_metrics.clustering_metrics(bundle.pipeline[:-1].transform(X), labels)
+    scores = bundle.anomaly_scores(X)
+    flagged = (scores >= bundle.pipeline[-1].threshold_).astype(int)
+    if y is None:
+        return {"anomaly_rate": float(flagged.mean())}
+    return task_metrics.anomaly_metrics(anomaly_labels(y), flagged, scores)
+
+
+def anomaly_labels(y: pd.Series) -> np.ndarray:
+    """Returns 0/1 labels from a label column (1, true, yes, anomaly… = anomaly)."""
+    if pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return (y.astype(float) > 0).astype(int).to_numpy()
+    lowered = y.astype(str).str.strip().str.lower()
+    return (
+        lowered.isin({"1", "true", "yes", "anomaly", "anom", "abnormal", "attack", "fraud"})
+        .astype(int)
+        .to_numpy()
+    )
+
+
+def _cross_validate(pipeline: Pipeline, data: PreparedData, spec: TrainSpec) -> dict[str, Any]:
+    assert data.y is not None and spec.cv is not None
+    if data.task == "classification":
+        folds: Any = StratifiedKFold(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
+        scoring, name = "accuracy", "accuracy"
+        target = data.y.astype(str).to_numpy()
+    else:
+        folds = KFold(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
+        scoring, name = "r2", "r2"
+        target = data.y.to_numpy(dtype=float)
+    try:
+        scores = cross_val_score(clone(pipeline), data.X, target, cv=folds, scoring=scoring)
+    except ValueError as exc:
+        raise InvalidInput(f"Cross-validation with {spec.cv} folds failed: {exc}") from exc
+    return {
+        f"cv_{name}_mean": float(np.mean(scores)),
+        f"cv_{name}_std": float(np.std(scores)),
+        "cv_folds": spec.cv,
+    }
+
+
+def feature_importance(
+    bundle: ModelBundle, X_test: pd.DataFrame | None, y_test: pd.Series | None
+) -> dict[str, float]:
+    """Returns importance per input column summing to 1: native if available, else permutation."""
+    estimator = bundle.pipeline[-1]
+    raw: np.ndarray | None = None
+    try:
+        raw = np.asarray(estimator.feature_importances_, dtype=float)
+    except (AttributeError, ValueError):
+        coef = getattr(estimator, "coef_", None)
+        if coef is not None:
+            raw = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).sum(axis=0)
+    if raw is not None:
+        names = bundle.pipeline[:-1].get_feature_names_out()
+        if len(names) == len(raw):
+            totals: dict[str, float] = {}
+            for name, value in zip(names, raw, strict=True):
+                column = source_column(str(name), bundle.schema)
+                totals[column] = totals.get(column, 0.0) + float(value)
+            return _normalised(totals)
+    if X_test is None or y_test is None or bundle.task not in ("classification", "regression"):
+        return {}
+    sample = X_test.iloc[:_PERMUTATION_MAX_ROWS]
+    truth = y_test.iloc[:_PERMUTATION_MAX_ROWS]
+    if bundle.task == "classification":
+        truth = pd.Series(bundle.class_codes(truth))
+        if (truth < 0).any():  # a class seen only in the test part cannot be scored
+            return {}
+    result = permutation_importance(
+        bundle.pipeline, sample, truth.to_numpy(), n_repeats=3, random_state=0
+    )
+    return _normalised(
+        {
+            c.name: max(float(v), 0.0)
+            for c, v in zip(bundle.schema, result.importances_mean, strict=True)
+        }
+    )
+
+
+def _normalised(values: dict[str, float]) -> dict[str, float]:
+    total = sum(values.values())
+    if total <= 0:
+        return {k: 0.0 for k in values}
+    ordered = sorted(values.items(), key=lambda kv: kv[1], reverse=True)
+    return {k: round(v / total, 6) for k, v in ordered}
