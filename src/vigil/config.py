@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,10 @@ class Settings:
     artifact_uri: str
     secret_key: bytes
     admin_key: str | None
+    # Hosts a URL data source may fetch from; empty means URL sources are off.
+    url_allowlist: tuple[str, ...] = ()
+    # Named SQL sources: {"name": {"url": ..., "queries": {"query_name": "SELECT ..."}}}.
+    sql_sources: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -34,6 +40,12 @@ class Settings:
             artifact_uri=artifact_uri,
             secret_key=secret_key,
             admin_key=env.get("VIGIL_ADMIN_KEY") or None,
+            url_allowlist=tuple(
+                h.strip().lower()
+                for h in env.get("VIGIL_URL_ALLOWLIST", "").split(",")
+                if h.strip()
+            ),
+            sql_sources=_sql_sources(env.get("VIGIL_SQL_SOURCES", "")),
         )
 
 
@@ -50,3 +62,15 @@ def _load_or_create_secret(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(token)
     return token
+
+
+def _sql_sources(text: str) -> dict[str, Any]:
+    """Returns the named SQL sources from JSON text or from a JSON file named by the text."""
+    text = text.strip()
+    if not text:
+        return {}
+    raw = Path(text).read_text() if not text.startswith("{") else text
+    sources = json.loads(raw)
+    if not isinstance(sources, dict):
+        raise ValueError("VIGIL_SQL_SOURCES must be a JSON object of named sources.")
+    return sources

@@ -48,6 +48,38 @@ class Conflict(VigilError):
     title = "Conflict"
 
 
+class Unauthorized(VigilError):
+    """No API key, or one that is unknown or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(VigilError):
+    """The key is valid but its role is too low for the operation."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class PayloadTooLarge(VigilError):
+    """The request body or the number of rows is over the configured limit."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class RateLimited(VigilError):
+    """The key sent more requests than its rate allows; retry after ``retry_after`` seconds."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ArtifactIntegrityError(VigilError):
     """A stored artifact does not match its recorded sha256 or HMAC: it was altered."""
 

@@ -8,6 +8,8 @@ artifacts) and model loading, and is the only layer that knows all three.
 from __future__ import annotations
 
 import io
+import logging
+import os
 import platform
 import threading
 import time
@@ -26,14 +28,28 @@ import pandas as pd
 from vigil import __version__
 from vigil.algorithms.catalogue import CATALOGUE, get_algorithm
 from vigil.config import Settings
-from vigil.data.loading import Dataset
-from vigil.errors import InvalidInput, NotFound, UsageError
+from vigil.data.loading import Dataset, detect_format, read_table
+from vigil.data.sources import check_named_query, check_url, fetch_url, run_named_query
+from vigil.errors import (
+    ArtifactIntegrityError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    UsageError,
+    VigilError,
+)
 from vigil.ids import uuid7
+from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner
 from vigil.registry.artifacts import ArtifactStore, open_artifact_store
+from vigil.registry.audit import AuditLog
+from vigil.registry.datasets import DatasetRecord, DatasetStore
 from vigil.registry.db import create_engine_for, upgrade
 from vigil.registry.entities import DeploymentEvent, ModelRecord, NewVersion, VersionRecord
-from vigil.registry.signing import read_verified, write_verified
+from vigil.registry.jobs import JobRecord, JobStore
+from vigil.registry.keys import KeyStore
+from vigil.registry.signing import read_verified, sha256_hex, write_verified
 from vigil.registry.store import RegistryStore
+from vigil.security import generate_key, role_allows, role_rank
 from vigil.training.bundle import ModelBundle
 from vigil.training.metrics import LOWER_IS_BETTER
 from vigil.training.trainer import (
@@ -44,6 +60,8 @@ from vigil.training.trainer import (
     evaluate_bundle,
     train_model,
 )
+
+log = logging.getLogger("vigil.service")
 
 DEPLOY_CHOICES = ("never", "always", "if_better")
 # The metric that decides "better" for each task when comparing versions.
@@ -62,10 +80,16 @@ _LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "xgboost", "lightgbm",
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: the tenant whose resources they reach and the actor recorded in history."""
+    """Who asks: the tenant whose resources they reach, their role, and the actor recorded.
+
+    The command line acts as an admin of tenant ``default`` (it runs where the
+    database is); the API builds a Caller from the presented key.
+    """
 
     tenant: str = "default"
     actor: str = "cli"
+    role: str = "admin"
+    key_id: str | None = None
 
 
 @dataclass
@@ -203,6 +227,12 @@ class VigilService:
         self.now = now or (lambda: datetime.now(UTC))
         self._bundles: OrderedDict[tuple[str, str, int, str], ModelBundle] = OrderedDict()
         self._bundles_lock = threading.Lock()
+        engine = store.engine
+        self.keys = KeyStore(engine, self.now)
+        self.audit_log = AuditLog(engine, self.now)
+        self.jobs = JobStore(engine, self.now)
+        self.datasets = DatasetStore(engine, self.now)
+        self.runner: JobRunner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VigilService:
@@ -210,6 +240,318 @@ class VigilService:
         engine = create_engine_for(settings.database_url)
         upgrade(engine)
         return cls(settings, RegistryStore(engine), open_artifact_store(settings.artifact_uri))
+
+    # --- keys and audit ---------------------------------------------------------------
+
+    def authenticate(self, key_text: str) -> Caller:
+        """Returns the caller a presented API key stands for; Unauthorized otherwise."""
+        record = self.keys.authenticate(key_text)
+        return Caller(
+            tenant=record.tenant, actor=f"key:{record.id}", role=record.role, key_id=record.id
+        )
+
+    def create_key(self, caller: Caller, role: str, tenant: str | None = None) -> dict[str, Any]:
+        """Returns a new key (its text shown this once) for ``tenant`` (default the caller's)."""
+        _require_role(caller, "admin")
+        role_rank(role)
+        target = tenant or caller.tenant
+        _check_tenant(target)
+        key = generate_key()
+        record = self.keys.add(key, tenant=target, role=role, created_by=caller.actor)
+        self.audit(caller, "key.create", f"keys/{record.id}", role=role, tenant=target)
+        return {
+            "id": record.id,
+            "key": key.text,
+            "role": record.role,
+            "tenant": record.tenant,
+            "created_at": record.created_at.isoformat(),
+        }
+
+    def ensure_admin_key(self) -> str | None:
+        """Returns an admin key's text to print once at start, or None when there is nothing new.
+
+        ``VIGIL_ADMIN_KEY`` becomes an admin key of tenant ``default`` (any text
+        works; it is stored hashed under a fixed id). Otherwise, on a first start
+        with no key at all, one admin key is created and written to
+        ``$VIGIL_HOME/admin.key`` (mode 0600).
+        """
+        if self.settings.admin_key:
+            self.keys.put_environment_admin(self.settings.admin_key)
+            return None
+        if self.keys.count() > 0:
+            return None
+        key = generate_key()
+        self.keys.add(key, tenant="default", role="admin", created_by="first start")
+        path = self.settings.home / "admin.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.text + "\n")
+        return key.text
+
+    def audit(self, caller: Caller, action: str, resource: str, **detail: Any) -> None:
+        """Records a change in the audit log."""
+        self.audit_log.record(
+            tenant=caller.tenant,
+            actor=caller.actor,
+            action=action,
+            resource=resource,
+            detail=json_safe(detail),
+        )
+
+    def list_audit(
+        self, caller: Caller, *, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Returns the tenant's audit events, newest first (admins only)."""
+        _require_role(caller, "admin")
+        return [
+            r.to_json() for r in self.audit_log.list_for(caller.tenant, limit=limit, offset=offset)
+        ]
+
+    # --- datasets ---------------------------------------------------------------------
+
+    def create_dataset(
+        self, caller: Caller, *, name: str, payload: bytes, filename: str
+    ) -> dict[str, Any]:
+        """Returns the dataset stored from an uploaded file (CSV, Parquet or JSON Lines)."""
+        _require_role(caller, "trainer")
+        fmt = detect_format(filename)
+        frame = read_table(payload, fmt, filename)
+        return self._store_dataset(
+            caller, name or filename, payload, fmt, frame, f"upload:{filename}"
+        ).to_json()
+
+    def create_dataset_from_rows(
+        self, caller: Caller, *, name: str, rows: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Returns the dataset stored from inline rows (kept as JSON Lines)."""
+        _require_role(caller, "trainer")
+        return self._dataset_from_rows(caller, name, rows).to_json()
+
+    def get_dataset(self, caller: Caller, dataset_id: str) -> dict[str, Any]:
+        """Returns a stored dataset's description."""
+        return self.datasets.get(caller.tenant, dataset_id).to_json()
+
+    def load_stored_dataset(self, tenant: str, dataset_id: str) -> Dataset:
+        """Returns a stored dataset's table, read back from the artifact store."""
+        record = self.datasets.get(tenant, dataset_id)
+        payload = self.artifacts.get(record.artifact_key)
+        if sha256_hex(payload) != record.fingerprint:
+            raise ArtifactIntegrityError(f"Dataset {dataset_id} was altered in the artifact store.")
+        frame = read_table(payload, record.format, record.name)
+        return Dataset(frame, record.fingerprint, record.format, f"dataset:{record.id}")
+
+    def _dataset_from_rows(
+        self, caller: Caller, name: str, rows: list[dict[str, Any]]
+    ) -> DatasetRecord:
+        if not rows:
+            raise InvalidInput(
+                "rows is empty; send at least one row.", errors=[{"loc": ["rows"], "msg": "empty"}]
+            )
+        bad = next((i for i, row in enumerate(rows) if not isinstance(row, dict)), None)
+        if bad is not None:
+            raise InvalidInput(
+                f"Row {bad} is not an object of column values.",
+                errors=[{"loc": ["rows", bad], "msg": "not an object"}],
+            )
+        frame = pd.DataFrame.from_records(rows)
+        payload = frame.to_json(orient="records", lines=True, date_format="iso").encode()
+        return self._store_dataset(caller, name or "inline rows", payload, "jsonl", frame, "rows")
+
+    def _store_dataset(
+        self, caller: Caller, name: str, payload: bytes, fmt: str, frame: pd.DataFrame, source: str
+    ) -> DatasetRecord:
+        dataset_id = uuid7()
+        key = f"{caller.tenant}/datasets/{dataset_id}.{fmt}"
+        self.artifacts.put(key, payload)
+        record = DatasetRecord(
+            id=dataset_id,
+            tenant=caller.tenant,
+            name=name[:256],
+            format=fmt,
+            source=source[:2000],
+            fingerprint=sha256_hex(payload),
+            rows=len(frame),
+            columns=[{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
+            artifact_key=key,
+            size=len(payload),
+            created_by=caller.actor,
+            created_at=self.now(),
+        )
+        try:
+            self.datasets.add(record)
+        except BaseException:
+            self.artifacts.delete(key)
+            raise
+        self.audit(caller, "dataset.create", f"datasets/{dataset_id}", name=name, rows=len(frame))
+        return record
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def submit_training(self, caller: Caller, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Returns the queued training job for ``name`` described by a train request body.
+
+        The data reference is checked now (a dataset that exists, rows stored
+        as a dataset, an allow-listed public URL, a configured SQL query), so a
+        bad request fails at once instead of as a failed job.
+        """
+        _require_role(caller, "trainer")
+        _check_name(name)
+        spec = train_spec_from_request(request)
+        deploy = request.get("deploy", "never")
+        if deploy not in DEPLOY_CHOICES:
+            raise InvalidInput(
+                f"deploy must be one of {', '.join(DEPLOY_CHOICES)}, got {deploy!r}.",
+                errors=[{"loc": ["deploy"], "msg": "invalid choice"}],
+            )
+        data = self._resolve_source(caller, request.get("data"))
+        job = self.jobs.submit(
+            uuid7(),
+            tenant=caller.tenant,
+            kind="train",
+            created_by=caller.actor,
+            payload={"model": name, "data": data, "spec": spec_to_json(spec), "deploy": deploy},
+        )
+        self.audit(caller, "job.submit", f"jobs/{job.id}", kind="train", model=name)
+        if self.runner is not None:
+            self.runner.wake()
+        return job.to_json()
+
+    def _resolve_source(self, caller: Caller, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or len(set(data) & SOURCE_KINDS) != 1:
+            raise InvalidInput(
+                "data must name exactly one of dataset_id, rows, url or sql.",
+                errors=[{"loc": ["data"], "msg": "exactly one of dataset_id, rows, url, sql"}],
+            )
+        if "dataset_id" in data:
+            self.datasets.get(caller.tenant, str(data["dataset_id"]))
+            return {"dataset_id": str(data["dataset_id"])}
+        if "rows" in data:
+            rows = data["rows"]
+            if not isinstance(rows, list):
+                raise InvalidInput(
+                    "data.rows must be a list of objects.",
+                    errors=[{"loc": ["data", "rows"], "msg": "not a list"}],
+                )
+            return {"dataset_id": self._dataset_from_rows(caller, "inline rows", rows).id}
+        if "url" in data:
+            return {"url": check_url(str(data["url"]), self.settings.url_allowlist)}
+        sql = data["sql"]
+        if not isinstance(sql, dict):
+            raise InvalidInput("data.sql must be an object with connection, query and params.")
+        connection, query = str(sql.get("connection", "")), str(sql.get("query", ""))
+        params = sql.get("params") or {}
+        check_named_query(self.settings.sql_sources, connection, query, params)
+        return {"sql": {"connection": connection, "query": query, "params": params}}
+
+    def _materialise(self, tenant: str, actor: str, data: dict[str, Any]) -> Dataset:
+        """Returns the table a job's data reference points at (fetching URL and SQL sources now)."""
+        if "dataset_id" in data:
+            return self.load_stored_dataset(tenant, data["dataset_id"])
+        caller = Caller(tenant=tenant, actor=actor, role="trainer")
+        if "url" in data:
+            fetched = fetch_url(data["url"], self.settings.url_allowlist, max_bytes=MAX_FETCH_BYTES)
+            frame = read_table(fetched.payload, fetched.format, fetched.url)
+            record = self._store_dataset(
+                caller, fetched.url, fetched.payload, fetched.format, frame, fetched.url
+            )
+            return Dataset(frame, record.fingerprint, record.format, fetched.url)
+        sql = data["sql"]
+        frame = run_named_query(
+            self.settings.sql_sources, sql["connection"], sql["query"], sql["params"]
+        )
+        payload = frame.to_json(orient="records", lines=True, date_format="iso").encode()
+        source = f"sql:{sql['connection']}/{sql['query']}"
+        record = self._store_dataset(caller, source, payload, "jsonl", frame, source)
+        return Dataset(frame, record.fingerprint, "jsonl", source)
+
+    def get_job(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        """Returns a job of the caller's tenant."""
+        return self.jobs.get(caller.tenant, job_id).to_json()
+
+    def list_jobs(self, caller: Caller) -> list[dict[str, Any]]:
+        """Returns the tenant's recent jobs, newest first."""
+        return [job.to_json() for job in self.jobs.list_for(caller.tenant)]
+
+    def cancel_job(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        """Returns the job after cancelling it or asking its worker to stop."""
+        _require_role(caller, "trainer")
+        job = self.jobs.cancel(caller.tenant, job_id)
+        self.audit(caller, "job.cancel", f"jobs/{job_id}")
+        return job.to_json()
+
+    def execute_job(self, job: JobRecord, worker_id: str) -> None:
+        """Runs a claimed job to its end and records how it ended (never raises for job errors)."""
+
+        def beat(progress: float | None = None, message: str | None = None) -> None:
+            if self.jobs.heartbeat(job.id, worker_id, progress=progress, message=message):
+                raise JobCancelled()
+
+        try:
+            with Heartbeat(lambda: self.jobs.heartbeat(job.id, worker_id)):
+                result = self._run_job(job, beat)
+        except JobCancelled:
+            self.jobs.finish(job.id, worker_id, status="cancelled", error="Cancelled on request.")
+            return
+        except VigilError as exc:
+            self.jobs.finish(job.id, worker_id, status="failed", error=exc.message)
+            return
+        except Exception as exc:  # the job failed; the worker goes on with the next one
+            log.exception("job %s failed", job.id)
+            self.jobs.finish(
+                job.id, worker_id, status="failed", error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        self.jobs.finish(job.id, worker_id, status="succeeded", result=json_safe(result))
+
+    def _run_job(self, job: JobRecord, beat: Callable[..., None]) -> dict[str, Any]:
+        if job.kind != "train":
+            raise InvalidInput(f"Unknown job kind {job.kind!r}.")
+        payload = job.payload
+        caller = Caller(tenant=job.tenant, actor=job.created_by, role="trainer")
+        beat(0.01, "loading data")
+        dataset = self._materialise(job.tenant, job.created_by, payload["data"])
+        spec = train_spec_from_request(payload["spec"])
+        result = self.train(
+            caller,
+            payload["model"],
+            dataset,
+            spec,
+            deploy=payload["deploy"],
+            job_id=job.id,
+            progress=lambda fraction, message: beat(0.05 + 0.9 * fraction, message),
+        )
+        document = result.to_json()
+        document.pop("feature_importance", None)
+        return document
+
+    def recover_jobs(self) -> list[JobRecord]:
+        """Returns the jobs whose worker died, now requeued or failed with the reason."""
+        return self.jobs.recover_stale(STALE_AFTER)
+
+    def run_pending_jobs(self, worker_id: str = "inline") -> int:
+        """Returns how many queued jobs ran to their end in this thread (`vigil worker --once`)."""
+        runner = JobRunner(
+            self.jobs.claim, self.execute_job, self.recover_jobs, worker_id=worker_id
+        )
+        count = 0
+        while runner.run_one() is not None:
+            count += 1
+        return count
+
+    def start_workers(self, threads: int = 2) -> None:
+        """Starts background worker threads in this process."""
+        if self.runner is None:
+            self.recover_jobs()
+            self.runner = JobRunner(
+                self.jobs.claim, self.execute_job, self.recover_jobs, threads=threads
+            )
+            self.runner.start()
+
+    def stop_workers(self) -> None:
+        """Stops the background workers after their current job."""
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
 
     # --- training ------------------------------------------------------------------
 
@@ -230,6 +572,7 @@ class VigilService:
         committed; if the row cannot be written the artifact is removed, so a
         version never lacks its artifact and a failed run leaves nothing.
         """
+        _require_role(caller, "trainer")
         _check_name(name)
         if deploy not in DEPLOY_CHOICES:
             raise InvalidInput(
@@ -271,6 +614,14 @@ class VigilService:
         except BaseException:
             self.artifacts.delete(stored.key)
             raise
+        self.audit(
+            caller,
+            "model.train",
+            f"models/{name}/versions/{record.version}",
+            algorithm=record.algorithm,
+            job_id=job_id,
+            data_fingerprint=dataset.fingerprint,
+        )
         deployed, reason = self._deploy_after_training(caller, name, record, outcome, deploy)
         return TrainResult(name, record, outcome, deployed, reason)
 
@@ -390,6 +741,7 @@ class VigilService:
         explain: bool = False,
     ) -> PredictResult:
         """Returns one prediction per row of ``frame``, in order, each with an id and version."""
+        _require_role(caller, "predictor")
         chosen = self.resolve_version(caller, name, version)
         bundle = self.load_bundle(caller.tenant, name, chosen)
         outputs = bundle.predict(frame, explain=explain)
@@ -406,6 +758,7 @@ class VigilService:
         version: int | None = None,
     ) -> dict[str, Any]:
         """Returns the version's metrics on labelled data ``frame``."""
+        _require_role(caller, "predictor")
         chosen = self.resolve_version(caller, name, version)
         bundle = self.load_bundle(caller.tenant, name, chosen)
         if target not in frame.columns:
@@ -462,6 +815,7 @@ class VigilService:
         reason: str = "",
     ) -> ModelRecord:
         """Returns the model after moving its production, canary or shadow pointer."""
+        _require_role(caller, "trainer")
         if strategy not in ("replace", "canary", "shadow"):
             raise InvalidInput(f"strategy must be replace, canary or shadow, got {strategy!r}.")
         return self.store.deploy(
@@ -478,23 +832,36 @@ class VigilService:
         self, caller: Caller, name: str, *, to_version: int | None = None, reason: str = ""
     ) -> ModelRecord:
         """Returns the model after production moved back (to ``to_version`` or the previous one)."""
-        return self.store.rollback(
+        _require_role(caller, "trainer")
+        model = self.store.rollback(
             caller.tenant, name, to_version=to_version, actor=caller.actor, reason=reason
         )
+        self.audit(
+            caller,
+            "model.rollback",
+            f"models/{name}",
+            version=model.production_version,
+            reason=reason,
+        )
+        return model
 
     def delete_version(self, caller: Caller, name: str, version: int) -> VersionRecord:
         """Returns the deleted version, whose artifact is removed too."""
+        _require_role(caller, "trainer")
         record = self.store.delete_version(caller.tenant, name, version, actor=caller.actor)
         self.artifacts.delete(record.artifact_key)
         self._forget(caller.tenant, name)
+        self.audit(caller, "model.delete_version", f"models/{name}/versions/{version}")
         return record
 
     def delete_model(self, caller: Caller, name: str) -> list[VersionRecord]:
         """Returns the versions deleted with the model (artifacts removed too)."""
+        _require_role(caller, "trainer")
         records = self.store.delete_model(caller.tenant, name, actor=caller.actor)
         for record in records:
             self.artifacts.delete(record.artifact_key)
         self._forget(caller.tenant, name)
+        self.audit(caller, "model.delete", f"models/{name}", versions=[r.version for r in records])
         return records
 
     def _forget(self, tenant: str, name: str) -> None:
@@ -533,6 +900,93 @@ def compare_algorithms(
             }
         )
     return rows
+
+
+SOURCE_KINDS = frozenset({"dataset_id", "rows", "url", "sql"})
+# A URL source larger than this is refused rather than filling memory.
+MAX_FETCH_BYTES = 512 * 1024 * 1024
+_TRAIN_FIELDS = frozenset(
+    {
+        "data",
+        "task",
+        "algorithm",
+        "target",
+        "features",
+        "params",
+        "test_size",
+        "cv",
+        "deploy",
+        "seed",
+    }
+)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its cancellation was requested."""
+
+
+def _require_role(caller: Caller, required: str) -> None:
+    if not role_allows(caller.role, required):
+        raise Forbidden(f"This needs the {required} role; the key has {caller.role}.")
+
+
+def _check_tenant(tenant: str) -> None:
+    if not tenant or len(tenant) > 128 or not all(ch.isalnum() or ch in "-_." for ch in tenant):
+        raise InvalidInput(
+            f"Tenant {tenant!r} is not allowed; use 1-128 letters, digits, '-', '_' or '.'.",
+            errors=[{"loc": ["tenant"], "msg": "invalid tenant"}],
+        )
+
+
+def train_spec_from_request(request: dict[str, Any]) -> TrainSpec:
+    """Returns the TrainSpec described by a train request body (the REST shape).
+
+    Raises InvalidInput naming the field that has the wrong type or an unknown name.
+    """
+    unknown = sorted(set(request) - _TRAIN_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown field {unknown[0]!r} in the train request.",
+            errors=[{"loc": [name], "msg": "unknown field"} for name in unknown],
+        )
+
+    def typed(name: str, kinds: type | tuple[type, ...], default: Any) -> Any:
+        value = request.get(name, default)
+        if value is not None and not isinstance(value, kinds):
+            raise InvalidInput(
+                f"Field {name!r} has the wrong type ({type(value).__name__}).",
+                errors=[{"loc": [name], "msg": "wrong type"}],
+            )
+        return value
+
+    features = typed("features", list, None)
+    if features is not None and not all(isinstance(f, str) for f in features):
+        raise InvalidInput("Field 'features' must be a list of column names.")
+    test_size = typed("test_size", (int, float), 0.2)
+    return TrainSpec(
+        task=typed("task", str, "auto") or "auto",
+        algorithm=typed("algorithm", str, None),
+        target=typed("target", str, None),
+        features=features,
+        params=typed("params", dict, None) or {},
+        test_size=float(test_size),
+        cv=typed("cv", int, None),
+        seed=typed("seed", int, 42),
+    )
+
+
+def spec_to_json(spec: TrainSpec) -> dict[str, Any]:
+    """Returns a TrainSpec as the request fields that rebuild it."""
+    return {
+        "task": spec.task,
+        "algorithm": spec.algorithm,
+        "target": spec.target,
+        "features": spec.features,
+        "params": dict(spec.params),
+        "test_size": spec.test_size,
+        "cv": spec.cv,
+        "seed": spec.seed,
+    }
 
 
 def _with_algorithm(spec: TrainSpec, algorithm: str) -> TrainSpec:

@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -448,6 +449,49 @@ def models_best(
     render.out.print(
         f"{name}: best {metric} is version {record.version} ({record.metrics[metric]})."
     )
+
+
+keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="viewer, predictor, trainer or admin.")],
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to.")] = "default",
+    json_output: JsonFlag = False,
+) -> None:
+    """Create an API key; its text is shown this once."""
+    created = _service().create_key(_caller(), role, tenant)
+    if json_output:
+        render.emit_json(created)
+        return
+    render.out.print(
+        f"Created {created['role']} key {created['id']} for tenant {created['tenant']}; "
+        "it is shown only now:"
+    )
+    render.out.print(created["key"], markup=False)
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(help="Jobs run at once by this process.")] = 2,
+    once: Annotated[bool, typer.Option("--once", help="Run the queued jobs, then exit.")] = False,
+) -> None:
+    """Run jobs from the shared queue (scale mode: start as many as you need)."""
+    service = _service()
+    if once:
+        ran = service.run_pending_jobs()
+        render.err.print(f"Ran {ran} jobs.")
+        return
+    service.start_workers(threads)
+    render.err.print(
+        f"Worker {service.runner.worker_id if service.runner else ''} running; Ctrl-C stops it."
+    )
+    try:
+        threading.Event().wait()
+    finally:
+        service.stop_workers()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Jobs: the one way long work runs (threads in the API process, or `vigil worker`)."""

@@ -1,0 +1,174 @@
+"""Engines for the registry database and the migrations that bring it to head.
+
+SQLite (the embedded default) and PostgreSQL (at scale) are both first-class:
+
+- SQLite runs in WAL mode with foreign keys on and a busy timeout. SQLAlchemy
+  takes over ``BEGIN`` from the ``sqlite3`` driver (the documented pysqlite
+  event recipe) so that transactions start with ``BEGIN IMMEDIATE``: a writer
+  takes the write lock up front and other writers queue on the busy timeout
+  instead of failing half-way with "database is locked". Work that only reads
+  goes through :func:`for_reading`, whose transactions start with a deferred
+  ``BEGIN`` and never wait behind a writer.
+- PostgreSQL (``postgresql+psycopg://``) gets ``pool_pre_ping`` so a replica
+  survives a database restart.
+
+:func:`upgrade` runs the packaged Alembic migrations to head, serialised
+between processes that start at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["MIGRATIONS_DIR", "create_engine_for", "for_reading", "to_json", "upgrade"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# How long a SQLite writer waits for the write lock before giving up. Registry
+# transactions last milliseconds; a long wait means a stuck process.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Any fixed 64-bit key works; it only has to be the same in every Vigil process.
+_MIGRATION_LOCK_KEY = 0x76_69_67_69_6C_2D_6D_67  # "vigil-mg"
+
+# Alembic's ``context`` and ``op`` are module-level proxies: two threads of one
+# process must not run migrations at the same time, even on different databases.
+_ALEMBIC_LOCK = threading.Lock()
+
+# The execution option that marks an engine view whose SQLite transactions only read.
+_READ_ONLY_OPTION = "vigil_read_only"
+
+
+def create_engine_for(url: str) -> Engine:
+    """Returns an engine for ``url`` configured for safe concurrent use (see the module doc)."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"json_serializer": to_json}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **options)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **options)
+
+
+def for_reading(engine: Engine) -> Engine:
+    """Returns a view of ``engine`` (same pool) for read-only transactions.
+
+    On SQLite they begin DEFERRED, so readers never queue behind a writer;
+    a write attempted through this view may fail with "database is locked".
+    Elsewhere the view behaves exactly like ``engine``.
+    """
+    return engine.execution_options(**{_READ_ONLY_OPTION: True})
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    """Sets the per-connection pragmas and hands transaction control to SQLAlchemy."""
+    # isolation_level None stops sqlite3 from emitting its own (deferred) BEGIN
+    # before DML; _begin_sqlite_transaction emits ours instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # The timeout first: switching to WAL itself needs a lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    """Starts the transaction: IMMEDIATE (write lock now) unless the engine view only reads."""
+    if connection.get_execution_options().get(_READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def to_json(value: Any) -> str:
+    """Returns ``value`` as strict JSON text, identical on SQLite and PostgreSQL.
+
+    NaN and infinities (an undefined metric, say) become null because
+    PostgreSQL refuses them in JSON; NumPy scalars and arrays become plain
+    numbers and lists.
+    """
+    return json.dumps(_portable(value), allow_nan=False, separators=(",", ":"))
+
+
+def _portable(value: Any) -> Any:
+    """Returns ``value`` with every part JSON can represent the same way everywhere."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _portable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable(item) for item in value]
+    if value is None or isinstance(value, str | int):
+        return value
+    # NumPy scalars expose item() and arrays tolist(); both give plain Python values.
+    for method in ("tolist", "item"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return _portable(convert())
+    return value
+
+
+def upgrade(engine: Engine) -> None:
+    """Returns once the database behind ``engine`` is migrated to the newest revision.
+
+    Safe when several processes start at once: on PostgreSQL the upgrade holds
+    a transaction-scoped advisory lock; on SQLite its ``BEGIN IMMEDIATE``
+    transaction is the lock. Each runs all pending migrations in one
+    transaction, so the others then find the database at head and do nothing.
+    """
+    if engine.dialect.name == "sqlite":
+        _upgrade_sqlite(engine)
+        return
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT :key"), {"key": _MIGRATION_LOCK_KEY}
+            )
+        _run_migrations(connection)
+
+
+def _upgrade_sqlite(engine: Engine) -> None:
+    """Runs the migrations on SQLite with foreign-key enforcement paused.
+
+    Batch migrations rebuild a table by copy, drop and rename; with foreign
+    keys on, dropping a parent table would cascade-delete its children. The
+    pragma is ignored inside a transaction, so it is switched on the raw
+    connection before BEGIN, and the result is checked before COMMIT.
+    """
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None  # a freshly checked-out connection is always live
+        raw.cursor().execute("PRAGMA foreign_keys = OFF")
+        try:
+            with connection.begin():
+                _run_migrations(connection)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"Migration left rows that break foreign keys: {broken[:5]}")
+        finally:
+            raw.cursor().execute("PRAGMA foreign_keys = ON")
+
+
+def _run_migrations(connection: Connection) -> None:
+    """Runs ``alembic upgrade head`` inside the caller's transaction on ``connection``."""
+    config = Config()
+    # Config values go through configparser interpolation, where % is special.
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    with _ALEMBIC_LOCK:
+        command.upgrade(config, "head")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry database; :func:`vigil.registry.db.upgrade` runs them."""

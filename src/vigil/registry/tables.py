@@ -1,0 +1,209 @@
+"""The registry's tables as SQLAlchemy 2 declarative models.
+
+Only :mod:`vigil.registry.store` touches these rows; everything else gets the
+plain records of :mod:`vigil.registry.entities`. The schema itself is created
+by the Alembic migrations, never by ``metadata.create_all``: a test compares
+these models with the migrated database so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "DeploymentEventRow", "ModelRow", "ModelVersionRow", "UTCDateTime"]
+
+# Named constraints: SQLite batch migrations can only drop or alter constraints
+# that have a name, and the names must be the same on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC and given its zone back on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Returns ``value`` in UTC (naive for SQLite); a naive input is refused as ambiguous."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"Timestamp {value.isoformat()} has no time zone; use UTC.")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Returns the stored timestamp as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of the registry tables (their metadata drives Alembic)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ModelRow(Base):
+    """A named model of a tenant and its deployment pointers."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("tenant", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(256))
+    production_version: Mapped[int | None] = mapped_column(Integer)
+    canary_version: Mapped[int | None] = mapped_column(Integer)
+    canary_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    shadow_versions: Mapped[list[int]] = mapped_column(JSON, default=list)
+
+
+class ModelVersionRow(Base):
+    """One immutable trained version of a model."""
+
+    __tablename__ = "model_versions"
+    # The unique (model_id, version) index also serves lookups by model_id alone.
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(32))
+    algorithm: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    feature_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    data_fingerprint: Mapped[str] = mapped_column(String(128))
+    artifact_key: Mapped[str] = mapped_column(String(1024))
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_hmac: Mapped[str] = mapped_column(String(128))
+    artifact_size: Mapped[int] = mapped_column(BigInteger)
+    library_versions: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]]
+
+
+class DeploymentEventRow(Base):
+    """One change of a model's deployment pointers, kept as its history."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int | None] = mapped_column(Integer)
+    previous_version: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[float | None] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key: its tenant and role, and the hash of its secret (never the secret)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(256))
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEventRow(Base):
+    """One change made through Vigil: who, in which tenant, when, what."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(512))
+    detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class JobRow(Base):
+    """Long work (training, retraining, batch scoring) with its state, progress and outcome."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class DatasetRow(Base):
+    """A dataset stored by Vigil (uploaded, inline rows, fetched from a URL or a query)."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    format: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    artifact_key: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]

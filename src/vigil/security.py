@@ -1,0 +1,75 @@
+"""API keys and roles.
+
+A key is shown once, as ``vk_<id>_<secret>``; only the sha256 of the secret
+is stored. Keys are 256-bit random tokens, so a fast hash is enough: there is
+nothing to brute-force that a slow hash would protect. The id part lets the
+server find the row without scanning, and the secret is compared in constant
+time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from vigil.errors import InvalidInput, Unauthorized
+
+ROLES = ("viewer", "predictor", "trainer", "admin")
+_PREFIX = "vk"
+
+
+def role_rank(role: str) -> int:
+    """Returns the rank of ``role`` (viewer 0 … admin 3), or raises naming the roles."""
+    try:
+        return ROLES.index(role)
+    except ValueError:
+        raise InvalidInput(
+            f"Unknown role {role!r}; use one of {', '.join(ROLES)}.",
+            errors=[{"loc": ["role"], "msg": "unknown role"}],
+        ) from None
+
+
+def role_allows(role: str, required: str) -> bool:
+    """Returns whether ``role`` is at least ``required``."""
+    return role_rank(role) >= role_rank(required)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly generated key: its id, the full text to hand out once, and the stored hash."""
+
+    id: str
+    text: str
+    secret_hash: str
+
+
+def generate_key() -> NewKey:
+    """Returns a new random key."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return NewKey(key_id, f"{_PREFIX}_{key_id}_{secret}", hash_secret(secret))
+
+
+def key_from_text(key_id: str, secret: str) -> NewKey:
+    """Returns the key with a chosen id and secret (for ``VIGIL_ADMIN_KEY``)."""
+    return NewKey(key_id, f"{_PREFIX}_{key_id}_{secret}", hash_secret(secret))
+
+
+def hash_secret(secret: str) -> str:
+    """Returns the stored form of a key's secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(text: str) -> tuple[str, str]:
+    """Returns (id, secret) of a presented key, or raises Unauthorized for a malformed one."""
+    parts = text.strip().split("_", 2)
+    if len(parts) != 3 or parts[0] != _PREFIX or not parts[1] or not parts[2]:
+        raise Unauthorized("The API key is not valid.")
+    return parts[1], parts[2]
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    """Returns whether ``secret`` hashes to ``stored_hash`` (constant-time comparison)."""
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

@@ -1,0 +1,43 @@
+"""A VigilService on SQLite or PostgreSQL with a local artifact folder and a movable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from service_support import Clock
+
+from vigil.config import Settings
+from vigil.registry.artifacts import LocalArtifactStore
+from vigil.registry.db import create_engine_for, upgrade
+from vigil.registry.store import RegistryStore
+from vigil.service import VigilService
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"VIGIL_HOME": str(tmp_path / "home"), "VIGIL_SECRET_KEY": "s3cret"})
+
+
+@pytest.fixture
+def service(
+    database_url: str, settings: Settings, tmp_path: Path, clock: Clock
+) -> Iterator[VigilService]:
+    engine = create_engine_for(database_url)
+    upgrade(engine)
+    svc = VigilService(
+        replace(settings, database_url=database_url),
+        RegistryStore(engine, clock),
+        LocalArtifactStore(tmp_path / "artifacts"),
+        now=clock,
+    )
+    yield svc
+    svc.stop_workers()
+    engine.dispose()

@@ -1,0 +1,84 @@
+"""API keys (hashed, role- and tenant-bound) and the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from service_support import ADMIN
+
+from vigil.errors import Forbidden, InvalidInput, Unauthorized
+from vigil.service import Caller, VigilService
+
+
+def test_created_key_authenticates_as_its_tenant_and_role(service: VigilService) -> None:
+    created = service.create_key(ADMIN, "predictor", tenant="acme")
+    caller = service.authenticate(created["key"])
+    assert (caller.tenant, caller.role, caller.key_id) == ("acme", "predictor", created["id"])
+    assert caller.actor == f"key:{created['id']}"
+
+
+def test_keys_are_stored_hashed(service: VigilService) -> None:
+    created = service.create_key(ADMIN, "viewer")
+    secret = created["key"].split("_", 2)[2]
+    with service.keys.engine.connect() as connection:
+        stored = connection.exec_driver_sql("select secret_hash from api_keys").scalar_one()
+    assert secret not in stored and created["key"] not in stored
+
+
+@pytest.mark.parametrize("text", ["", "nonsense", "vk_abc_def", "vk__x"])
+def test_unknown_or_malformed_keys_are_refused(service: VigilService, text: str) -> None:
+    with pytest.raises(Unauthorized):
+        service.authenticate(text)
+
+
+def test_a_wrong_secret_for_a_real_id_is_refused(service: VigilService) -> None:
+    created = service.create_key(ADMIN, "admin")
+    prefix = created["key"].rsplit("_", 1)[0]
+    with pytest.raises(Unauthorized):
+        service.authenticate(prefix + "_wrong")
+
+
+def test_only_admins_create_keys(service: VigilService) -> None:
+    trainer = Caller(tenant="default", actor="key:t", role="trainer")
+    with pytest.raises(Forbidden, match="admin role"):
+        service.create_key(trainer, "viewer")
+
+
+def test_unknown_role_is_refused(service: VigilService) -> None:
+    with pytest.raises(InvalidInput, match="Unknown role 'root'"):
+        service.create_key(ADMIN, "root")
+
+
+def test_first_start_creates_one_admin_key_written_0600(service: VigilService) -> None:
+    text = service.ensure_admin_key()
+    assert text is not None
+    path = service.settings.home / "admin.key"
+    assert path.read_text().strip() == text
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert service.authenticate(text).role == "admin"
+    assert service.ensure_admin_key() is None
+
+
+def test_environment_admin_key_is_honoured_and_replaced_when_changed(service: VigilService) -> None:
+    service.settings = replace(service.settings, admin_key="operator-chosen")
+    assert service.ensure_admin_key() is None
+    assert service.authenticate("operator-chosen").tenant == "default"
+    service.settings = replace(service.settings, admin_key="rotated")
+    service.ensure_admin_key()
+    assert service.authenticate("rotated").role == "admin"
+    with pytest.raises(Unauthorized):
+        service.authenticate("operator-chosen")
+
+
+def test_changes_are_audited_per_tenant(service: VigilService) -> None:
+    created = service.create_key(ADMIN, "trainer", tenant="acme")
+    acme = service.authenticate(created["key"])
+    service.create_dataset_from_rows(acme, name="tiny", rows=[{"a": 1}, {"a": 2}])
+    acme_admin = Caller(tenant="acme", actor="test", role="admin")
+    events = service.list_audit(acme_admin)
+    assert [e["action"] for e in events] == ["dataset.create"]
+    assert events[0]["actor"] == f"key:{created['id']}"
+    assert [e["action"] for e in service.list_audit(ADMIN)] == ["key.create"]
+    with pytest.raises(Forbidden):
+        service.list_audit(acme)
