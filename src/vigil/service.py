@@ -8,13 +8,13 @@ artifacts) and model loading, and is the only layer that knows all three.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import platform
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError
@@ -50,6 +50,10 @@ from vigil.registry.keys import KeyStore
 from vigil.registry.signing import read_verified, sha256_hex, write_verified
 from vigil.registry.store import RegistryStore
 from vigil.security import generate_key, role_allows, role_rank
+from vigil.serving.deployments import DeploymentView
+from vigil.serving.model_cache import ModelCache
+from vigil.serving.prediction_log import LoggedPrediction, PredictionLog
+from vigil.serving.routing import choose_version
 from vigil.training.bundle import ModelBundle
 from vigil.training.metrics import LOWER_IS_BETTER
 from vigil.training.trainer import (
@@ -225,14 +229,17 @@ class VigilService:
         self.store = store
         self.artifacts = artifacts
         self.now = now or (lambda: datetime.now(UTC))
-        self._bundles: OrderedDict[tuple[str, str, int, str], ModelBundle] = OrderedDict()
-        self._bundles_lock = threading.Lock()
         engine = store.engine
         self.keys = KeyStore(engine, self.now)
         self.audit_log = AuditLog(engine, self.now)
         self.jobs = JobStore(engine, self.now)
         self.datasets = DatasetStore(engine, self.now)
         self.runner: JobRunner | None = None
+        self.deployments = DeploymentView(store)
+        self.models = ModelCache(self._load_verified_bundle, size=_BUNDLE_CACHE_SIZE)
+        self.prediction_log = PredictionLog(engine, self.now)
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-shadow")
+        self.shadow_errors = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VigilService:
@@ -708,14 +715,13 @@ class VigilService:
         return model.production_version
 
     def load_bundle(self, tenant: str, name: str, version: int) -> ModelBundle:
+        """Returns the version's bundle from the cache, loading (and verifying) it if needed."""
+        bundle: ModelBundle = self.models.get(tenant, name, version)
+        return bundle
+
+    def _load_verified_bundle(self, tenant: str, name: str, version: int) -> ModelBundle:
         """Returns the version's bundle, verified against its sha256 and HMAC before unpickling."""
         record = self.store.get_version(tenant, name, version)
-        key = (tenant, name, version, record.artifact_sha256)
-        with self._bundles_lock:
-            cached = self._bundles.get(key)
-            if cached is not None:
-                self._bundles.move_to_end(key)
-                return cached
         payload = read_verified(
             self.artifacts,
             record.artifact_key,
@@ -724,11 +730,7 @@ class VigilService:
             self.settings.secret_key,
             label=f"model {name} version {version}",
         )
-        bundle = joblib.load(io.BytesIO(payload))
-        with self._bundles_lock:
-            self._bundles[key] = bundle
-            while len(self._bundles) > _BUNDLE_CACHE_SIZE:
-                self._bundles.popitem(last=False)
+        bundle: ModelBundle = joblib.load(io.BytesIO(payload))
         return bundle
 
     def predict(
@@ -739,14 +741,95 @@ class VigilService:
         *,
         version: int | None = None,
         explain: bool = False,
+        routing_key: str | None = None,
     ) -> PredictResult:
-        """Returns one prediction per row of ``frame``, in order, each with an id and version."""
+        """Returns one prediction per row of ``frame``, in order, each with an id and version.
+
+        Without ``version`` the deployment routes the request (production, or
+        the canary for its share); shadow versions score the same rows in the
+        background and are logged, never returned. Every answer is logged.
+        """
         _require_role(caller, "predictor")
-        chosen = self.resolve_version(caller, name, version)
-        bundle = self.load_bundle(caller.tenant, name, chosen)
+        started = time.perf_counter()
+        shadows: tuple[int, ...] = ()
+        if version is not None:
+            self.store.get_version(caller.tenant, name, version)
+            chosen, bundle = version, self.load_bundle(caller.tenant, name, version)
+        else:
+            model = self.deployments.get(caller.tenant, name)
+            chosen, bundle = self.models.serve(
+                caller.tenant, name, choose_version(model, routing_key)
+            )
+            shadows = tuple(v for v in model.shadow_versions if v != chosen)
         outputs = bundle.predict(frame, explain=explain)
+        latency_us = (time.perf_counter() - started) * 1e6 / max(len(outputs), 1)
         predictions = [{"id": uuid7(), "version": chosen, **out} for out in outputs]
+        self._log_predictions(caller.tenant, name, frame, predictions, latency_us, routing_key)
+        for shadow in shadows:
+            self._shadow_pool.submit(
+                self._score_shadow, caller.tenant, name, shadow, frame, routing_key
+            )
         return PredictResult(name, chosen, predictions)
+
+    def _score_shadow(
+        self, tenant: str, name: str, version: int, frame: pd.DataFrame, routing_key: str | None
+    ) -> None:
+        """Scores rows with a shadow version and logs the outputs (errors counted, never raised)."""
+        try:
+            started = time.perf_counter()
+            outputs = self.load_bundle(tenant, name, version).predict(frame)
+            latency_us = (time.perf_counter() - started) * 1e6 / max(len(outputs), 1)
+            predictions = [{"id": uuid7(), "version": version, **out} for out in outputs]
+            self._log_predictions(
+                tenant, name, frame, predictions, latency_us, routing_key, shadow=True
+            )
+        except Exception:  # a failing shadow must never affect production traffic
+            self.shadow_errors += 1
+            log.exception("shadow version %d of %s failed", version, name)
+
+    def _log_predictions(
+        self,
+        tenant: str,
+        name: str,
+        frame: pd.DataFrame,
+        predictions: list[dict[str, Any]],
+        latency_us: float,
+        routing_key: str | None,
+        *,
+        shadow: bool = False,
+    ) -> None:
+        if not predictions:
+            return
+        inputs = json.loads(frame.to_json(orient="records", date_format="iso"))
+        created_at = self.now()
+        self.prediction_log.append(
+            [
+                LoggedPrediction(
+                    id=p["id"],
+                    tenant=tenant,
+                    model=name,
+                    version=p["version"],
+                    shadow=shadow,
+                    inputs=row,
+                    output=json_safe({k: v for k, v in p.items() if k not in ("id", "version")}),
+                    latency_us=latency_us,
+                    created_at=created_at,
+                    routing_key=routing_key,
+                )
+                for p, row in zip(predictions, inputs, strict=True)
+            ]
+        )
+
+    def start(self, *, job_threads: int = 2) -> None:
+        """Starts the background parts of a long-running process: the log writer and job workers."""
+        self.prediction_log.start()
+        self.start_workers(job_threads)
+
+    def close(self) -> None:
+        """Stops the background parts: jobs, then shadow scoring, then flushes the log."""
+        self.stop_workers()
+        self._shadow_pool.shutdown(wait=True)
+        self.prediction_log.stop()
 
     def evaluate(
         self,
@@ -818,7 +901,7 @@ class VigilService:
         _require_role(caller, "trainer")
         if strategy not in ("replace", "canary", "shadow"):
             raise InvalidInput(f"strategy must be replace, canary or shadow, got {strategy!r}.")
-        return self.store.deploy(
+        model = self.store.deploy(
             caller.tenant,
             name,
             version,
@@ -827,6 +910,17 @@ class VigilService:
             actor=caller.actor,
             reason=reason,
         )
+        self.deployments.forget(caller.tenant, name)
+        self.audit(
+            caller,
+            "model.deploy",
+            f"models/{name}",
+            version=version,
+            strategy=strategy,
+            weight=weight,
+            reason=reason,
+        )
+        return model
 
     def rollback(
         self, caller: Caller, name: str, *, to_version: int | None = None, reason: str = ""
@@ -836,6 +930,7 @@ class VigilService:
         model = self.store.rollback(
             caller.tenant, name, to_version=to_version, actor=caller.actor, reason=reason
         )
+        self.deployments.forget(caller.tenant, name)
         self.audit(
             caller,
             "model.rollback",
@@ -865,9 +960,8 @@ class VigilService:
         return records
 
     def _forget(self, tenant: str, name: str) -> None:
-        with self._bundles_lock:
-            for key in [k for k in self._bundles if k[0] == tenant and k[1] == name]:
-                del self._bundles[key]
+        self.models.forget(tenant, name)
+        self.deployments.forget(tenant, name)
 
 
 def list_algorithms() -> list[dict[str, Any]]:

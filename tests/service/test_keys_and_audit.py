@@ -82,3 +82,31 @@ def test_changes_are_audited_per_tenant(service: VigilService) -> None:
     assert [e["action"] for e in service.list_audit(ADMIN)] == ["key.create"]
     with pytest.raises(Forbidden):
         service.list_audit(acme)
+
+
+def test_training_deploy_rollback_and_delete_are_audited(service: VigilService) -> None:
+    from pathlib import Path
+
+    from vigil.data.loading import load_dataset
+    from vigil.training.trainer import TrainSpec
+
+    data = load_dataset(Path(__file__).resolve().parents[2] / "examples" / "churn.csv")
+    spec = TrainSpec(target="churned", params={"n_estimators": 5})
+    service.train(ADMIN, "churn", data, spec)
+    service.train(ADMIN, "churn", data, spec)
+    service.deploy(ADMIN, "churn", 2, reason="better")
+    service.rollback(ADMIN, "churn", reason="worse in production")
+    service.delete_version(ADMIN, "churn", 2)
+    service.delete_model(ADMIN, "churn")
+    actions = [e["action"] for e in reversed(service.list_audit(ADMIN))]
+    assert actions == [
+        "model.train",
+        "model.train",
+        "model.deploy",
+        "model.rollback",
+        "model.delete_version",
+        "model.delete",
+    ]
+    deploy = next(e for e in service.list_audit(ADMIN) if e["action"] == "model.deploy")
+    assert deploy["detail"]["version"] == 2 and deploy["detail"]["reason"] == "better"
+    assert deploy["actor"] == ADMIN.actor

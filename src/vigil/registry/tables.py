@@ -18,6 +18,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -207,3 +208,26 @@ class DatasetRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
+
+
+class PredictionRow(Base):
+    """One answer given (or scored in the shadow): inputs, output, version, latency, time.
+
+    ``actual`` and ``feedback_at`` are filled when ground truth arrives later.
+    """
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_model_time", "tenant", "model", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    shadow: Mapped[bool] = mapped_column(default=False)
+    inputs: Mapped[dict[str, Any]]
+    output: Mapped[dict[str, Any]]
+    latency_us: Mapped[float] = mapped_column(Float)
+    routing_key: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    actual: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    feedback_at: Mapped[datetime | None]
