@@ -49,7 +49,7 @@ def test_upgrade_brings_an_empty_database_to_head(empty_engine: Engine) -> None:
     assert current_revision(empty_engine) is None
     upgrade(empty_engine)
     assert current_revision(empty_engine) == head_revision()
-    assert REGISTRY_TABLES <= set(inspect(empty_engine).get_table_names())
+    assert set(inspect(empty_engine).get_table_names()) >= REGISTRY_TABLES
 
 
 def test_a_second_upgrade_is_a_no_op_that_keeps_the_data(empty_engine: Engine) -> None:
@@ -124,7 +124,7 @@ def test_downgrade_to_base_removes_the_tables_and_upgrade_restores_them(
         command.downgrade(config, "base")
     assert not REGISTRY_TABLES & set(inspect(empty_engine).get_table_names())
     upgrade(empty_engine)
-    assert REGISTRY_TABLES <= set(inspect(empty_engine).get_table_names())
+    assert set(inspect(empty_engine).get_table_names()) >= REGISTRY_TABLES
 
 
 # --- SQLite engine settings ----------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
 
 
 def test_sqlite_write_transactions_begin_immediate_and_reads_deferred(

@@ -267,7 +267,8 @@ def test_canary_sets_version_and_weight(store: RegistryStore, make_version: Make
 
 def test_canary_of_all_traffic_is_allowed(store: RegistryStore, make_version: MakeVersion) -> None:
     add(store, make_version, 2)
-    assert store.deploy(T, "churn", 2, strategy="canary", weight=100, actor="a").canary_weight == 100
+    model = store.deploy(T, "churn", 2, strategy="canary", weight=100, actor="alice")
+    assert (model.canary_version, model.canary_weight) == (2, 100.0)
 
 
 @pytest.mark.parametrize("weight", [None, 0, -5, 100.5, math.nan, True])

@@ -137,7 +137,7 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(
-                text("SELECT :key"), {"key": _MIGRATION_LOCK_KEY}
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
             )
         _run_migrations(connection)
 

@@ -1,7 +1,7 @@
 """The registry's tables as SQLAlchemy 2 declarative models.
 
-Only :mod:`vigil.registry.store` touches these rows; everything else gets the
-plain records of :mod:`vigil.registry.entities`. The schema itself is created
+Only the stores of :mod:`vigil.registry` touch these rows; everything else gets
+plain records such as those of :mod:`vigil.registry.entities`. The schema itself is created
 by the Alembic migrations, never by ``metadata.create_all``: a test compares
 these models with the migrated database so the two cannot drift apart.
 """
