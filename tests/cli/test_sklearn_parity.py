@@ -179,7 +179,19 @@ def test_isolation_forest_roc_auc_matches_direct_use(cli: Any, tmp_path: Path) -
     # Malignant tumours (target 0) are the minority: treat them as the anomalies.
     frame["label"] = 1 - frame.pop("target")
     path = _csv(tmp_path, frame, "cancer")
-    trained = cli("train", path, "--name", "m", "--task", "anomaly", "--target", "label", "--json")
+    trained = cli(
+        "train",
+        path,
+        "--name",
+        "m",
+        "--task",
+        "anomaly",
+        "--target",
+        "label",
+        "--algorithm",
+        "isolation_forest",
+        "--json",
+    )
     assert trained.code == 0, trained.stderr
     X, y = frame.drop(columns="label"), frame["label"]
     X_train, X_test, _, y_test = train_test_split(

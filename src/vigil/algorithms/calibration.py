@@ -4,12 +4,19 @@ Raw detector scores live on scales that differ per algorithm and per data
 set. Mapping each raw score through the empirical distribution of the training
 scores gives a number that means the same for every detector: 0.97 is "more
 unusual than 97% of what was seen in training". Beyond the largest training
-score an exponential tail keeps ordering extreme points instead of flattening
-them all to 1.0.
+score an exponential tail, fitted to the top 1% of the training scores, keeps
+ordering extreme points instead of flattening them all to 1.0; surprisals,
+``-log(1 - score)``, keep them apart where the scores themselves round to 1.
+
+The threshold that makes a row an anomaly is a quantile of the training
+scores, set by ``contamination`` or ``target_fpr``; ``severity`` bands the
+anomalies into low, medium, high and critical.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,12 +24,118 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils import Tags, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from vigil.algorithms.validation import checked_rows
+
 SEVERITIES = ("normal", "low", "medium", "high", "critical")
 _N_QUANTILES = 1001
+_BANDS_EXAMPLE = "0.95,0.98,0.995,0.999"
+
+SeverityBands = tuple[float, float, float, float]
+
+
+def parse_severity_bands(
+    value: str | Sequence[float] | None, threshold: float
+) -> SeverityBands | None:
+    """Returns the four severity cut-offs in ``value``; raises ``ValueError`` saying what is valid.
+
+    ``value`` is a comma-separated string (``"0.95,0.98,0.995,0.999"``) or a
+    sequence of four numbers: where low, medium, high and critical begin. They
+    must ascend strictly, lie in [``threshold``, 1] (a band below the threshold
+    would grade rows that are not anomalies) and ``None`` means "derive them
+    from the threshold".
+
+    Examples
+    --------
+    >>> parse_severity_bands("0.95, 0.98, 0.995, 0.999", threshold=0.95)
+    (0.95, 0.98, 0.995, 0.999)
+    """
+    if value is None:
+        return None
+    allowed = (
+        f"four strictly ascending numbers in [{threshold:g}, 1] (the threshold to 1) "
+        f"for low, medium, high and critical, e.g. {_BANDS_EXAMPLE!r}"
+    )
+    parts: Sequence[Any] = value.split(",") if isinstance(value, str) else value
+    try:
+        bands = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"severity_bands must be {allowed}; got {value!r}.") from None
+    if len(bands) != len(SEVERITIES) - 1:
+        raise ValueError(f"severity_bands must be {allowed}; got {len(bands)} values.")
+    if any(not np.isfinite(b) for b in bands) or any(
+        later <= earlier for earlier, later in itertools.pairwise(bands)
+    ):
+        raise ValueError(f"severity_bands must be {allowed}; {value!r} does not ascend.")
+    if bands[0] < threshold or bands[-1] > 1.0:
+        raise ValueError(f"severity_bands must be {allowed}; got {value!r}.")
+    return (bands[0], bands[1], bands[2], bands[3])
+
+
+def flagged_share(contamination: float, target_fpr: float | None) -> float:
+    """Returns the share of training rows above the threshold (``target_fpr`` if set).
+
+    Raises ``ValueError`` naming the parameter when the share is outside (0, 0.5].
+    """
+    name, share = (
+        ("contamination", contamination) if target_fpr is None else ("target_fpr", target_fpr)
+    )
+    if not 0.0 < float(share) <= 0.5:
+        raise ValueError(f"{name} must be a number in (0, 0.5]; got {share!r}.")
+    return float(share)
+
+
+def fit_detector(detector: Any, X: Any) -> tuple[Any, np.ndarray]:
+    """Returns ``detector`` fitted on ``X`` and its training-row scores (higher = more normal).
+
+    A training row is part of what it is compared with, which makes neighbour
+    methods judge it more normal than an identical new row. Detectors that can
+    score their training rows leave-one-out say so: ``fit_score_samples``
+    (Vigil's detectors) or ``negative_outlier_factor_`` (scikit-learn's LOF).
+    Those scores are used, so the calibration sees what new rows will see.
+    """
+    if hasattr(detector, "fit_score_samples"):
+        normal = detector.fit_score_samples(X)
+        return detector, np.asarray(normal, dtype=float)
+    detector.fit(X)
+    loo = getattr(detector, "negative_outlier_factor_", None)
+    if loo is not None and len(loo) == X.shape[0]:
+        return detector, np.asarray(loo, dtype=float)
+    return detector, _normal_scores(detector, X)
+
+
+def _tail_scale(raw: np.ndarray) -> float:
+    """Returns the scale of the exponential tail fitted to the top 1% of training scores.
+
+    The mean excess over a high quantile is the maximum-likelihood scale of an
+    exponential tail (peaks over threshold). Bounded scores (an isolation
+    forest's, a calibrated ensemble's) have a short tail, so a row beyond
+    them is rarer than a wide scale would say; heavy-tailed distances have a
+    long one. Without excesses (ties at the top) the upper spread stands in.
+    """
+    cut = float(np.quantile(raw, 0.99))
+    excess = raw[raw > cut] - cut
+    if excess.size and float(excess.mean()) > 0:
+        return float(excess.mean())
+    spread = float(np.quantile(raw, 0.99) - np.quantile(raw, 0.5))
+    return spread if spread > 0 else float(np.std(raw)) or 1.0
+
+
+def _normal_scores(detector: Any, X: Any) -> np.ndarray:
+    """Returns ``detector``'s scores of ``X`` oriented so that higher means more normal."""
+    if hasattr(detector, "score_samples"):
+        return np.asarray(detector.score_samples(X), dtype=float)
+    return np.asarray(detector.decision_function(X), dtype=float)
 
 
 class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
     """Wraps an unsupervised detector so its scores are calibrated to [0, 1].
+
+    A calibrated score is the rank of the raw score among the training scores:
+    0.97 means more unusual than 97% of the training rows. Inside the training
+    range scores run from 0 to ``n / (n + 1)`` for ``n`` training rows; the
+    last ``1 / (n + 1)`` is left to rows beyond everything seen in training,
+    which approach 1 with an exponential tail (its scale fitted to the top 1%
+    of training scores) so they keep their order.
 
     Parameters
     ----------
@@ -30,11 +143,40 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         Any estimator with ``score_samples`` (higher = more normal, as in
         scikit-learn) or ``decision_function``.
     contamination : float
-        Expected share of anomalies; the threshold is the score above which
-        this share of the training data lies.
-    severity_bands : tuple of float
-        Score cut-offs for low, medium, high and critical (each at least the
-        threshold); ``None`` derives them from the threshold.
+        Expected share of anomalies in the training data, in (0, 0.5]: the
+        threshold is the score above which this share of the training rows
+        lies.
+    target_fpr : float or None
+        When set, overrides ``contamination``: the threshold is the
+        ``1 - target_fpr`` quantile of the training scores. The arithmetic is
+        the same; the assumption differs. ``contamination`` says the training
+        data hold that share of anomalies and flags them. ``target_fpr``
+        treats the training data as clean (all normal), so the share of
+        training rows above the threshold is the false-positive rate to
+        expect on normal traffic; set it small (0.001) to page only on what is
+        rarer than one normal row in a thousand.
+    severity_bands : str, sequence of four floats or None
+        Where low, medium, high and critical begin, as calibrated scores
+        (e.g. ``"0.95,0.98,0.995,0.999"``), ascending and at least the nominal
+        threshold (``1 - target_fpr`` or ``1 - contamination``). ``None``
+        places them at 0%, 60%, 90% and 98% of the way from the threshold
+        to 1. Whatever the bands, an anomaly is never ``normal`` and a row
+        below the threshold is never anything else.
+
+    Attributes
+    ----------
+    threshold_ : float
+        Calibrated score from which a row is an anomaly.
+    bands_ : tuple of float
+        The four severity cut-offs in use.
+
+    Notes
+    -----
+    Neighbour-based detectors are calibrated on leave-one-out training scores
+    (see ``fit_detector``), so new rows are judged as the training rows were.
+    Scoring the training rows themselves again afterwards makes each its own
+    neighbour: they look a little more normal, and fewer than the share are
+    flagged among them.
 
     Examples
     --------
@@ -42,35 +184,56 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
     >>> from sklearn.ensemble import IsolationForest
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, 3))
-    >>> model = CalibratedAnomalyDetector(IsolationForest(random_state=0), contamination=0.05)
+    >>> model = CalibratedAnomalyDetector(IsolationForest(random_state=0), target_fpr=0.01)
     >>> model = model.fit(X)
-    >>> float(model.calibrated_score(np.array([[8.0, 8.0, 8.0]]))[0]) > 0.99
-    True
+    >>> round(model.threshold_, 3)
+    0.988
+    >>> scores = model.calibrated_score(np.array([[0.0, 0.0, 0.0], [8.0, 8.0, 8.0]]))
+    >>> scores.round(3).tolist(), model.severity(scores)
+    ([0.002, 1.0], ['normal', 'critical'])
     """
 
     def __init__(
         self,
         detector: Any = None,
         contamination: float = 0.05,
-        severity_bands: tuple[float, float, float, float] | None = None,
+        target_fpr: float | None = None,
+        severity_bands: str | Sequence[float] | None = None,
     ) -> None:
         self.detector = detector
         self.contamination = contamination
+        self.target_fpr = target_fpr
         self.severity_bands = severity_bands
 
     def fit(self, X: Any, y: Any = None) -> CalibratedAnomalyDetector:
         """Returns self, with the detector fitted and its score distribution recorded."""
+        self.fit_score_samples(X)
+        return self
+
+    def fit_score_samples(self, X: Any) -> np.ndarray:
+        """Returns minus the calibrated scores of the training rows, having fitted on them.
+
+        The training rows are scored as the detector scores them while fitting
+        (leave-one-out for neighbour methods), which is what an ensemble of
+        calibrated detectors needs to calibrate its own combination.
+        """
         X = validate_data(self, X, accept_sparse=["csr", "csc"])
-        self.detector_ = clone(self.detector).fit(X)
-        raw = self._raw(X)
+        share = flagged_share(self.contamination, self.target_fpr)
+        # Checked before the (possibly long) fit so a bad value fails at once.
+        bands = parse_severity_bands(self.severity_bands, 1.0 - share)
+        self.detector_, normal = fit_detector(clone(self.detector), X)
+        raw = -normal
         self.quantiles_ = np.quantile(raw, np.linspace(0.0, 1.0, _N_QUANTILES))
-        spread = float(np.subtract(*np.quantile(raw, [0.99, 0.5])))
-        self.tail_scale_ = spread if spread > 0 else float(np.std(raw)) or 1.0
-        self.threshold_ = 1.0 - float(self.contamination)
+        self.top_level_ = len(raw) / (len(raw) + 1.0)
+        self.tail_scale_ = _tail_scale(raw)
+        # The exact training quantile, mapped: the flagged share of training rows is
+        # ``share`` however coarse the 1001-point grid is (target_fpr may be 0.0001).
+        cut = np.quantile(raw, 1.0 - share)
+        self.threshold_ = float(self.calibrate(np.array([cut]))[0])
         # scikit-learn's outlier contract: decision_function = score_samples - offset_.
         self.offset_ = -self.threshold_
-        self.bands_ = self._bands()
-        return self
+        self.bands_ = bands if bands is not None else self._derived_bands()
+        return -self.calibrate(raw)
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -78,43 +241,54 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
             tags.input_tags.sparse = get_tags(self.detector).input_tags.sparse
         return tags
 
-    def _raw(self, X: Any) -> np.ndarray:
-        """Returns raw scores oriented so that higher means more anomalous."""
-        if hasattr(self.detector_, "score_samples"):
-            return -np.asarray(self.detector_.score_samples(X), dtype=float)
-        return -np.asarray(self.detector_.decision_function(X), dtype=float)
-
-    def _bands(self) -> tuple[float, ...]:
-        if self.severity_bands is not None:
-            return tuple(float(b) for b in self.severity_bands)
+    def _derived_bands(self) -> tuple[float, ...]:
         t = self.threshold_
         gap = 1.0 - t
         return (t, t + 0.6 * gap, t + 0.9 * gap, t + 0.98 * gap)
 
     def calibrated_score(self, X: Any) -> np.ndarray:
         """Returns calibrated anomaly scores in [0, 1] (higher = more anomalous)."""
-        check_is_fitted(self, "quantiles_")
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         return self.calibrate(self._raw(X))
 
+    def surprisal(self, X: Any) -> np.ndarray:
+        """Returns ``-log(1 - calibrated score)``: the same order, but unbounded.
+
+        Far beyond the training maximum calibrated scores all round to 1.0;
+        surprisals keep growing linearly with the raw score there, so
+        extremes stay apart when detectors are combined.
+        """
+        return self.surprisal_of(self._raw(X))
+
+    def _raw(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "quantiles_")
+        X = checked_rows(self, X, accept_sparse=["csr", "csc"])
+        return -_normal_scores(self.detector_, X)
+
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """Returns raw scores mapped through the training distribution to [0, 1]."""
-        levels = np.linspace(0.0, 1.0, _N_QUANTILES)
-        # Ties in the quantiles (many equal training scores) would make interp pick
-        # the lowest level; averaging the left and right positions is the fair rank.
+        """Returns raw scores (higher = more anomalous) mapped through the training distribution."""
+        return -np.expm1(-self.surprisal_of(raw))
+
+    def surprisal_of(self, raw: np.ndarray) -> np.ndarray:
+        """Returns ``-log(1 - calibrated score)`` of raw scores (higher = more anomalous)."""
+        raw = np.asarray(raw, dtype=float)
+        levels = np.linspace(0.0, self.top_level_, _N_QUANTILES)
+        # A score equal to several quantiles (many equal training scores) spans their
+        # levels, of which interp would pick one end; the middle is the fair rank. One
+        # matching quantile is no tie: interp is exact there.
         left = np.searchsorted(self.quantiles_, raw, side="left")
         right = np.searchsorted(self.quantiles_, raw, side="right")
         inside = np.interp(raw, self.quantiles_, levels)
-        tied = right > left
-        inside[tied] = (levels[np.maximum(left[tied] - 1, 0)] + levels[right[tied] - 1]) / 2
+        tied = right - left > 1
+        inside[tied] = (levels[left[tied]] + levels[right[tied] - 1]) / 2
+        surprisal = -np.log1p(-inside)
         top = self.quantiles_[-1]
         beyond = raw > top
-        # Above the training maximum: approach 1 smoothly, keeping the order of extremes.
-        top_level = levels[-2]
-        inside[beyond] = top_level + (1.0 - top_level) * (
-            1.0 - np.exp(-(raw[beyond] - top) / self.tail_scale_)
-        )
-        return np.clip(inside, 0.0, 1.0)
+        # Above the training maximum an exponential tail: a new normal row exceeds all n
+        # training rows with probability 1 / (n + 1), and the raw score further by x
+        # with exp(-x / tail_scale_) of that. Continuous at the maximum, so the order of
+        # scores is never inverted there.
+        surprisal[beyond] = -np.log1p(-self.top_level_) + (raw[beyond] - top) / self.tail_scale_
+        return surprisal
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Returns minus the calibrated score (higher = more normal), as scikit-learn does."""
@@ -129,8 +303,15 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         return np.where(self.decision_function(X) <= 0, -1, 1)
 
     def severity(self, scores: np.ndarray) -> list[str]:
-        """Returns the severity band of each calibrated score."""
+        """Returns the severity band of each calibrated score.
+
+        Rows at or above the threshold are at least ``low`` and rows below it
+        are ``normal``, so severity never contradicts ``is_anomaly``.
+        """
+        check_is_fitted(self, "bands_")
+        scores = np.asarray(scores, dtype=float)
         index = np.searchsorted(np.asarray(self.bands_), scores, side="right")
+        index = np.where(scores >= self.threshold_, np.maximum(index, 1), 0)
         return [SEVERITIES[i] for i in index]
 
     @property

@@ -1,0 +1,123 @@
+"""An ensemble of anomaly detectors on one scale: their calibrated scores, combined.
+
+Raw scores of different detectors cannot be averaged (a path length and a
+distance share no unit), but calibrated scores can: each member's score is
+its rank among its own training scores. Detectors see different kinds of
+anomaly: an isolation forest finds rows that few random axis-parallel cuts
+separate, a k-NN distance finds rows in sparse regions between clusters,
+ECOD finds extreme single features. Taking the largest member score flags a
+row that any member finds rare; the mean asks them to agree. On the tabular
+benchmark (benchmarks/anomaly/tabular.py) the largest was better, because
+the members are good on different data sets and the mean dilutes the one
+that sees the anomaly.
+
+Members are combined as surprisals, ``-log(1 - calibrated score)``: the same
+order as the calibrated scores (so the largest is the same member), but
+unbounded where calibrated scores crowd against 1, so a row far beyond
+everything seen in training stays far beyond it in the combination, and the
+mean of surprisals is the mean log-rarity (as in Fisher's method of
+combining p-values). The combination is calibrated again by the
+``CalibratedAnomalyDetector`` that wraps the ensemble in the catalogue, so
+its threshold and severity bands mean what they mean for a single detector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from vigil.algorithms.calibration import CalibratedAnomalyDetector
+from vigil.algorithms.validation import checked_rows
+
+_COMBINATIONS = ("max", "mean")
+
+
+class AnomalyEnsemble(BaseEstimator):
+    """Combines detectors by their calibrated scores (higher ``score_samples`` = more normal).
+
+    Parameters
+    ----------
+    detectors : list of (str, estimator)
+        Named members: detectors with ``score_samples`` or
+        ``decision_function`` (each wrapped in a ``CalibratedAnomalyDetector``)
+        or ``CalibratedAnomalyDetector`` instances.
+    combine : {"max", "mean"}
+        The largest member surprisal, or the mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from vigil.algorithms.knn import KNNDetector
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 2))
+    >>> ensemble = AnomalyEnsemble(
+    ...     [("forest", IsolationForest(random_state=0)), ("knn", KNNDetector())]
+    ... ).fit(X)
+    >>> rows = np.array([[0.0, 0.0], [5.0, -5.0]])
+    >>> {name: scores.round(3).tolist() for name, scores in ensemble.member_scores(rows).items()}
+    {'forest': [0.087, 1.0], 'knn': [0.1, 1.0]}
+    >>> {name: member.surprisal(rows).round(1).tolist() for name, member in ensemble.detectors_}
+    {'forest': [0.1, 11.1], 'knn': [0.1, 15.3]}
+    >>> (-ensemble.score_samples(rows)).round(1).tolist()
+    [0.1, 15.3]
+    """
+
+    def __init__(
+        self, detectors: Sequence[tuple[str, Any]] | None = None, combine: str = "max"
+    ) -> None:
+        self.detectors = detectors
+        self.combine = combine
+
+    def fit(self, X: Any, y: Any = None) -> AnomalyEnsemble:
+        """Returns self, with every member fitted and calibrated."""
+        self.fit_score_samples(X)
+        return self
+
+    def fit_score_samples(self, X: Any) -> np.ndarray:
+        """Returns minus the combined training scores, having fitted every member.
+
+        Each member scores the training rows as it does while fitting
+        (leave-one-out where that matters), so the combination the outer
+        calibration sees is distributed like that of new rows.
+        """
+        if self.combine not in _COMBINATIONS:
+            raise ValueError(f"combine must be one of {_COMBINATIONS}; got {self.combine!r}.")
+        if not self.detectors:
+            raise ValueError("detectors must name at least one (name, detector) pair.")
+        names = [name for name, _ in self.detectors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"detector names must be unique; got {names}.")
+        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        members = []
+        training = []
+        for name, detector in self.detectors:
+            member = (
+                clone(detector)
+                if isinstance(detector, CalibratedAnomalyDetector)
+                else CalibratedAnomalyDetector(clone(detector))
+            )
+            # Training rows lie within the training range: their calibrated score is below 1.
+            training.append(-np.log1p(member.fit_score_samples(X)))
+            members.append((name, member))
+        self.detectors_: list[tuple[str, CalibratedAnomalyDetector]] = members
+        return -self._combined(np.vstack(training))
+
+    def member_scores(self, X: Any) -> dict[str, np.ndarray]:
+        """Returns each member's calibrated scores of ``X`` (higher = more anomalous), by name."""
+        check_is_fitted(self, "detectors_")
+        X = checked_rows(self, X, dtype=np.float64)
+        return {name: member.calibrated_score(X) for name, member in self.detectors_}
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Returns minus the combined member surprisals (higher = more normal)."""
+        check_is_fitted(self, "detectors_")
+        X = checked_rows(self, X, dtype=np.float64)
+        return -self._combined(np.vstack([member.surprisal(X) for _, member in self.detectors_]))
+
+    def _combined(self, surprisals: np.ndarray) -> np.ndarray:
+        return surprisals.max(axis=0) if self.combine == "max" else surprisals.mean(axis=0)

@@ -1,0 +1,286 @@
+"""The anomaly detectors: each finds obvious outliers, calibrated and reproducible; the ensemble
+combines its members; the raw detectors follow scikit-learn's estimator contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from pyod.models.ecod import ECOD
+from scipy.stats import spearmanr
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from vigil.algorithms.calibration import CalibratedAnomalyDetector
+from vigil.algorithms.catalogue import CATALOGUE, DEFAULT_ALGORITHM
+from vigil.algorithms.ecod import ECODDetector
+from vigil.algorithms.ensemble import AnomalyEnsemble
+from vigil.algorithms.knn import KNNDetector
+from vigil.algorithms.ocsvm import SubsampledOneClassSVM
+from vigil.errors import UsageError
+
+ANOMALY = sorted(name for name, spec in CATALOGUE.items() if "anomaly" in spec.tasks)
+
+
+def _blobs_with_outliers(seed: int, normal: int, outliers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Returns two Gaussian clusters plus rows scattered far outside them, and 0/1 labels."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0, 0.0, 0.0], [6.0, 6.0, 0.0, 0.0]])
+    inliers = centres[rng.integers(0, 2, normal)] + rng.normal(size=(normal, 4))
+    directions = rng.normal(size=(outliers, 4))
+    far = 3.0 + 12.0 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    X = np.vstack([inliers, far])
+    return X, np.r_[np.zeros(normal), np.ones(outliers)]
+
+
+@pytest.fixture(scope="module")
+def split_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns standardised training rows (with 3% outliers), test rows and test labels."""
+    X_train, _ = _blobs_with_outliers(0, 600, 18)
+    X_test, y_test = _blobs_with_outliers(1, 300, 15)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_test
+
+
+def _build(name: str, **params: Any) -> CalibratedAnomalyDetector:
+    estimator, _ = CATALOGUE[name].build("anomaly", params)
+    assert isinstance(estimator, CalibratedAnomalyDetector)
+    return estimator
+
+
+def _seeded(name: str) -> dict[str, Any]:
+    return (
+        {"random_state": 7} if any(p.name == "random_state" for p in CATALOGUE[name].params) else {}
+    )
+
+
+def test_the_default_anomaly_detector_is_auto() -> None:
+    assert DEFAULT_ALGORITHM["anomaly"] == "auto"
+
+
+@pytest.mark.parametrize("name", ANOMALY)
+def test_every_detector_finds_obvious_outliers_with_calibrated_scores(
+    name: str, split_data: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    X_train, X_test, y_test = split_data
+    model = _build(name, **_seeded(name)).fit(X_train)
+    scores = model.calibrated_score(X_test)
+    assert roc_auc_score(y_test, scores) > 0.9
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
+    assert 0.0 < model.threshold_ < 1.0
+
+
+@pytest.mark.parametrize("name", ANOMALY)
+def test_every_detector_is_deterministic_for_a_seed(
+    name: str, split_data: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    X_train, X_test, _ = split_data
+    first = _build(name, **_seeded(name)).fit(X_train).calibrated_score(X_test)
+    second = _build(name, **_seeded(name)).fit(X_train).calibrated_score(X_test)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_subsampled_knn_depends_on_its_seed(
+    split_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    X_train, X_test, _ = split_data
+    one = _build("subsampled_knn", random_state=1).fit(X_train).calibrated_score(X_test)
+    two = _build("subsampled_knn", random_state=2).fit(X_train).calibrated_score(X_test)
+    assert not np.array_equal(one, two)
+
+
+def test_exact_knn_scores_training_rows_leave_one_out() -> None:
+    X = np.random.default_rng(3).normal(size=(80, 3))
+    training = KNNDetector(n_neighbors=4, method="mean").fit_score_samples(X)
+    for i in (0, 41, 79):
+        alone = KNNDetector(n_neighbors=4, method="mean").fit(np.delete(X, i, axis=0))
+        assert training[i] == pytest.approx(alone.score_samples(X[i : i + 1])[0])
+
+
+@pytest.mark.parametrize("method", ["largest", "mean"])
+def test_subsampled_knn_matches_a_direct_computation(method: str) -> None:
+    rng = np.random.default_rng(4)
+    X, queries = rng.normal(size=(300, 3)), rng.normal(size=(20, 3))
+    model = KNNDetector(
+        n_neighbors=3, method=method, max_samples=40, n_estimators=5, random_state=9
+    )
+    training = -model.fit_score_samples(X)
+    state = np.random.RandomState(9)
+    draws = [state.choice(300, 40, replace=False) for _ in range(5)]
+    expected_test, expected_train = np.zeros(20), np.zeros(300)
+    for rows in draws:
+        index = NearestNeighbors(n_neighbors=4).fit(X[rows])
+        near = index.kneighbors(queries, n_neighbors=3)[0]
+        expected_test += near[:, -1] if method == "largest" else near.mean(axis=1)
+        near = index.kneighbors(X)[0]
+        # A drawn row is its own nearest neighbour: it is compared with the next three.
+        own = np.where(np.isin(np.arange(300), rows)[:, None], near[:, 1:], near[:, :3])
+        expected_train += own[:, -1] if method == "largest" else own.mean(axis=1)
+    np.testing.assert_allclose(-model.score_samples(queries), expected_test / 5, rtol=1e-9)
+    np.testing.assert_allclose(training, expected_train / 5, rtol=1e-9)
+
+
+def test_subsampled_knn_on_small_data_is_exact_knn() -> None:
+    X = np.random.default_rng(5).normal(size=(50, 2))
+    sampled = KNNDetector(max_samples=256, n_estimators=20, random_state=0).fit(X)
+    exact = KNNDetector().fit(X)
+    np.testing.assert_array_equal(sampled.score_samples(X), exact.score_samples(X))
+
+
+def test_ecod_ranks_training_rows_as_pyod_does() -> None:
+    X = np.random.default_rng(6).lognormal(size=(400, 5))
+    ours = -ECODDetector().fit(X).score_samples(X)
+    theirs = ECOD().fit(X).decision_scores_
+    assert spearmanr(ours, theirs).statistic > 0.99
+
+
+def test_ecod_scores_a_row_the_same_alone_or_in_a_batch() -> None:
+    rng = np.random.default_rng(7)
+    model = ECODDetector().fit(rng.normal(size=(300, 4)))
+    batch = rng.normal(size=(50, 4))
+    alone = np.array([model.score_samples(batch[i : i + 1])[0] for i in range(50)])
+    np.testing.assert_array_equal(model.score_samples(batch), alone)
+
+
+def test_ecod_on_more_rows_than_quantiles_approximates_the_exact_scores() -> None:
+    rng = np.random.default_rng(8)
+    X, queries = rng.normal(size=(5000, 3)), rng.normal(scale=1.5, size=(500, 3))
+    exact = ECODDetector().fit(X).score_samples(queries)
+    coarse = ECODDetector(n_quantiles=500).fit(X)
+    assert coarse.grid_.shape == (500, 3)
+    assert spearmanr(exact, coarse.score_samples(queries)).statistic > 0.99
+
+
+def test_ocsvm_fits_on_at_most_max_samples_rows() -> None:
+    X = np.random.default_rng(9).normal(size=(1500, 2))
+    assert SubsampledOneClassSVM(max_samples=400, random_state=0).fit(X).svm_.shape_fit_ == (
+        400,
+        2,
+    )
+    assert SubsampledOneClassSVM(max_samples=4000).fit(X).svm_.shape_fit_ == (1500, 2)
+
+
+def _mixed_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns data with two kinds of anomaly that different detectors see.
+
+    Normal rows form a dense and a sparse cluster. Some anomalies sit just
+    outside the dense cluster, where a global detector (isolation forest)
+    finds them ordinary but distances to neighbours do not; others are
+    extreme on one feature only.
+    """
+    rng = np.random.default_rng(10)
+
+    def rows(n_dense: int, n_sparse: int, n_local: int, n_extreme: int) -> np.ndarray:
+        dense = rng.normal(scale=0.2, size=(n_dense, 3))
+        sparse = rng.normal(loc=5.0, scale=2.0, size=(n_sparse, 3))
+        local = rng.normal(scale=0.2, size=(n_local, 3)) + np.array([1.2, 0.0, 0.0])
+        extreme = rng.normal(loc=2.0, scale=1.0, size=(n_extreme, 3))
+        extreme[:, 2] = 14.0
+        return np.vstack([dense, sparse, local, extreme])
+
+    X_train = rows(500, 300, 8, 8)
+    X_test = rows(250, 150, 12, 12)
+    y_test = np.r_[np.zeros(400), np.ones(24)]
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_test
+
+
+@pytest.mark.parametrize("combine", ["max", "mean"])
+def test_ensemble_is_at_least_as_good_as_its_worst_member(combine: str) -> None:
+    X_train, X_test, y_test = _mixed_case()
+    members = "isolation_forest,knn,ecod"
+    ensemble = _build("ensemble", members=members, combine=combine, random_state=0).fit(X_train)
+    inner = ensemble.detector_
+    assert isinstance(inner, AnomalyEnsemble)
+    assert [name for name, _ in inner.detectors_] == members.split(",")
+    member_auc = {
+        name: roc_auc_score(y_test, scores) for name, scores in inner.member_scores(X_test).items()
+    }
+    ensemble_auc = roc_auc_score(y_test, ensemble.calibrated_score(X_test))
+    assert ensemble_auc >= min(member_auc.values())
+    # The members disagree here, so combining them is what is being tested.
+    assert max(member_auc.values()) - min(member_auc.values()) > 0.02
+
+
+def test_ensemble_combines_member_surprisals() -> None:
+    X = np.random.default_rng(11).normal(size=(300, 2))
+    queries = np.array([[0.0, 0.0], [2.5, 0.0], [6.0, 6.0]])
+    detectors = [("forest", IsolationForest(random_state=0)), ("knn", KNNDetector())]
+    for combine, reduce in (("max", np.max), ("mean", np.mean)):
+        ensemble = AnomalyEnsemble(detectors, combine=combine).fit(X)
+        surprisals = np.vstack([member.surprisal(queries) for _, member in ensemble.detectors_])
+        np.testing.assert_allclose(-ensemble.score_samples(queries), reduce(surprisals, axis=0))
+        calibrated = np.vstack(list(ensemble.member_scores(queries).values()))
+        np.testing.assert_allclose(calibrated, -np.expm1(-surprisals))
+
+
+@pytest.mark.parametrize(
+    ("members", "problem"),
+    [
+        ("isolation_forest,nope", "'nope' is not one"),
+        ("knn,knn", "a name is repeated"),
+        (" , ", "got none"),
+        ("auto", "'auto' is not one"),
+        ("ensemble,knn", "'ensemble' is not one"),
+    ],
+)
+def test_ensemble_members_are_checked(members: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=r"Parameter 'members' of ensemble must be") as raised:
+        CATALOGUE["ensemble"].build("anomaly", {"members": members})
+    assert problem in str(raised.value)
+    assert "isolation_forest, lof, ocsvm, knn, subsampled_knn, ecod" in str(raised.value)
+
+
+_NEIGHBOUR_CALIBRATION = {
+    check: (
+        "the threshold is set on leave-one-out training scores (a row is not its own "
+        "neighbour), so predicting the training rows in-sample flags fewer than contamination"
+    )
+    for check in ("check_outliers_fit_predict", "check_outliers_train")
+}
+
+
+def _expected_failures(estimator: Any) -> dict[str, str]:
+    if isinstance(estimator, CalibratedAnomalyDetector) and not isinstance(
+        estimator.detector, IsolationForest | ECODDetector
+    ):
+        return _NEIGHBOUR_CALIBRATION
+    return {}
+
+
+@parametrize_with_checks(
+    [
+        KNNDetector(),
+        KNNDetector(max_samples=50, n_estimators=3, random_state=0),
+        ECODDetector(),
+        SubsampledOneClassSVM(max_samples=100, random_state=0),
+        AnomalyEnsemble(
+            [("forest", IsolationForest(n_estimators=10, random_state=0)), ("ecod", ECODDetector())]
+        ),
+        CalibratedAnomalyDetector(ECODDetector()),
+        CalibratedAnomalyDetector(KNNDetector(max_samples=50, n_estimators=3, random_state=0)),
+        CalibratedAnomalyDetector(LocalOutlierFactor(novelty=True)),
+    ],
+    expected_failed_checks=_expected_failures,
+)
+def test_detectors_follow_the_scikit_learn_contract(estimator, check) -> None:  # type: ignore[no-untyped-def]
+    check(estimator)
+
+
+def test_scoring_skips_no_check_that_matters(
+    split_data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    X_train, X_test, _ = split_data
+    model = _build("auto", random_state=0).fit(X_train)
+    expected = model.calibrated_score(X_test)
+    float32 = model.calibrated_score(X_test.astype(np.float32))
+    np.testing.assert_allclose(float32, expected, rtol=1e-4)
+    np.testing.assert_allclose(model.calibrated_score(X_test.tolist()), expected)
+    with pytest.raises(ValueError, match="features"):
+        model.calibrated_score(X_test[:, :2])
+    with pytest.raises(ValueError, match="NaN"):
+        model.calibrated_score(np.where(X_test > 2, np.nan, X_test))
