@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export VIGIL_HOME ?= $(CURDIR)/.vigil
 
-.PHONY: run test lint typecheck unit tour bench clean
+.PHONY: run tour test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	bash scripts/run.sh
+
+tour: $(STAMP)
 	bash scripts/tour.sh
 
 test: $(STAMP) lint typecheck unit

@@ -32,14 +32,19 @@ from vigil.data.loading import Dataset, detect_format, read_table
 from vigil.data.sources import check_named_query, check_url, fetch_url, run_named_query
 from vigil.errors import (
     ArtifactIntegrityError,
+    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
     UsageError,
     VigilError,
 )
+from vigil.features.parsers import ParseReport
 from vigil.ids import uuid7
-from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner
+from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner, worker_is_dead
+from vigil.monitoring.drift import dataset_drift
+from vigil.monitoring.feedback import FeedbackStore
+from vigil.monitoring.performance import version_performance
 from vigil.registry.artifacts import ArtifactStore, open_artifact_store
 from vigil.registry.audit import AuditLog
 from vigil.registry.datasets import DatasetRecord, DatasetStore
@@ -51,10 +56,11 @@ from vigil.registry.signing import read_verified, sha256_hex, write_verified
 from vigil.registry.store import RegistryStore
 from vigil.security import generate_key, role_allows, role_rank
 from vigil.serving.deployments import DeploymentView
+from vigil.serving.fast_model import FastModel
 from vigil.serving.model_cache import ModelCache
 from vigil.serving.prediction_log import LoggedPrediction, PredictionLog
 from vigil.serving.routing import choose_version
-from vigil.training.bundle import ModelBundle
+from vigil.training.bundle import BatchPrediction, ModelBundle
 from vigil.training.metrics import LOWER_IS_BETTER
 from vigil.training.trainer import (
     Progress,
@@ -68,6 +74,8 @@ from vigil.training.trainer import (
 log = logging.getLogger("vigil.service")
 
 DEPLOY_CHOICES = ("never", "always", "if_better")
+# The tenant of the operator (VIGIL_ADMIN_KEY, the first admin key): it may administer others.
+OPERATOR_TENANT = "default"
 # The metric that decides "better" for each task when comparing versions.
 PRIMARY_METRIC = {
     "classification": "f1",
@@ -80,6 +88,20 @@ PRIMARY_METRIC = {
 ORPHAN_GRACE = timedelta(hours=1)
 _BUNDLE_CACHE_SIZE = 32
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "xgboost", "lightgbm", "joblib")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded version: its bundle, and the compiled fast path when the model has one."""
+
+    bundle: ModelBundle
+    fast: FastModel | None = None
+
+    def predict(self, frame: pd.DataFrame, *, explain: bool = False) -> BatchPrediction:
+        """Returns the outputs for ``frame``: the compiled path when it applies, else the bundle."""
+        if self.fast is not None and not explain:
+            return BatchPrediction(self.fast.predict_rows(frame))
+        return self.bundle.predict_with_report(frame, explain=explain)
 
 
 @dataclass(frozen=True)
@@ -125,6 +147,7 @@ class TrainResult:
             "artifact_sha256": self.version.artifact_sha256,
             "deployed": self.deployed,
             "deploy_reason": self.deploy_reason,
+            **_extraction_json(self.outcome.bundle, self.outcome.parse_report),
         }
 
 
@@ -135,10 +158,25 @@ class PredictResult:
     model: str
     version: int
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    # How raw log lines were read (lines, malformed count, first examples).
+    parse: ParseReport | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Returns the JSON object of the predict answer."""
-        return {"model": self.model, "predictions": self.predictions}
+        """Returns the JSON object of the predict answer (with ``parse`` for raw log lines)."""
+        document: dict[str, Any] = {"model": self.model, "predictions": self.predictions}
+        if self.parse is not None:
+            document["parse"] = self.parse.to_json()
+        return document
+
+
+def _extraction_json(bundle: ModelBundle, report: ParseReport | None) -> dict[str, Any]:
+    """Returns the feature kind and options of an extracted-features model, and its parse report."""
+    document: dict[str, Any] = {}
+    if bundle.extractor is not None:
+        document["features"] = bundle.extractor.describe()
+    if report is not None:
+        document["parse"] = report.to_json()
+    return document
 
 
 def version_to_json(record: VersionRecord) -> dict[str, Any]:
@@ -236,10 +274,11 @@ class VigilService:
         self.datasets = DatasetStore(engine, self.now)
         self.runner: JobRunner | None = None
         self.deployments = DeploymentView(store)
-        self.models = ModelCache(self._load_verified_bundle, size=_BUNDLE_CACHE_SIZE)
+        self.models = ModelCache(self._load_model, size=_BUNDLE_CACHE_SIZE)
         self.prediction_log = PredictionLog(engine, self.now)
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-shadow")
         self.shadow_errors = 0
+        self.feedback = FeedbackStore(engine, self.now)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VigilService:
@@ -263,6 +302,12 @@ class VigilService:
         role_rank(role)
         target = tenant or caller.tenant
         _check_tenant(target)
+        if target != caller.tenant and caller.tenant != OPERATOR_TENANT:
+            # Only the operator's tenant administers others; a tenant admin minting
+            # keys elsewhere would break the isolation between tenants.
+            raise Forbidden(
+                f"Only an admin of tenant {OPERATOR_TENANT!r} can create keys for another tenant."
+            )
         key = generate_key()
         record = self.keys.add(key, tenant=target, role=role, created_by=caller.actor)
         self.audit(caller, "key.create", f"keys/{record.id}", role=role, tenant=target)
@@ -471,6 +516,10 @@ class VigilService:
         record = self._store_dataset(caller, source, payload, "jsonl", frame, source)
         return Dataset(frame, record.fingerprint, "jsonl", source)
 
+    def job_counts(self) -> dict[str, int]:
+        """Returns how many jobs are in each state, over all tenants (for /metrics)."""
+        return self.jobs.counts()
+
     def get_job(self, caller: Caller, job_id: str) -> dict[str, Any]:
         """Returns a job of the caller's tenant."""
         return self.jobs.get(caller.tenant, job_id).to_json()
@@ -533,7 +582,7 @@ class VigilService:
 
     def recover_jobs(self) -> list[JobRecord]:
         """Returns the jobs whose worker died, now requeued or failed with the reason."""
-        return self.jobs.recover_stale(STALE_AFTER)
+        return self.jobs.recover_stale(STALE_AFTER, worker_is_dead)
 
     def run_pending_jobs(self, worker_id: str = "inline") -> int:
         """Returns how many queued jobs ran to their end in this thread (`vigil worker --once`)."""
@@ -588,6 +637,7 @@ class VigilService:
         self._check_task_matches(caller, name, spec)
         self.sweep_orphans(caller.tenant)
         outcome = train_model(dataset.frame, spec, progress or (lambda f, m: None))
+        outcome.bundle.reference = _reference_sample(dataset.frame, outcome.bundle)
         payload = _dump_bundle(outcome.bundle)
         key = f"{caller.tenant}/models/{name}/{uuid7()}.vigil"
         stored = write_verified(self.artifacts, key, payload, self.settings.secret_key)
@@ -614,6 +664,7 @@ class VigilService:
                 "data_source": dataset.source,
                 "test_size": spec.test_size,
                 "seed": spec.seed,
+                **_extraction_json(outcome.bundle, outcome.parse_report),
             },
         )
         try:
@@ -674,8 +725,11 @@ class VigilService:
         if outcome.X_test is None:
             return False, "no held-out data to compare on"
         try:
-            X = champion_bundle.prepare(outcome.X_test)
-            champion = evaluate_bundle(champion_bundle, X, outcome.y_test).get(metric)
+            if outcome.test_frame is not None or champion_bundle.extractor is not None:
+                challenger, champion = self._scores_on_raw_test(outcome, champion_bundle, metric)
+            else:
+                X = champion_bundle.prepare(outcome.X_test)
+                champion = evaluate_bundle(champion_bundle, X, outcome.y_test).get(metric)
         except InvalidInput as exc:
             return True, f"production cannot score the new test data ({exc.message})"
         if champion is None:
@@ -687,6 +741,26 @@ class VigilService:
             f"{metric} {challenger:.4f} {verdict} production v{model.production_version} "
             f"({champion:.4f}) on the same test data"
         )
+
+    @staticmethod
+    def _scores_on_raw_test(
+        outcome: TrainOutcome, champion: ModelBundle, metric: str
+    ) -> tuple[Any, Any]:
+        """Returns challenger and champion ``metric`` on the held-out raw events.
+
+        Models that extract their own features (from logs, metrics, requests)
+        cannot share feature rows, so both read the same held-out events.
+        """
+        target = outcome.bundle.target
+        if outcome.test_frame is None or target is None:
+            raise InvalidInput("the new model kept no held-out events to compare on")
+        scores = []
+        for bundle in (outcome.bundle, champion):
+            X, y = bundle.labelled(outcome.test_frame, target)
+            if bundle.task == "anomaly":
+                y = pd.Series(anomaly_labels(y))
+            scores.append(evaluate_bundle(bundle, X, y).get(metric))
+        return scores[0], scores[1]
 
     def sweep_orphans(self, tenant: str) -> list[str]:
         """Returns the artifact keys deleted because no version references them.
@@ -714,10 +788,26 @@ class VigilService:
             raise NotFound(f"Model {name} has no production version; deploy one first.")
         return model.production_version
 
+    def feature_kind(self, caller: Caller, name: str, version: int | None = None) -> str:
+        """Returns how the version (default production) reads its input: tabular, logs, …
+
+        A ``logs`` model reads raw lines, so a caller holding a file knows to
+        pass it as lines (JSON Lines included) for the model's parser to read.
+        """
+        chosen = self.resolve_version(caller, name, version)
+        record = self.store.get_version(caller.tenant, name, chosen)
+        features = record.extra.get("features") or {}
+        return str(features.get("kind", "tabular"))
+
     def load_bundle(self, tenant: str, name: str, version: int) -> ModelBundle:
         """Returns the version's bundle from the cache, loading (and verifying) it if needed."""
-        bundle: ModelBundle = self.models.get(tenant, name, version)
-        return bundle
+        loaded: LoadedModel = self.models.get(tenant, name, version)
+        return loaded.bundle
+
+    def _load_model(self, tenant: str, name: str, version: int) -> LoadedModel:
+        """Returns the verified bundle with its compiled fast path where one exists."""
+        bundle = self._load_verified_bundle(tenant, name, version)
+        return LoadedModel(bundle, FastModel.from_bundle(bundle))
 
     def _load_verified_bundle(self, tenant: str, name: str, version: int) -> ModelBundle:
         """Returns the version's bundle, verified against its sha256 and HMAC before unpickling."""
@@ -752,16 +842,18 @@ class VigilService:
         _require_role(caller, "predictor")
         started = time.perf_counter()
         shadows: tuple[int, ...] = ()
+        loaded: LoadedModel
         if version is not None:
             self.store.get_version(caller.tenant, name, version)
-            chosen, bundle = version, self.load_bundle(caller.tenant, name, version)
+            chosen, loaded = version, self.models.get(caller.tenant, name, version)
         else:
             model = self.deployments.get(caller.tenant, name)
-            chosen, bundle = self.models.serve(
+            chosen, loaded = self.models.serve(
                 caller.tenant, name, choose_version(model, routing_key)
             )
             shadows = tuple(v for v in model.shadow_versions if v != chosen)
-        outputs = bundle.predict(frame, explain=explain)
+        batch = loaded.predict(frame, explain=explain)
+        outputs = batch.outputs
         latency_us = (time.perf_counter() - started) * 1e6 / max(len(outputs), 1)
         predictions = [{"id": uuid7(), "version": chosen, **out} for out in outputs]
         self._log_predictions(caller.tenant, name, frame, predictions, latency_us, routing_key)
@@ -769,7 +861,7 @@ class VigilService:
             self._shadow_pool.submit(
                 self._score_shadow, caller.tenant, name, shadow, frame, routing_key
             )
-        return PredictResult(name, chosen, predictions)
+        return PredictResult(name, chosen, predictions, batch.parse_report)
 
     def _score_shadow(
         self, tenant: str, name: str, version: int, frame: pd.DataFrame, routing_key: str | None
@@ -777,7 +869,8 @@ class VigilService:
         """Scores rows with a shadow version and logs the outputs (errors counted, never raised)."""
         try:
             started = time.perf_counter()
-            outputs = self.load_bundle(tenant, name, version).predict(frame)
+            loaded: LoadedModel = self.models.get(tenant, name, version)
+            outputs = loaded.predict(frame).outputs
             latency_us = (time.perf_counter() - started) * 1e6 / max(len(outputs), 1)
             predictions = [{"id": uuid7(), "version": version, **out} for out in outputs]
             self._log_predictions(
@@ -800,7 +893,7 @@ class VigilService:
     ) -> None:
         if not predictions:
             return
-        inputs = json.loads(frame.to_json(orient="records", date_format="iso"))
+        inputs = _prediction_inputs(frame, predictions)
         created_at = self.now()
         self.prediction_log.append(
             [
@@ -844,22 +937,100 @@ class VigilService:
         _require_role(caller, "predictor")
         chosen = self.resolve_version(caller, name, version)
         bundle = self.load_bundle(caller.tenant, name, chosen)
-        if target not in frame.columns:
-            raise InvalidInput(
-                f"Target column {target!r} does not exist; columns are: "
-                + ", ".join(map(str, frame.columns))
-                + "."
-            )
-        labelled = frame[frame[target].notna()]
-        if labelled.empty:
-            raise InvalidInput(f"Target column {target!r} has no values to evaluate against.")
-        X = bundle.prepare(labelled)
-        y = labelled[target].reset_index(drop=True)
-        X = X.reset_index(drop=True)
+        X, y = bundle.labelled(frame, target)
         if bundle.task == "anomaly":
             y = pd.Series(anomaly_labels(y))
         metrics = evaluate_bundle(bundle, X, y)
         return {"model": name, "version": chosen, "rows": len(X), "metrics": metrics}
+
+    # --- monitoring -------------------------------------------------------------------
+
+    def record_feedback(
+        self, caller: Caller, name: str, items: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Returns how ground truth was joined to logged predictions (unknown ids reported).
+
+        Sending the same feedback twice changes nothing; a corrected label
+        replaces the earlier one.
+        """
+        _require_role(caller, "predictor")
+        self.store.get_model(caller.tenant, name)
+        pairs: list[tuple[str, Any]] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("prediction_id"), str):
+                raise InvalidInput(
+                    f"Feedback item {index} needs a prediction_id string.",
+                    errors=[{"loc": ["items", index, "prediction_id"], "msg": "required string"}],
+                )
+            if "actual" not in item:
+                raise InvalidInput(
+                    f"Feedback item {index} needs an actual value.",
+                    errors=[{"loc": ["items", index, "actual"], "msg": "required"}],
+                )
+            pairs.append((item["prediction_id"], json_safe(item["actual"])))
+        self.prediction_log.flush()
+        return self.feedback.record(caller.tenant, name, pairs).to_json()
+
+    def performance(self, caller: Caller, name: str) -> dict[str, Any]:
+        """Returns live metrics per version over the last hour, day, week and since deploy."""
+        model = self.store.get_model(caller.tenant, name)
+        now = self.now()
+        deployed_at = next(
+            (
+                e.created_at
+                for e in reversed(self.store.history(caller.tenant, name))
+                if e.action in ("deploy", "rollback") and e.version == model.production_version
+            ),
+            model.created_at,
+        )
+        windows = {
+            "last_hour": now - timedelta(hours=1),
+            "last_day": now - timedelta(days=1),
+            "last_week": now - timedelta(days=7),
+            "since_deploy": deployed_at,
+        }
+        self.prediction_log.flush()
+        rows = self.feedback.rows(caller.tenant, name, since=min(windows.values()))
+        classes = self._classes(caller.tenant, name, model.production_version)
+        return {
+            "model": name,
+            "task": model.task,
+            "production_version": model.production_version,
+            "deployed_at": deployed_at.isoformat(),
+            "windows": {
+                window: {
+                    "since": since.isoformat(),
+                    "versions": {
+                        str(v): summary
+                        for v, summary in version_performance(
+                            [r for r in rows if r.created_at >= since], model.task, classes
+                        ).items()
+                    },
+                }
+                for window, since in windows.items()
+            },
+        }
+
+    def drift(
+        self, caller: Caller, name: str, *, version: int | None = None, rows: int = 1000
+    ) -> dict[str, Any]:
+        """Returns drift of recent production inputs against the version's training reference."""
+        chosen = self.resolve_version(caller, name, version)
+        bundle = self.load_bundle(caller.tenant, name, chosen)
+        reference = getattr(bundle, "reference", None)
+        if reference is None or reference.empty:
+            raise Conflict(f"Version {chosen} of {name} has no reference sample to compare with.")
+        self.prediction_log.flush()
+        logged = self.feedback.rows(caller.tenant, name, version=chosen, shadow=None, limit=rows)
+        current = pd.DataFrame([r.inputs for r in logged])
+        kinds = {c.name: c.kind for c in bundle.schema}
+        report = dataset_drift(reference, current, kinds)
+        return {"model": name, "version": chosen, **report}
+
+    def _classes(self, tenant: str, name: str, version: int | None) -> list[Any]:
+        if version is None:
+            return []
+        return list(self.load_bundle(tenant, name, version).classes)
 
     # --- registry -------------------------------------------------------------------
 
@@ -962,6 +1133,21 @@ class VigilService:
     def _forget(self, tenant: str, name: str) -> None:
         self.models.forget(tenant, name)
         self.deployments.forget(tenant, name)
+
+
+# Drift compares production inputs with at most this many training rows.
+REFERENCE_ROWS = 2000
+
+
+def _reference_sample(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame | None:
+    """Returns a bounded random sample of the training inputs in the model's columns."""
+    columns = [c for c in bundle.feature_names if c in frame.columns]
+    if not columns:
+        return None
+    sample = frame[columns]
+    if len(sample) > REFERENCE_ROWS:
+        sample = sample.sample(REFERENCE_ROWS, random_state=0)
+    return sample.reset_index(drop=True)
 
 
 def list_algorithms() -> list[dict[str, Any]]:
@@ -1094,6 +1280,25 @@ def _with_algorithm(spec: TrainSpec, algorithm: str) -> TrainSpec:
         cv=spec.cv,
         seed=spec.seed,
     )
+
+
+def _prediction_inputs(frame: pd.DataFrame, predictions: list[dict[str, Any]]) -> list[Any]:
+    """Returns the input logged with each prediction.
+
+    A row per prediction for tables; for raw log lines the line an event came
+    from; for sessions, which have no single input row, the session key.
+    """
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    if len(rows) == len(predictions) and not any("session" in p for p in predictions):
+        return list(rows)
+    inputs: list[Any] = []
+    for p in predictions:
+        line = p.get("line")
+        if isinstance(line, int) and 0 < line <= len(rows):
+            inputs.append(rows[line - 1])
+        else:
+            inputs.append({"session": p.get("session")})
+    return inputs
 
 
 def _dump_bundle(bundle: ModelBundle) -> bytes:

@@ -118,3 +118,34 @@ def test_a_live_job_is_not_recovered(service: VigilService, clock: Clock) -> Non
     service.jobs.heartbeat(job["id"], "alive")
     clock.advance(seconds=45)
     assert service.recover_jobs() == []
+
+
+def test_a_job_of_a_dead_process_on_this_host_is_recovered_at_once(
+    service: VigilService,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_worker = f"{socket.gethostname()}:{finished.stdout.strip()}:abc123"
+    job = service.submit_training(ADMIN, "churn", _train_request(service))
+    assert service.jobs.claim(dead_worker) is not None
+    [recovered] = service.recover_jobs()
+    assert recovered.id == job["id"] and recovered.status == "queued"
+    assert service.run_pending_jobs() == 1
+    done = service.get_job(ADMIN, job["id"])
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+
+
+def test_a_job_of_a_live_process_is_left_alone(service: VigilService) -> None:
+    from vigil.jobs.runner import new_worker_id
+
+    service.submit_training(ADMIN, "churn", _train_request(service))
+    assert service.jobs.claim(new_worker_id()) is not None
+    assert service.recover_jobs() == []

@@ -19,10 +19,12 @@ import pandas as pd
 import typer
 
 from vigil.cli import render
+from vigil.cli.serve import serve
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.data.writing import write_table
 from vigil.errors import UsageError, VigilError
+from vigil.features.extractors import FEATURE_KINDS, make_extractor
 from vigil.service import (
     Caller,
     VigilService,
@@ -45,6 +47,7 @@ models_app = typer.Typer(
     help="List, inspect, deploy, roll back and delete models.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
+app.command("serve")(serve)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -71,9 +74,40 @@ def _parse_params(pairs: list[str] | None) -> dict[str, str]:
     return params
 
 
+def _feature_choice(features: str | None) -> tuple[str, list[str] | None]:
+    """Returns (feature kind, feature columns) from ``--features``.
+
+    A kind name alone (logs, metrics, requests, tabular) picks how raw inputs
+    become features; anything else is a comma-separated column list (a list of
+    one column named like a kind is written with a trailing comma: ``logs,``).
+    """
+    if features is None:
+        return "tabular", None
+    if features.strip() in FEATURE_KINDS:
+        return features.strip(), None
+    return "tabular", [f.strip() for f in features.split(",") if f.strip()]
+
+
+def _report_malformed(report: dict[str, Any] | None) -> None:
+    """Prints the parse report's malformed lines on stderr, for people."""
+    if not report or not report.get("malformed"):
+        return
+    render.err.print(
+        f"warning: skipped {report['malformed']} malformed of {report['lines']} lines "
+        f"({report['format']}):",
+        markup=False,
+    )
+    for example in report.get("examples", []):
+        render.err.print(
+            f"  line {example['line']}: {example['text']!r} ({example['reason']})", markup=False
+        )
+
+
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.")],
+    data: Annotated[
+        Path, typer.Argument(help="CSV, Parquet, JSON Lines or raw log (.log, .txt) file.")
+    ],
     name: Annotated[str, typer.Option("--name", help="Model name.")],
     task: Annotated[
         str, typer.Option(help="auto|classification|regression|clustering|anomaly")
@@ -82,7 +116,13 @@ def train(
         str | None, typer.Option(help="Algorithm (see `vigil algorithms`).")
     ] = None,
     target: Annotated[str | None, typer.Option(help="Target (label) column.")] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns.")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="logs|metrics|requests|tabular (how raw inputs become features), "
+            "or comma-separated feature columns."
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="KEY=VALUE, repeatable.")
     ] = None,
@@ -92,20 +132,62 @@ def train(
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Make the new version production.")
     ] = False,
+    session_key: Annotated[
+        str | None,
+        typer.Option(help="Logs: regex naming sessions in the message (e.g. 'blk_-?\\d+')."),
+    ] = None,
+    session_field: Annotated[
+        str | None, typer.Option(help="Logs: column naming sessions (e.g. request_id).")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="Logs: sessions by time window (5min); metrics: rolling window."),
+    ] = None,
+    rolling_window: Annotated[
+        str | None, typer.Option(help="Logs, per event: per-service window (default 5min).")
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(help="Logs: auto|json|regex|raw|hdfs|bgl|nginx|apache (default auto)."),
+    ] = None,
+    log_pattern: Annotated[
+        str | None, typer.Option(help="Logs: regex with named groups, one line per event.")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Logs: the message field; requests: the payload field.")
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train a new version of a model on a data file."""
+    kind, columns = _feature_choice(features)
+    options = {
+        "session_key": session_key,
+        "session_field": session_field,
+        "window": window,
+        "rolling_window": rolling_window,
+        "log_format": log_format,
+        "log_pattern": log_pattern,
+        "text_column": text_column,
+    }
+    given = {k: v for k, v in options.items() if v is not None}
+    if given and kind == "tabular":
+        flag = "--" + next(iter(given)).replace("_", "-")
+        raise UsageError(f"{flag} needs --features logs, metrics or requests.")
     spec = TrainSpec(
         task=task,
         algorithm=algorithm,
         target=target,
-        features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
+        features=columns,
         params=_parse_params(param),
         test_size=test_size,
         cv=cv,
         seed=seed,
+        feature_kind=kind,
+        feature_options=given,
     )
-    dataset = load_dataset(data)
+    if kind != "tabular":
+        make_extractor(kind, given)  # refuses a wrong option before the data is read
+    dataset = load_dataset(data, lines=kind == "logs")
     service = _service()
     with render.progress_bar(not json_output, f"training {name}") as progress:
         result = service.train(
@@ -117,6 +199,7 @@ def train(
             progress=progress,
         )
     document = result.to_json()
+    _report_malformed(document.get("parse"))
     if json_output:
         render.emit_json(document)
         return
@@ -135,32 +218,51 @@ def train(
 @app.command()
 def predict(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    data: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file.")],
+    data: Annotated[
+        Path, typer.Argument(help="CSV, Parquet, JSON Lines or raw log (.log, .txt) file.")
+    ],
     version: Annotated[int | None, typer.Option(help="Version (default: production).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Explain anomalies.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write predictions to this file.")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Predict with a model, one answer per input row in input order."""
-    dataset = load_dataset(data)
-    result = _service().predict(_caller(), name, dataset.frame, version=version, explain=explain)
+    """Predict with a model, one answer per input row in input order.
+
+    A log model answers per event (each with its "line" when read from raw
+    lines) or, in session mode, per session with its "session" key.
+    """
+    service = _service()
+    caller = _caller()
+    # A log model parses lines itself, counting malformed ones instead of failing.
+    lines = service.feature_kind(caller, name, version) == "logs"
+    dataset = load_dataset(data, lines=lines)
+    result = service.predict(caller, name, dataset.frame, version=version, explain=explain)
+    document = result.to_json()
+    _report_malformed(document.get("parse"))
     if output is not None:
         write_table(_predictions_frame(result.predictions), output)
     if json_output:
-        render.emit_json(result.to_json())
+        render.emit_json(document)
         return
     if output is not None:
         render.out.print(
             f"Wrote {len(result.predictions)} predictions of {name} v{result.version} to {output}."
         )
         return
+    unit = "session" if any("session" in p for p in result.predictions) else "row"
     rows = [
-        [i, p["prediction"], p.get("score"), p.get("severity"), p.get("probabilities")]
+        [
+            p.get("session", p.get("line", i)),
+            p["prediction"],
+            p.get("score"),
+            p.get("severity"),
+            p.get("probabilities"),
+        ]
         for i, p in enumerate(result.predictions[:50])
     ]
     render.table(
         f"{name} v{result.version}: {len(result.predictions)} predictions",
-        ["row", "prediction", "score", "severity", "probabilities"],
+        [unit, "prediction", "score", "severity", "probabilities"],
         rows,
     )
 
@@ -449,6 +551,79 @@ def models_best(
     render.out.print(
         f"{name}: best {metric} is version {record.version} ({record.metrics[metric]})."
     )
+
+
+@app.command()
+def feedback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    data: Annotated[Path, typer.Argument(help="File with columns prediction_id and actual.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Send ground truth for earlier predictions (columns prediction_id, actual)."""
+    frame = load_dataset(data).frame
+    missing = [c for c in ("prediction_id", "actual") if c not in frame.columns]
+    if missing:
+        raise UsageError(f"Feedback file {data} needs the column {missing[0]!r}.")
+    items = [
+        {"prediction_id": str(row.prediction_id), "actual": row.actual}
+        for row in frame[["prediction_id", "actual"]].itertuples(index=False)
+    ]
+    outcome = _service().record_feedback(_caller(), name, items)
+    if json_output:
+        render.emit_json(outcome)
+        return
+    render.out.print(
+        f"{name}: {outcome['accepted']} new, {outcome['unchanged']} unchanged, "
+        f"{len(outcome['unknown'])} unknown prediction ids."
+    )
+
+
+@app.command()
+def monitor(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Show live performance per version and drift of recent inputs."""
+    service = _service()
+    caller = _caller()
+    performance = service.performance(caller, name)
+    try:
+        drift: dict[str, Any] | None = service.drift(caller, name)
+    except VigilError as exc:
+        drift = {"error": exc.message}
+    if json_output:
+        render.emit_json({"performance": performance, "drift": drift})
+        return
+    rows = []
+    for window, content in performance["windows"].items():
+        for version, summary in content["versions"].items():
+            headline = summary.get("metrics", {})
+            rows.append(
+                [
+                    window,
+                    version,
+                    summary["predictions"],
+                    summary["feedback"],
+                    summary.get("anomaly_rate"),
+                    summary["latency_us_p50"],
+                    ", ".join(
+                        f"{k}={render.fmt(v)}" for k, v in render.scalar_metrics(headline)[:3]
+                    ),
+                ]
+            )
+    render.table(
+        f"{name}: production v{performance['production_version']}",
+        ["window", "version", "predictions", "feedback", "anomaly rate", "p50 µs", "metrics"],
+        rows,
+    )
+    if drift and "features" in drift:
+        render.table(
+            f"Drift ({drift['rows']} recent rows): {'DRIFTED' if drift['drifted'] else 'stable'}",
+            ["feature", "test", "statistic", "drifted"],
+            [[f, r["test"], r["statistic"], r["drifted"]] for f, r in drift["features"].items()],
+        )
+    elif drift:
+        render.out.print(f"Drift: {drift.get('error') or drift.get('reason')}")
 
 
 keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)

@@ -33,6 +33,24 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-6:]}"
 
 
+def worker_is_dead(worker_id: str) -> bool:
+    """Returns whether ``worker_id`` names a process of this host that no longer runs.
+
+    Workers on other hosts are judged by their heartbeat alone.
+    """
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
+
+
 class JobRunner:
     """Runs jobs on ``threads`` threads until stopped.
 

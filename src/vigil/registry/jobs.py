@@ -10,11 +10,12 @@ the reason, so nothing stays ``running`` forever.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vigil.errors import Conflict, NotFound
 from vigil.registry.sessions import SqlStore
@@ -135,6 +136,15 @@ class JobStore(SqlStore):
             ).all()
             return [_record(r) for r in rows]
 
+    def counts(self) -> dict[str, int]:
+        """Returns the number of jobs in each status (every status listed, zeros included)."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            ).all()
+        found = {status: int(count) for status, count in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
     def claim(self, worker_id: str) -> JobRecord | None:
         """Returns the oldest queued job, now running under ``worker_id``, or None."""
         with self.writing() as session:
@@ -225,15 +235,26 @@ class JobStore(SqlStore):
             session.flush()
             return _record(row)
 
-    def recover_stale(self, stale_after: timedelta) -> list[JobRecord]:
-        """Returns the running jobs whose worker stopped beating, requeued once or failed."""
+    def recover_stale(
+        self, stale_after: timedelta, is_dead: Callable[[str], bool] | None = None
+    ) -> list[JobRecord]:
+        """Returns the running jobs whose worker is gone, requeued once or failed.
+
+        A worker is gone when its heartbeat is older than ``stale_after``, or
+        at once when ``is_dead(worker_id)`` says so (a process on this host
+        that no longer exists, seen right after a restart).
+        """
         cutoff = self.now() - stale_after
         with self.writing() as session:
-            rows = session.scalars(
-                select(JobRow)
-                .where(JobRow.status == "running", JobRow.heartbeat_at < cutoff)
-                .with_for_update(skip_locked=True)
+            running = session.scalars(
+                select(JobRow).where(JobRow.status == "running").with_for_update(skip_locked=True)
             ).all()
+            rows = [
+                row
+                for row in running
+                if (row.heartbeat_at is not None and row.heartbeat_at < cutoff)
+                or (is_dead is not None and row.worker_id is not None and is_dead(row.worker_id))
+            ]
             for row in rows:
                 lost = (
                     f"its worker {row.worker_id} stopped (crash or restart) "

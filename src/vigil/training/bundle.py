@@ -2,7 +2,10 @@
 
 A ``ModelBundle`` is what gets pickled into the artifact store and loaded
 back for prediction, so the pipeline that produced the evaluation metrics is
-exactly the one that answers requests.
+exactly the one that answers requests. A model trained on logs, metrics or
+requests also carries its fitted feature extractor: prediction reads raw
+events (or raw lines) through it, and a session model answers once per
+session, each answer naming its ``"session"``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from vigil.data.schema import ColumnSchema, conform
+from vigil.errors import InvalidInput
+from vigil.features.extractors import Extracted, FeatureExtractor
+from vigil.features.parsers import ParseReport
 
 # How many features an explanation lists.
 EXPLAIN_TOP = 3
@@ -31,6 +37,14 @@ class NumericProfile:
 
 
 @dataclass
+class BatchPrediction:
+    """One output per unit (row, event or session) in order, and how raw lines were read."""
+
+    outputs: list[dict[str, Any]]
+    parse_report: ParseReport | None = None
+
+
+@dataclass
 class ModelBundle:
     """A trained model ready to answer: schema, pipeline, and task-specific outputs."""
 
@@ -43,6 +57,14 @@ class ModelBundle:
     classes: list[Any] = field(default_factory=list)
     profiles: dict[str, NumericProfile] = field(default_factory=dict)
     categories: dict[str, list[str]] = field(default_factory=dict)
+    extractor: FeatureExtractor | None = None
+    # A bounded sample of the training inputs (schema columns), the reference for drift.
+    reference: pd.DataFrame | None = None
+
+    @property
+    def feature_kind(self) -> str:
+        """Returns how raw inputs become features: tabular, logs, metrics or requests."""
+        return self.extractor.kind if self.extractor is not None else "tabular"
 
     @property
     def feature_names(self) -> list[str]:
@@ -59,12 +81,83 @@ class ModelBundle:
         return np.asarray([index.get(str(_plain(v)), -1) for v in labels], dtype=int)
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Returns the schema's columns of ``frame``, validated and coerced (extras ignored)."""
-        return conform(frame, self.schema)
+        """Returns the schema's columns of ``frame``, validated and coerced (extras ignored).
+
+        With an extractor, ``frame`` holds raw events or lines and the result
+        is their feature rows.
+        """
+        if self.extractor is None:
+            return conform(frame, self.schema)
+        return self._extract(frame)[0]
+
+    def _extract(
+        self, frame: pd.DataFrame
+    ) -> tuple[pd.DataFrame, Extracted, ParseReport | None, pd.DataFrame]:
+        """Returns (feature rows, extraction, parse report, events) of raw input ``frame``."""
+        assert self.extractor is not None
+        events, report = self.extractor.read(frame)
+        extracted = self.extractor.transform(events)
+        # The extractor writes float columns itself; only their selection is needed.
+        features = extracted.features.reindex(columns=self.feature_names)
+        return features, extracted, report, events
+
+    def labelled(self, frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+        """Returns prepared rows and their labels from labelled data, for evaluation.
+
+        Rows without a label are left out. With an extractor, the label column
+        is read from the events and set aside before features are extracted;
+        a session is anomalous when any of its events is.
+        """
+        if self.extractor is None:
+            if target not in frame.columns:
+                raise _no_target(target, frame)
+            labelled = frame[frame[target].notna()]
+            if labelled.empty:
+                raise InvalidInput(f"Target column {target!r} has no values to evaluate against.")
+            X = self.prepare(labelled).reset_index(drop=True)
+            return X, labelled[target].reset_index(drop=True)
+        events, _ = self.extractor.read(frame)
+        if target not in events.columns:
+            raise _no_target(target, events)
+        labels = events[target]
+        extracted = self.extractor.transform(events.drop(columns=[target]))
+        if extracted.keys is None and self.task != "anomaly":
+            y = labels.reset_index(drop=True)
+        else:
+            y = pd.Series(extracted.units.labels(anomaly_labels(labels)))
+        X = conform(extracted.features, self.schema).reset_index(drop=True)
+        keep = y.notna().to_numpy()
+        if not keep.any():
+            raise InvalidInput(f"Target column {target!r} has no values to evaluate against.")
+        return X[keep].reset_index(drop=True), y[keep].reset_index(drop=True)
 
     def predict(self, frame: pd.DataFrame, *, explain: bool = False) -> list[dict[str, Any]]:
-        """Returns one output object per input row, in input order."""
-        X = self.prepare(frame)
+        """Returns one output object per unit (input row, event or session), in input order."""
+        return self.predict_with_report(frame, explain=explain).outputs
+
+    def predict_with_report(self, frame: pd.DataFrame, *, explain: bool = False) -> BatchPrediction:
+        """Returns the outputs for ``frame`` with the parse report of raw lines.
+
+        Sessions come in order of first appearance, each output starting with
+        its ``"session"`` key; events parsed from raw lines carry their ``"line"``.
+        """
+        if self.extractor is None:
+            return BatchPrediction(self._predict_rows(self.prepare(frame), explain))
+        X, extracted, report, _ = self._extract(frame)
+        outputs = self._predict_rows(X, explain)
+        if extracted.keys is not None:
+            outputs = [
+                {"session": key, **out} for key, out in zip(extracted.keys, outputs, strict=True)
+            ]
+        elif extracted.lines is not None:
+            outputs = [
+                {"line": line, **out}
+                for line, out in zip(extracted.lines.tolist(), outputs, strict=True)
+            ]
+        return BatchPrediction(outputs, report)
+
+    def _predict_rows(self, X: pd.DataFrame, explain: bool) -> list[dict[str, Any]]:
+        """Returns one output object per prepared row."""
         if len(X) == 0:
             return []
         estimator = self.pipeline[-1]
@@ -95,19 +188,16 @@ class ModelBundle:
         scores = self.anomaly_scores(X)
         flagged = scores >= detector.threshold_
         severities = detector.severity(scores)
-        outputs = []
-        for i, (score, is_anomaly, severity) in enumerate(
-            zip(scores, flagged, severities, strict=True)
-        ):
-            out: dict[str, Any] = {
-                "prediction": bool(is_anomaly),
-                "score": float(score),
-                "is_anomaly": bool(is_anomaly),
-                "severity": severity,
-            }
-            if explain:
+        # Plain Python values first: building a dict per row is the cost on big batches.
+        outputs: list[dict[str, Any]] = [
+            {"prediction": is_anomaly, "score": score, "is_anomaly": is_anomaly, "severity": level}
+            for score, is_anomaly, level in zip(
+                scores.tolist(), flagged.tolist(), severities, strict=True
+            )
+        ]
+        if explain:
+            for i, out in enumerate(outputs):
                 out["explanation"] = self.explain_row(X.iloc[i])
-            outputs.append(out)
         return outputs
 
     def explain_row(self, row: pd.Series) -> list[dict[str, Any]]:
@@ -172,3 +262,23 @@ def profile_inputs(
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _no_target(target: str, frame: pd.DataFrame) -> InvalidInput:
+    return InvalidInput(
+        f"Target column {target!r} does not exist; columns are: "
+        + ", ".join(map(str, frame.columns))
+        + "."
+    )
+
+
+def anomaly_labels(y: pd.Series) -> np.ndarray:
+    """Returns 0/1 labels from a label column (1, true, yes, anomaly… = anomaly)."""
+    if pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return (y.astype(float) > 0).astype(int).to_numpy()
+    lowered = y.astype(str).str.strip().str.lower()
+    return (
+        lowered.isin({"1", "true", "yes", "anomaly", "anom", "abnormal", "attack", "fraud"})
+        .astype(int)
+        .to_numpy()
+    )

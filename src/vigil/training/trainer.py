@@ -3,6 +3,14 @@
 ``train_model`` knows nothing of the registry or storage: it takes a table and
 a ``TrainSpec`` and returns the fitted ``ModelBundle`` with its metrics, so
 the same code serves the CLI, the API and retraining jobs.
+
+With ``feature_kind`` other than ``tabular`` (``logs``, ``metrics``,
+``requests``) the table holds raw events (or raw lines) and a feature
+extractor turns them into one row per unit: per event, or per session. The
+units are split first; the extractor is fitted on the events of the training
+units only (so a template first seen in the test part counts as unseen, as
+it would in production) and then transforms every event, so rolling windows
+see the whole stream. The extractor travels in the bundle.
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from sklearn.pipeline import Pipeline
 from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, get_algorithm
 from vigil.data.schema import ColumnSchema, conform, infer_schema
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.extractors import FEATURE_KINDS, FeatureExtractor, make_extractor
+from vigil.features.parsers import ParseReport
 from vigil.features.tabular import build_preprocessor, source_column
 from vigil.training import metrics as task_metrics
-from vigil.training.bundle import ModelBundle, profile_inputs
+from vigil.training.bundle import ModelBundle, anomaly_labels, profile_inputs
 from vigil.training.tasks import check_task, detect_task
 
 Progress = Callable[[float, str], None]
@@ -49,6 +59,10 @@ class TrainSpec:
     test_size: float = 0.2
     cv: int | None = None
     seed: int = 42
+    # How raw inputs become features: "tabular" (the table as it is), "logs",
+    # "metrics" or "requests"; options as make_extractor takes them.
+    feature_kind: str = "tabular"
+    feature_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +83,10 @@ class TrainOutcome:
     # champion can be scored on the same rows.
     X_test: pd.DataFrame | None = None
     y_test: pd.Series | None = None
+    # For extracted features: how raw lines were read, and the held-out raw
+    # events with their labels (a champion with another extractor needs those).
+    parse_report: ParseReport | None = None
+    test_frame: pd.DataFrame | None = None
 
 
 @dataclass
@@ -80,6 +98,18 @@ class PreparedData:
     schema: list[ColumnSchema]
     X: pd.DataFrame
     y: pd.Series | None
+
+
+@dataclass
+class ExtractedData:
+    """Raw events turned into features, split into train and test units."""
+
+    data: PreparedData
+    extractor: FeatureExtractor
+    report: ParseReport | None
+    train: np.ndarray
+    test: np.ndarray | None
+    test_frame: pd.DataFrame | None
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -105,21 +135,8 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> PreparedData:
             + ".",
             errors=[{"loc": ["target"], "msg": "no such column"}],
         )
-    if spec.algorithm is not None:
-        get_algorithm(spec.algorithm)
     target = frame[spec.target] if spec.target is not None else None
-    if target is not None and target.isna().all():
-        raise InvalidInput(f"Target column {spec.target!r} is entirely empty.")
-    task = detect_task(target, spec.algorithm) if spec.task == "auto" else check_task(spec.task)
-    if task in ("classification", "regression") and target is None:
-        raise InvalidInput(f"Task {task} needs a target column (--target).")
-    algorithm = spec.algorithm or DEFAULT_ALGORITHM[task]
-    if task not in get_algorithm(algorithm).tasks:
-        raise UsageError(
-            f"Algorithm {algorithm} does not do {task}; it does "
-            + ", ".join(get_algorithm(algorithm).tasks)
-            + "."
-        )
+    task, algorithm = _task_and_algorithm(target, spec)
     if spec.features is not None:
         unknown = [c for c in spec.features if c not in frame.columns]
         if unknown:
@@ -144,24 +161,67 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> PreparedData:
     return PreparedData(task, algorithm, schema, X.reset_index(drop=True), y)
 
 
+def _task_and_algorithm(target: pd.Series | None, spec: TrainSpec) -> tuple[str, str]:
+    """Returns the task and algorithm ``spec`` asks for, checked against each other."""
+    if spec.algorithm is not None:
+        get_algorithm(spec.algorithm)
+    if target is not None and target.isna().all():
+        raise InvalidInput(f"Target column {spec.target!r} is entirely empty.")
+    if spec.task != "auto":
+        task = check_task(spec.task)
+    elif spec.feature_kind != "tabular" and (
+        spec.algorithm is None or "anomaly" in get_algorithm(spec.algorithm).tasks
+    ):
+        # Logs, metrics and requests are read for anomalies unless a classifier is asked for.
+        task = "anomaly"
+    else:
+        task = detect_task(target, spec.algorithm)
+    if task in ("classification", "regression") and target is None:
+        raise InvalidInput(f"Task {task} needs a target column (--target).")
+    algorithm = spec.algorithm or DEFAULT_ALGORITHM[task]
+    if task not in get_algorithm(algorithm).tasks:
+        raise UsageError(
+            f"Algorithm {algorithm} does not do {task}; it does "
+            + ", ".join(get_algorithm(algorithm).tasks)
+            + "."
+        )
+    return task, algorithm
+
+
 def split(data: PreparedData, spec: TrainSpec) -> tuple[Any, Any, Any, Any]:
     """Returns X_train, X_test, y_train, y_test (stratified where it applies).
 
     Unsupervised models without labels are fitted on every row: there is
     nothing to score a held-out part against.
     """
+    indices = split_indices(data.y, data.task, spec)
+    if indices is None:
+        return data.X, None, None, None
+    assert data.y is not None
+    train, test = indices
+    return data.X.iloc[train], data.X.iloc[test], data.y.iloc[train], data.y.iloc[test]
+
+
+def split_indices(
+    y: pd.Series | None, task: str, spec: TrainSpec
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Returns the train and test row positions (stratified where it applies), None without labels.
+
+    The positions are those ``train_test_split`` gives for the rows, so the
+    split of a table does not depend on whether rows or positions are split.
+    """
     if not 0.0 < spec.test_size < 1.0:
         raise UsageError(f"test_size must be in (0, 1), got {spec.test_size}.")
-    if data.y is None:
-        return data.X, None, None, None
-    n = len(data.X)
+    if y is None:
+        return None
+    n = len(y)
     n_test = int(np.ceil(n * spec.test_size))
     stratify = None
-    if data.task == "classification" or data.task == "anomaly":
-        counts = data.y.value_counts()
-        if data.task == "classification" and len(counts) < 2:
+    if task == "classification" or task == "anomaly":
+        counts = y.value_counts()
+        if task == "classification" and len(counts) < 2:
             raise InvalidInput(
-                f"Target column {data.y.name!r} has a single class ({counts.index[0]!r}); "
+                f"Target column {y.name!r} has a single class ({counts.index[0]!r}); "
                 "classification needs at least two."
             )
         if (
@@ -170,8 +230,8 @@ def split(data: PreparedData, spec: TrainSpec) -> tuple[Any, Any, Any, Any]:
             and n_test >= len(counts)
             and n - n_test >= len(counts)
         ):
-            stratify = data.y
-        elif data.task == "classification":
+            stratify = y
+        elif task == "classification":
             raise InvalidInput(
                 f"Too few rows for the split: {n} rows with {len(counts)} classes "
                 f"(smallest has {int(counts.min())}) cannot give a stratified test part of "
@@ -183,9 +243,80 @@ def split(data: PreparedData, spec: TrainSpec) -> tuple[Any, Any, Any, Any]:
             f"{spec.test_size:g} with at least {_MIN_SPLIT_ROWS} rows on each side; "
             "add rows or change --test-size."
         )
-    return train_test_split(
-        data.X, data.y, test_size=spec.test_size, random_state=spec.seed, stratify=stratify
+    train, test = train_test_split(
+        np.arange(n), test_size=spec.test_size, random_state=spec.seed, stratify=stratify
     )
+    return np.asarray(train), np.asarray(test)
+
+
+def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
+    """Returns raw events turned into feature rows, split into train and test units.
+
+    The label column (``spec.target``) is set aside before anything else sees
+    the events; a session's label is 1 when any of its events is anomalous.
+    """
+    if spec.feature_kind not in FEATURE_KINDS:
+        raise UsageError(
+            f"Unknown feature kind {spec.feature_kind!r}; use one of {', '.join(FEATURE_KINDS)}."
+        )
+    if spec.features is not None:
+        raise UsageError(
+            f"--features {spec.feature_kind} reads its own fields; it takes no column list."
+        )
+    extractor = make_extractor(spec.feature_kind, spec.feature_options)
+    events, report = extractor.read(frame)
+    if len(events) == 0:
+        detail = f" {report.summary()}" if report is not None else ""
+        raise InvalidInput(f"No events could be read from the data.{detail}")
+    raw_labels: pd.Series | None = None
+    if spec.target is not None:
+        if spec.target not in events.columns:
+            raise InvalidInput(
+                f"Target column {spec.target!r} does not exist; columns are: "
+                + ", ".join(map(str, events.columns))
+                + ".",
+                errors=[{"loc": ["target"], "msg": "no such column"}],
+            )
+        raw_labels = events[spec.target]
+        events = events.drop(columns=[spec.target])
+    task, algorithm = _task_and_algorithm(raw_labels, spec)
+    units = extractor.units(events)
+    if units.count == 0:
+        raise InvalidInput("No sessions were found in the events; check the session options.")
+    y: pd.Series | None = None
+    if raw_labels is not None:
+        if units.keys is None and task != "anomaly":
+            y = raw_labels.reset_index(drop=True)
+        else:
+            y = pd.Series(units.labels(anomaly_labels(raw_labels)))
+        y.name = spec.target
+        if y.isna().any():
+            # Dropping an unlabelled event would also drop it from its neighbours' windows,
+            # so a gap in the labels is refused rather than silently changing the features.
+            raise InvalidInput(
+                f"Target column {spec.target!r} has empty values; with --features "
+                f"{spec.feature_kind} every event needs a label (or none has one)."
+            )
+    indices = split_indices(y, task, spec)
+    train = np.arange(units.count) if indices is None else indices[0]
+    test = None if indices is None else indices[1]
+    fit_events = events.iloc[units.events_of(train)] if test is not None else events
+    extractor.fit(fit_events, task=task)
+    extracted = extractor.transform(events)
+    X = extracted.features.reset_index(drop=True)
+    if len(X) != units.count:
+        raise InvalidInput("The feature extractor gave a different number of units than found.")
+    schema = infer_schema(X.loc[:, X.notna().any()]) if len(X) else []
+    missing = [c for c in X.columns if c not in {s.name for s in schema}]
+    if missing:
+        X = X.drop(columns=missing)
+    test_frame = None
+    if test is not None and raw_labels is not None:
+        held_out = units.events_of(test)
+        test_frame = events.iloc[held_out].copy()
+        test_frame[spec.target] = raw_labels.iloc[held_out].to_numpy()
+    data = PreparedData(task, algorithm, schema, X, y)
+    return ExtractedData(data, extractor, report, train, test, test_frame)
 
 
 def build_pipeline(
@@ -204,11 +335,27 @@ def train_model(
     """Returns a fitted bundle and its evaluation for ``frame`` trained as ``spec`` says."""
     progress = _logged(progress)
     progress(0.02, "validating data")
-    data = prepare(frame, spec)
+    extracted: ExtractedData | None = None
+    if spec.feature_kind == "tabular":
+        data = prepare(frame, spec)
+    else:
+        progress(0.03, f"extracting {spec.feature_kind} features")
+        extracted = prepare_extracted(frame, spec)
+        data = extracted.data
     pipeline, resolved = build_pipeline(data, spec.params)
     if spec.cv is not None and not 2 <= spec.cv <= 20:
         raise UsageError(f"cv must be between 2 and 20 folds, got {spec.cv}.")
-    X_train, X_test, y_train, y_test = split(data, spec)
+    if extracted is None:
+        X_train, X_test, y_train, y_test = split(data, spec)
+    else:
+        X_train = data.X.iloc[extracted.train]
+        X_test = data.X.iloc[extracted.test] if extracted.test is not None else None
+        y_train = data.y.iloc[extracted.train] if data.y is not None else None
+        y_test = (
+            data.y.iloc[extracted.test]
+            if data.y is not None and extracted.test is not None
+            else None
+        )
 
     classes: list[Any] = []
     if data.task == "classification":
@@ -225,6 +372,7 @@ def train_model(
         classes=classes,
         profiles=profiles,
         categories=categories,
+        extractor=extracted.extractor if extracted is not None else None,
     )
     progress(0.1, f"fitting {data.algorithm}")
     started = time.perf_counter()
@@ -258,6 +406,8 @@ def train_model(
         fit_seconds=fit_seconds,
         X_test=X_test,
         y_test=y_test,
+        parse_report=extracted.report if extracted is not None else None,
+        test_frame=extracted.test_frame if extracted is not None else None,
     )
 
 
@@ -286,18 +436,6 @@ def evaluate_bundle(bundle: ModelBundle, X: pd.DataFrame, y: pd.Series | None) -
     if y is None:
         return {"anomaly_rate": float(flagged.mean())}
     return task_metrics.anomaly_metrics(anomaly_labels(y), flagged, scores)
-
-
-def anomaly_labels(y: pd.Series) -> np.ndarray:
-    """Returns 0/1 labels from a label column (1, true, yes, anomaly… = anomaly)."""
-    if pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-        return (y.astype(float) > 0).astype(int).to_numpy()
-    lowered = y.astype(str).str.strip().str.lower()
-    return (
-        lowered.isin({"1", "true", "yes", "anomaly", "anom", "abnormal", "attack", "fraud"})
-        .astype(int)
-        .to_numpy()
-    )
 
 
 def _cross_validate(pipeline: Pipeline, data: PreparedData, spec: TrainSpec) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""Models, their versions and deployments, and training a new version."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+
+from vigil.api.deps import ServiceDep, TrainerDep, ViewerDep
+from vigil.api.problems import problem_responses
+from vigil.api.schemas import (
+    DeletedVersions,
+    DeploymentHistory,
+    DeployRequest,
+    JobAccepted,
+    ModelList,
+    ModelPublic,
+    RollbackRequest,
+    TrainRequest,
+    VersionList,
+    VersionPublic,
+)
+from vigil.service import event_to_json, model_to_json, version_to_json
+
+router = APIRouter(
+    prefix="/v1/models", tags=["models"], responses=problem_responses(401, 403, 404, 429)
+)
+
+VersionPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Version number.")]
+
+
+@router.get("", response_model=ModelList)
+def list_models(caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
+    """Returns the tenant's models with their deployment pointers."""
+    return {"models": [model_to_json(m) for m in service.list_models(caller)]}
+
+
+@router.get("/{name}", response_model=ModelPublic)
+def get_model(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
+    """Returns one model and where its deployment pointers stand."""
+    return model_to_json(service.get_model(caller, name))
+
+
+@router.delete("/{name}", response_model=DeletedVersions, responses=problem_responses(409))
+def delete_model(name: str, caller: TrainerDep, service: ServiceDep) -> dict[str, Any]:
+    """Deletes the model with all its versions; returns the version numbers removed."""
+    deleted = service.delete_model(caller, name)
+    return {"model": name, "deleted_versions": [v.version for v in deleted]}
+
+
+@router.get("/{name}/versions", response_model=VersionList)
+def list_versions(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
+    """Returns the model's versions, oldest first."""
+    versions = service.list_versions(caller, name)
+    return {"model": name, "versions": [version_to_json(v) for v in versions]}
+
+
+@router.get("/{name}/versions/{version}", response_model=VersionPublic)
+def get_version(
+    name: str, version: VersionPath, caller: ViewerDep, service: ServiceDep
+) -> dict[str, Any]:
+    """Returns one version: algorithm, params, metrics, schema, fingerprints, provenance."""
+    return version_to_json(service.get_version(caller, name, version))
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    response_model=DeletedVersions,
+    responses=problem_responses(409),
+)
+def delete_version(
+    name: str, version: VersionPath, caller: TrainerDep, service: ServiceDep
+) -> dict[str, Any]:
+    """Deletes one version (never a deployed one: that is a 409)."""
+    deleted = service.delete_version(caller, name, version)
+    return {"model": name, "deleted_versions": [deleted.version]}
+
+
+@router.post(
+    "/{name}/deploy", response_model=ModelPublic, responses=problem_responses(409, 413, 422)
+)
+def deploy(
+    name: str, body: DeployRequest, caller: TrainerDep, service: ServiceDep
+) -> dict[str, Any]:
+    """Deploys a version as production, canary or shadow; returns the model after."""
+    model = service.deploy(
+        caller,
+        name,
+        body.version,
+        strategy=body.strategy,
+        weight=body.weight,
+        reason=body.reason,
+    )
+    return model_to_json(model)
+
+
+@router.post(
+    "/{name}/rollback", response_model=ModelPublic, responses=problem_responses(409, 413, 422)
+)
+def rollback(
+    name: str, caller: TrainerDep, service: ServiceDep, body: RollbackRequest | None = None
+) -> dict[str, Any]:
+    """Moves production back to the previous version, or to ``version``."""
+    body = body or RollbackRequest()
+    model = service.rollback(caller, name, to_version=body.version, reason=body.reason)
+    return model_to_json(model)
+
+
+@router.get("/{name}/deployments", response_model=DeploymentHistory)
+def deployments(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
+    """Returns every deployment change of the model, oldest first."""
+    return {"model": name, "history": [event_to_json(e) for e in service.history(caller, name)]}
+
+
+@router.post(
+    "/{name}/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=problem_responses(413, 422),
+)
+def train(
+    name: str, body: TrainRequest, response: Response, caller: TrainerDep, service: ServiceDep
+) -> dict[str, Any]:
+    """Queues a training job for a new version of the model; follow it at /v1/jobs/{id}."""
+    job = service.submit_training(caller, name, body.model_dump(mode="json", exclude_unset=True))
+    response.headers["Location"] = f"/v1/jobs/{job['id']}"
+    return {"job_id": job["id"], "status": job["status"]}

@@ -1,0 +1,405 @@
+"""Request and response bodies of the REST API, so the OpenAPI document says what is sent.
+
+Response models allow extra fields: the service may add a field before the
+schema names it, and a client must not break on one. Requests forbid unknown
+fields, so a typo (``"verison"``) is a 422 naming it instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+# --- shared --------------------------------------------------------------------------
+
+_SCALAR_SCHEMA = {
+    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+}
+# JSON integers beyond 64 bits become floats: pandas cannot hold them as numbers.
+_INT64 = 2**63
+
+
+def _scalar(value: Any) -> str | int | float | bool | None:
+    """Returns ``value`` if it is a JSON scalar a table cell can hold, else raises naming why."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 < value < _INT64 else float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("finite_number", "must be a finite number")
+        return value
+    raise PydanticCustomError("scalar", "must be a string, number, boolean or null")
+
+
+Scalar = Annotated[
+    str | int | float | bool | None,
+    PlainValidator(_scalar),
+    WithJsonSchema(_SCALAR_SCHEMA),
+]
+Row = dict[str, Scalar]
+# Version numbers are stored as 32-bit integers in every supported database.
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublicModel(BaseModel):
+    """Base of response bodies: fields the schema does not name yet pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ProblemItem(BaseModel):
+    """One invalid field: where it is and what is wrong with it."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details); ``errors`` lists invalid fields."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem] | None = None
+    request_id: str | None = None
+
+
+class Health(BaseModel):
+    """The service is up."""
+
+    status: Literal["ok"]
+    version: str
+
+
+# --- algorithms ----------------------------------------------------------------------
+
+
+class AlgorithmParam(PublicModel):
+    """One hyperparameter of an algorithm: type, default and allowed values."""
+
+    name: str
+    type: Literal["int", "float", "bool", "str", "choice"]
+    default: Any = None
+
+
+class Algorithm(PublicModel):
+    """A catalogue entry."""
+
+    name: str
+    tasks: list[str]
+    description: str
+    params: list[AlgorithmParam]
+
+
+class AlgorithmList(PublicModel):
+    """The algorithm catalogue."""
+
+    algorithms: list[Algorithm]
+
+
+# --- models, versions, deployments ---------------------------------------------------
+
+
+class ModelPublic(PublicModel):
+    """A model and where its deployment pointers stand."""
+
+    name: str
+    task: str
+    production_version: int | None
+    canary_version: int | None
+    canary_weight: float
+    shadow_versions: list[int]
+    latest_version: int | None
+    created_at: str
+    created_by: str
+
+
+class ModelList(PublicModel):
+    """The caller's tenant's models."""
+
+    models: list[ModelPublic]
+
+
+class VersionPublic(PublicModel):
+    """An immutable trained version and how it was made."""
+
+    model: str
+    version: int
+    task: str
+    algorithm: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    target: str | None
+    features: list[dict[str, Any]]
+    data_fingerprint: str
+    artifact_sha256: str
+    created_by: str
+    created_at: str
+    job_id: str | None
+
+
+class VersionList(PublicModel):
+    """A model's versions, oldest first."""
+
+    model: str
+    versions: list[VersionPublic]
+
+
+class DeletedVersions(PublicModel):
+    """What a delete removed."""
+
+    model: str
+    deleted_versions: list[int]
+
+
+class DeploymentEventPublic(PublicModel):
+    """One change of a model's deployment: who, when, what and why."""
+
+    id: int
+    action: str
+    version: int | None
+    previous_version: int | None
+    weight: float | None
+    actor: str
+    reason: str
+    created_at: str
+
+
+class DeploymentHistory(PublicModel):
+    """A model's deployment history, oldest first."""
+
+    model: str
+    history: list[DeploymentEventPublic]
+
+
+class DeployRequest(RequestModel):
+    """Move production to ``version``, or send it a canary share, or score it in the shadow."""
+
+    version: VersionNumber
+    strategy: Literal["replace", "canary", "shadow"] = "replace"
+    weight: float | None = Field(
+        default=None, gt=0, le=100, description="Canary share of traffic, in percent."
+    )
+    reason: str = Field(default="", max_length=1000, description="Why, for the history.")
+
+
+class RollbackRequest(RequestModel):
+    """Move production back to the previous production version, or to ``version``."""
+
+    version: VersionNumber | None = None
+    reason: str = Field(default="", max_length=1000)
+
+
+# --- predictions ---------------------------------------------------------------------
+
+
+class PredictRequest(RequestModel):
+    """Rows to score, each an object of column values."""
+
+    instances: list[Row] = Field(min_length=1)
+    explain: bool = False
+    version: VersionNumber | None = Field(default=None, description="Default: production.")
+    routing_key: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Sends the same key to the same side of a canary split (e.g. a user id).",
+    )
+
+
+class ExplanationItem(PublicModel):
+    """A feature that drove an anomaly, its value and the range seen in training."""
+
+    feature: str
+    value: Any
+    normal_range: Any
+    contribution: float
+
+
+class Prediction(PublicModel):
+    """The model's answer for one row, with its id and the version that gave it."""
+
+    id: str
+    version: int
+    prediction: Any
+    probabilities: dict[str, float] | None = None
+    score: float | None = None
+    is_anomaly: bool | None = None
+    severity: str | None = None
+    explanation: list[ExplanationItem] | None = None
+
+
+class PredictResponse(PublicModel):
+    """One prediction per input row, in input order (per session for session models)."""
+
+    model: str
+    predictions: list[Prediction]
+    parse: dict[str, Any] | None = None
+
+
+# --- monitoring ----------------------------------------------------------------------
+
+
+class FeedbackItem(RequestModel):
+    """The ground truth of one earlier prediction."""
+
+    prediction_id: str = Field(min_length=1, max_length=64)
+    actual: Scalar
+
+
+class FeedbackRequest(RequestModel):
+    """Ground truth for earlier predictions, by prediction id."""
+
+    items: list[FeedbackItem] = Field(min_length=1)
+
+
+class FeedbackResult(PublicModel):
+    """How the feedback was joined: accepted, unchanged (sent before), unknown ids."""
+
+    accepted: int
+    unchanged: int
+    unknown: list[str]
+
+
+class Performance(PublicModel):
+    """Live metrics per version over recent windows."""
+
+    model: str
+    task: str
+    production_version: int | None
+    windows: dict[str, Any]
+
+
+class Drift(PublicModel):
+    """Drift of recent production inputs against the version's training reference."""
+
+    model: str
+    version: int
+    drifted: bool
+    features: dict[str, Any]
+
+
+# --- training and jobs ---------------------------------------------------------------
+
+
+class SqlSource(RequestModel):
+    """A named query on a connection configured on the server, with bound parameters."""
+
+    connection: str
+    query: str
+    params: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class TrainData(RequestModel):
+    """Where the training data comes from: exactly one of the four fields."""
+
+    dataset_id: str | None = None
+    rows: list[Row] | None = Field(default=None, min_length=1)
+    url: str | None = None
+    sql: SqlSource | None = None
+
+
+class TrainRequest(RequestModel):
+    """What to train and whether to deploy the result."""
+
+    data: TrainData
+    task: Literal["auto", "classification", "regression", "clustering", "anomaly"] = "auto"
+    algorithm: str | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    cv: int | None = Field(default=None, ge=2, le=100)
+    seed: int = Field(default=42, ge=0, lt=2**32)
+    deploy: Literal["never", "always", "if_better"] = "never"
+
+
+class JobAccepted(PublicModel):
+    """A job was queued; follow it at ``/v1/jobs/{job_id}``."""
+
+    job_id: str
+    status: str
+
+
+class JobPublic(PublicModel):
+    """A unit of long work: its status, progress, and result or error."""
+
+    id: str
+    kind: str
+    status: str
+    progress: float
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class JobList(PublicModel):
+    """The tenant's recent jobs, newest first."""
+
+    jobs: list[JobPublic]
+
+
+# --- datasets ------------------------------------------------------------------------
+
+
+class DatasetRowsCreate(RequestModel):
+    """A dataset given as inline rows."""
+
+    name: str = Field(default="", max_length=256)
+    rows: list[Row] = Field(min_length=1)
+
+
+class DatasetPublic(PublicModel):
+    """A stored dataset: its shape and content fingerprint."""
+
+    id: str
+    name: str
+    rows: int
+    columns: list[dict[str, Any]]
+    fingerprint: str
+
+
+# --- keys and audit ------------------------------------------------------------------
+
+
+class KeyCreate(RequestModel):
+    """A new key's role and tenant (default: the caller's tenant)."""
+
+    role: Literal["viewer", "predictor", "trainer", "admin"]
+    tenant: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class KeyCreated(PublicModel):
+    """A new API key; ``key`` is shown this once and never again."""
+
+    id: str
+    key: str
+    role: str
+    tenant: str
+    created_at: str
+
+
+class AuditEvent(PublicModel):
+    """One recorded change."""
+
+    id: int
+    actor: str
+    action: str
+    resource: str
+    detail: dict[str, Any]
+    created_at: str
+
+
+class AuditList(PublicModel):
+    """The tenant's audit events, newest first."""
+
+    events: list[AuditEvent]

@@ -1,0 +1,304 @@
+"""A small Python client of the Vigil REST API.
+
+>>> from vigil import Client
+>>> with Client("http://127.0.0.1:8000", "vk_...") as vigil:  # doctest: +SKIP
+...     job = vigil.train("churn", data={"dataset_id": "..."}, target="churned")
+...     vigil.wait_for_job(job["id"], timeout=300)
+...     vigil.predict("churn", [{"plan": "pro", "tenure_months": 3}])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+FINISHED_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ClientError(Exception):
+    """The server refused a request; ``problem`` is its problem+json document."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem = dict(problem)
+        self.title = str(problem.get("title", "Error"))
+        self.detail = str(problem.get("detail", ""))
+        self.errors: list[dict[str, Any]] = list(problem.get("errors") or [])
+        self.request_id: str | None = problem.get("request_id")
+        super().__init__(f"{status} {self.title}: {self.detail}")
+
+
+class JobTimeout(TimeoutError):
+    """A job did not finish within the time the caller was willing to wait."""
+
+
+class Client:
+    """Calls a Vigil server with one API key; every method returns the decoded JSON answer."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str | None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Connects to ``url`` with ``key``; ``http`` replaces the connection pool (tests)."""
+        self.url = url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {key}"} if key else {}
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
+        self._sleep = sleep
+        self._clock = clock
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the connection pool (unless it was handed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, self.url + path, headers=self._auth, **kwargs)
+        if response.is_error:
+            raise ClientError(response.status_code, _problem_of(response))
+        return response.json()
+
+    # --- service ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Returns ``{"status": "ok", "version": ...}``."""
+        result: dict[str, Any] = self._request("GET", "/health")
+        return result
+
+    def algorithms(self) -> list[dict[str, Any]]:
+        """Returns the algorithm catalogue."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/algorithms")["algorithms"]
+        return result
+
+    # --- datasets and training ------------------------------------------------------
+
+    def create_dataset(
+        self,
+        *,
+        rows: Sequence[Mapping[str, Any]] | None = None,
+        path: str | Path | None = None,
+        name: str = "",
+    ) -> dict[str, Any]:
+        """Returns the stored dataset made from inline ``rows`` or the file at ``path``."""
+        if (rows is None) == (path is None):
+            raise ValueError("Give either rows or path.")
+        if path is not None:
+            file = Path(path)
+            with file.open("rb") as handle:
+                result: dict[str, Any] = self._request(
+                    "POST",
+                    "/v1/datasets",
+                    files={"file": (file.name, handle)},
+                    data={"name": name or file.name},
+                )
+            return result
+        result = self._request(
+            "POST", "/v1/datasets", json={"name": name, "rows": list(rows or [])}
+        )
+        return result
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """Returns a dataset's description."""
+        result: dict[str, Any] = self._request("GET", f"/v1/datasets/{dataset_id}")
+        return result
+
+    def train(self, name: str, *, data: Mapping[str, Any], **spec: Any) -> dict[str, Any]:
+        """Returns the queued training job of a new version of ``name``.
+
+        ``data`` is one of ``{"dataset_id"}``, ``{"rows"}``, ``{"url"}`` or
+        ``{"sql"}``; ``spec`` takes the other train fields (task, algorithm,
+        target, features, params, test_size, cv, deploy).
+        """
+        accepted = self._request("POST", f"/v1/models/{name}/train", json={"data": data, **spec})
+        return self.job(accepted["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """Returns a job: status, progress, and its result or error."""
+        result: dict[str, Any] = self._request("GET", f"/v1/jobs/{job_id}")
+        return result
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Returns the tenant's recent jobs, newest first."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/jobs")["jobs"]
+        return result
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Returns the job after asking it to stop."""
+        result: dict[str, Any] = self._request("POST", f"/v1/jobs/{job_id}/cancel")
+        return result
+
+    def wait_for_job(
+        self, job_id: str, timeout: float = 600.0, poll_interval: float = 0.2
+    ) -> dict[str, Any]:
+        """Returns the job once it has finished (succeeded, failed or cancelled).
+
+        Raises JobTimeout if it is still running after ``timeout`` seconds; the
+        job itself goes on.
+        """
+        deadline = self._clock() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in FINISHED_JOB_STATES:
+                return job
+            if self._clock() >= deadline:
+                raise JobTimeout(
+                    f"Job {job_id} is still {job['status']} after {timeout:g} seconds."
+                )
+            self._sleep(poll_interval)
+
+    # --- models ----------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Returns the tenant's models."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/models")["models"]
+        return result
+
+    def model(self, name: str) -> dict[str, Any]:
+        """Returns one model and its deployment pointers."""
+        result: dict[str, Any] = self._request("GET", f"/v1/models/{name}")
+        return result
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Returns the model's versions, oldest first."""
+        result: list[dict[str, Any]] = self._request("GET", f"/v1/models/{name}/versions")[
+            "versions"
+        ]
+        return result
+
+    def version(self, name: str, version: int) -> dict[str, Any]:
+        """Returns one version."""
+        result: dict[str, Any] = self._request("GET", f"/v1/models/{name}/versions/{version}")
+        return result
+
+    def deployments(self, name: str) -> list[dict[str, Any]]:
+        """Returns the model's deployment history, oldest first."""
+        result: list[dict[str, Any]] = self._request("GET", f"/v1/models/{name}/deployments")[
+            "history"
+        ]
+        return result
+
+    def deploy(
+        self,
+        name: str,
+        version: int,
+        *,
+        strategy: str = "replace",
+        weight: float | None = None,
+        reason: str = "",
+    ) -> dict[str, Any]:
+        """Returns the model after deploying ``version`` (replace, canary or shadow)."""
+        body: dict[str, Any] = {"version": version, "strategy": strategy, "reason": reason}
+        if weight is not None:
+            body["weight"] = weight
+        result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/deploy", json=body)
+        return result
+
+    def rollback(self, name: str, *, to: int | None = None, reason: str = "") -> dict[str, Any]:
+        """Returns the model after production went back (to ``to`` or the previous version)."""
+        body: dict[str, Any] = {"reason": reason}
+        if to is not None:
+            body["version"] = to
+        result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/rollback", json=body)
+        return result
+
+    def delete_model(self, name: str) -> dict[str, Any]:
+        """Deletes a model and all its versions."""
+        result: dict[str, Any] = self._request("DELETE", f"/v1/models/{name}")
+        return result
+
+    def delete_version(self, name: str, version: int) -> dict[str, Any]:
+        """Deletes one version of a model."""
+        result: dict[str, Any] = self._request("DELETE", f"/v1/models/{name}/versions/{version}")
+        return result
+
+    def predict(
+        self,
+        name: str,
+        instances: Sequence[Mapping[str, Any]],
+        *,
+        version: int | None = None,
+        explain: bool = False,
+    ) -> dict[str, Any]:
+        """Returns ``{"model", "predictions"}``: one prediction per instance, in order."""
+        body: dict[str, Any] = {"instances": list(instances), "explain": explain}
+        if version is not None:
+            body["version"] = version
+        result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/predict", json=body)
+        return result
+
+    # --- monitoring ------------------------------------------------------------------
+
+    def feedback(self, name: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Sends ground truth (``{"prediction_id", "actual"}`` items); returns how it joined."""
+        result: dict[str, Any] = self._request(
+            "POST", f"/v1/models/{name}/feedback", json={"items": list(items)}
+        )
+        return result
+
+    def performance(self, name: str) -> dict[str, Any]:
+        """Returns live metrics per version over recent windows."""
+        result: dict[str, Any] = self._request("GET", f"/v1/models/{name}/performance")
+        return result
+
+    def drift(self, name: str, *, version: int | None = None) -> dict[str, Any]:
+        """Returns drift of recent production inputs against the training sample."""
+        params = {"version": version} if version is not None else {}
+        result: dict[str, Any] = self._request("GET", f"/v1/models/{name}/drift", params=params)
+        return result
+
+    # --- administration --------------------------------------------------------------
+
+    def create_key(self, role: str, tenant: str | None = None) -> dict[str, Any]:
+        """Returns a new key (``key`` is shown this once)."""
+        body: dict[str, Any] = {"role": role}
+        if tenant is not None:
+            body["tenant"] = tenant
+        result: dict[str, Any] = self._request("POST", "/v1/keys", json=body)
+        return result
+
+    def audit(self, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Returns the tenant's audit events, newest first."""
+        result: list[dict[str, Any]] = self._request(
+            "GET", "/v1/audit", params={"limit": limit, "offset": offset}
+        )["events"]
+        return result
+
+
+def _problem_of(response: httpx.Response) -> dict[str, Any]:
+    """Returns the problem document of an error response (or one made up from its text)."""
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        return document
+    return {
+        "type": "about:blank",
+        "title": response.reason_phrase or "Error",
+        "status": response.status_code,
+        "detail": response.text[:500],
+    }

@@ -1,0 +1,291 @@
+"""Window features of metric streams (``timestamp,value`` and optionally ``series``).
+
+:class:`MetricWindowFeatures` gives one feature row per input point, in input
+order, computed per series over the points before it:
+
+- ``value``: the value scaled per series by the training median and robust
+  spread, so CPU percentages and byte counts share one scale;
+- ``lag_k`` and ``diff_1`` / ``diff_k``: earlier values and the changes since;
+- ``rolling_mean``, ``rolling_std`` and ``rolling_z`` over the trailing
+  ``window`` (default one hour; a plain number means that many points);
+- ``robust_z``: distance from the median of the trailing ``baseline_window``
+  (default one day) in median absolute deviations, which one spike cannot
+  inflate the way it inflates a standard deviation;
+- ``hour_sin`` … ``weekday_cos`` and ``seasonal_z``: the time of day and week,
+  and the distance from this series' usual value at this hour of this kind
+  of day (weekday or weekend) as learned in training;
+- ``series=X``: which series, one-hot over the most frequent.
+
+Every feature of a point depends only on that point and earlier ones (the
+trailing windows exclude the point itself), plus what was learned in
+training, so scoring a live stream point by point gives the same features
+as scoring it in one batch. Missing history (the first points) reads as 0,
+the neutral value of every derived feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from vigil.errors import InvalidInput, UsageError
+from vigil.features.logs import category_codes, cyclic_time, encode_text, event_times, one_hot
+
+_CANDIDATES = {
+    "time": ("timestamp", "time", "ts", "datetime", "date"),
+    "value": ("value", "metric_value", "y", "reading"),
+    "series": ("series", "metric", "name", "metric_name", "sensor", "host"),
+}
+_MAD_TO_SIGMA = 1.4826
+_Z_LIMIT = 100.0
+
+
+def _find(frame: pd.DataFrame, role: str, given: str | None) -> str | None:
+    if given is not None:
+        if given not in frame.columns:
+            raise InvalidInput(
+                f"Column {given!r} ({role}) does not exist; columns are: "
+                + ", ".join(map(str, frame.columns))
+                + "."
+            )
+        return given
+    lowered = {str(c).lower(): str(c) for c in frame.columns}
+    for name in _CANDIDATES[role]:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _window(value: str | int) -> str | int:
+    """Returns a window as a number of points (int) or a pandas offset text, checked."""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        points = int(value)
+        if points < 1:
+            raise UsageError(f"Window {value!r} must be at least one point.")
+        return points
+    try:
+        length = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"Window {value!r} is not a duration (30min, 1h) or a number of points."
+        ) from None
+    if length <= pd.Timedelta(0):
+        raise UsageError(f"Window {value!r} must be longer than zero.")
+    return str(value)
+
+
+class MetricWindowFeatures:
+    """Turns metric points into causal window features (see the module docstring).
+
+    Parameters
+    ----------
+    time_column, value_column, series_column : str, optional
+        Field names; ``None`` looks for ``timestamp``, ``value`` and ``series``
+        (a stream without a series column is one series).
+    lags : sequence of int
+        Which earlier points to include.
+    window : str or int
+        Trailing window of the rolling mean and deviation.
+    baseline_window : str or int
+        Trailing window of the robust z-score's median and MAD.
+    top_series : int
+        How many series get a one-hot column.
+    """
+
+    def __init__(
+        self,
+        time_column: str | None = None,
+        value_column: str | None = None,
+        series_column: str | None = None,
+        lags: Sequence[int] = (1, 2, 3),
+        window: str | int = "1h",
+        baseline_window: str | int = "1D",
+        top_series: int = 20,
+    ) -> None:
+        self.time_column = time_column
+        self.value_column = value_column
+        self.series_column = series_column
+        self.lags = lags
+        self.window = window
+        self.baseline_window = baseline_window
+        self.top_series = top_series
+
+    def fit(self, frame: pd.DataFrame) -> MetricWindowFeatures:
+        """Returns self, having learned each series' scale and its seasonal profile."""
+        self.window_ = _window(self.window)
+        self.baseline_window_ = _window(self.baseline_window)
+        self.time_ = _find(frame, "time", self.time_column)
+        self.value_ = _find(frame, "value", self.value_column)
+        if self.value_ is None:
+            numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+            if len(numeric) != 1:
+                raise InvalidInput(
+                    "Metric features need a value column (value, or name it with --value-column)."
+                )
+            self.value_ = str(numeric[0])
+        self.series_ = _find(frame, "series", self.series_column)
+        if self.series_ == self.value_:
+            self.series_ = None
+        values = self._values(frame)
+        names, codes = encode_text(frame[self.series_] if self.series_ else None, len(frame))
+        self.scales_: dict[str, tuple[float, float]] = {"": _centre_and_spread(values)}
+        for index, name in enumerate(names):
+            self.scales_[name] = _centre_and_spread(values[codes == index])
+        counts = np.bincount(codes, minlength=len(names)) if len(codes) else np.zeros(0)
+        ranked = np.argsort(-counts, kind="stable")[: self.top_series]
+        self.top_series_ = [names[i] for i in ranked if names[i]] if self.series_ else []
+        self.profile_ = self._seasonal_profile(frame, values, names, codes)
+        self.feature_names_ = list(self._features(frame.head(0)).columns)
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Returns the feature rows of ``frame``, one per point in input order."""
+        return self._features(frame)[self.feature_names_]
+
+    def _values(self, frame: pd.DataFrame) -> np.ndarray:
+        assert self.value_ is not None
+        if self.value_ not in frame.columns:
+            raise InvalidInput(f"Missing value column {self.value_!r}.")
+        return pd.to_numeric(frame[self.value_], errors="coerce").to_numpy(dtype=np.float64)
+
+    def _scaled(self, values: np.ndarray, names: list[str], codes: np.ndarray) -> np.ndarray:
+        overall = self.scales_[""]
+        centres = np.array([self.scales_.get(n, overall)[0] for n in names])
+        spreads = np.array([self.scales_.get(n, overall)[1] for n in names])
+        if len(codes) == 0:
+            return np.zeros(0)
+        return np.asarray((values - centres[codes]) / spreads[codes])
+
+    def _seasonal_profile(
+        self, frame: pd.DataFrame, values: np.ndarray, names: list[str], codes: np.ndarray
+    ) -> dict[tuple[str, int, bool], tuple[float, float]]:
+        """Returns mean and spread of the scaled value per (series, hour, weekend)."""
+        if self.time_ is None or len(frame) == 0:
+            return {}
+        times = event_times(frame[self.time_], len(frame))
+        scaled = self._scaled(values, names, codes)
+        table = pd.DataFrame(
+            {
+                "series": np.asarray(names, dtype=object)[codes],
+                "hour": _hours(times),
+                "weekend": _weekend(times),
+                "x": scaled,
+            }
+        ).dropna()
+        grouped = table.groupby(["series", "hour", "weekend"])["x"].agg(["mean", "std", "size"])
+        profile: dict[tuple[str, int, bool], tuple[float, float]] = {}
+        for key, mean, std, size in zip(
+            grouped.index, grouped["mean"], grouped["std"], grouped["size"], strict=True
+        ):
+            # A handful of points gives no profile worth trusting.
+            if size >= 3:
+                series, hour, weekend = key
+                spread = float(std) if np.isfinite(std) else 1.0
+                profile[(str(series), int(hour), bool(weekend))] = (float(mean), max(spread, 0.05))
+        return profile
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        rows = len(frame)
+        names, codes = encode_text(frame[self.series_] if self.series_ else None, rows)
+        times = (
+            event_times(frame[self.time_], rows)
+            if self.time_ is not None and self.time_ in frame.columns
+            else np.arange(rows, dtype=np.int64) * 1_000_000_000
+        )
+        scaled = self._scaled(self._values(frame), names, codes)
+        order = np.lexsort((np.arange(rows), times, codes))
+        sorted_codes = codes[order]
+        index = pd.DatetimeIndex(times[order].astype("datetime64[ns]"))
+        x = pd.Series(scaled[order], index=index)
+        grouped = x.groupby(sorted_codes, sort=False)
+        columns: dict[str, np.ndarray] = {"value": x.to_numpy()}
+        lags = sorted({int(k) for k in self.lags if int(k) >= 1})
+        for k in lags:
+            columns[f"lag_{k}"] = grouped.shift(k).to_numpy()
+        if lags:
+            columns["diff_1"] = columns["value"] - columns[f"lag_{lags[0]}"]
+            if lags[-1] != lags[0]:
+                columns[f"diff_{lags[-1]}"] = columns["value"] - columns[f"lag_{lags[-1]}"]
+        mean, std = _trailing(x, sorted_codes, self.window_, ("mean", "std"))
+        columns["rolling_mean"] = mean
+        columns["rolling_std"] = std
+        columns["rolling_z"] = _ratio(columns["value"] - mean, std)
+        (median,) = _trailing(x, sorted_codes, self.baseline_window_, ("median",))
+        deviation = pd.Series(np.abs(columns["value"] - median), index=index)
+        (mad,) = _trailing(deviation, sorted_codes, self.baseline_window_, ("median",))
+        columns["robust_z"] = _ratio(columns["value"] - median, _MAD_TO_SIGMA * mad)
+        if self.time_ is not None:
+            columns.update(cyclic_time(times[order]))
+            columns["seasonal_z"] = self._seasonal_z(
+                columns["value"], np.asarray(names, dtype=object)[sorted_codes], times[order]
+            )
+        if self.series_ is not None:
+            columns.update(
+                one_hot(
+                    category_codes(names, sorted_codes, self.top_series_),
+                    self.top_series_,
+                    "series",
+                )
+            )
+        restored: dict[str, np.ndarray] = {}
+        for name, column in columns.items():
+            values = np.empty(rows, dtype=np.float64)
+            values[order] = np.nan_to_num(np.asarray(column, dtype=np.float64), nan=0.0)
+            restored[name] = values
+        return pd.DataFrame(restored, index=pd.RangeIndex(rows))
+
+    def _seasonal_z(self, values: np.ndarray, series: np.ndarray, times: np.ndarray) -> np.ndarray:
+        if not self.profile_ or len(values) == 0:
+            return np.zeros(len(values))
+        keys = pd.MultiIndex.from_arrays([series, _hours(times), _weekend(times)])
+        known = pd.MultiIndex.from_tuples(list(self.profile_))
+        position = known.get_indexer(keys)
+        stats = np.array([*self.profile_.values(), (np.nan, np.nan)])
+        picked = stats[np.where(position < 0, len(stats) - 1, position)]
+        return _ratio(values - picked[:, 0], picked[:, 1])
+
+
+def _trailing(
+    x: pd.Series, codes: np.ndarray, window: str | int, statistics: Sequence[str]
+) -> list[np.ndarray]:
+    """Returns trailing-window statistics per series, excluding each point itself."""
+    grouped = x.groupby(codes, sort=False)
+    if isinstance(window, int):
+        rolling = grouped.rolling(window, min_periods=1)
+        results = [getattr(rolling, s)() for s in statistics]
+        return [
+            r.reset_index(level=0, drop=True).groupby(codes, sort=False).shift(1).to_numpy()
+            for r in results
+        ]
+    rolling = grouped.rolling(window, closed="left", min_periods=1)
+    return [getattr(rolling, s)().to_numpy() for s in statistics]
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Returns numerator / denominator clipped to ±100, 0 where either side is missing or 0/0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.asarray(numerator) / np.asarray(denominator)
+    ratio = np.where(np.asarray(numerator) == 0, 0.0, ratio)
+    return np.clip(
+        np.nan_to_num(ratio, nan=0.0, posinf=_Z_LIMIT, neginf=-_Z_LIMIT), -_Z_LIMIT, _Z_LIMIT
+    )
+
+
+def _centre_and_spread(values: np.ndarray) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return 0.0, 1.0
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    spread = (q75 - q25) / 1.349 or float(np.std(values)) or abs(float(q50)) or 1.0
+    return float(q50), float(spread)
+
+
+def _hours(times_ns: np.ndarray) -> np.ndarray:
+    return np.asarray((times_ns // 1_000_000_000 % 86_400) // 3600, dtype=np.int64)
+
+
+def _weekend(times_ns: np.ndarray) -> np.ndarray:
+    days = times_ns // 1_000_000_000 // 86_400
+    return np.asarray((days + 3) % 7 >= 5)

@@ -1,0 +1,1 @@
+"""Monitoring: feedback joined to predictions, live metrics per version, drift."""

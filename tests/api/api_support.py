@@ -1,0 +1,229 @@
+"""Helpers of the API tests: sample rows, the in-process ``Api``, a real ``Server``, clocks.
+
+Fixtures live in ``conftest.py``; what tests import by name lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import pandas as pd
+
+from vigil.api.app import create_app
+from vigil.api.settings import ApiSettings
+from vigil.config import Settings
+from vigil.security import ROLES
+from vigil.service import VigilService
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CHURN = EXAMPLES / "churn.csv"
+CHURN_NEW = EXAMPLES / "churn_new.csv"
+TENANTS = ("default", "acme")
+# Every variable that would point a test's server somewhere else or change its limits.
+VIGIL_ENV_NAMES = (
+    "VIGIL_DATABASE_URL",
+    "VIGIL_ARTIFACT_URI",
+    "VIGIL_SECRET_KEY",
+    "VIGIL_ADMIN_KEY",
+    "VIGIL_MAX_BODY_BYTES",
+    "VIGIL_MAX_INSTANCES",
+    "VIGIL_RATE_LIMIT",
+    "VIGIL_RATE_BURST",
+    "VIGIL_METRICS_REQUIRE_KEY",
+)
+# How long a real server may take to import, migrate and start (bounded, never a fixed wait).
+SERVER_START_TIMEOUT = 60.0
+# Replicas (worker processes) follow a deployment change within two seconds.
+REPLICA_FOLLOW_SECONDS = 5.0
+
+T = TypeVar("T")
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Returns the rows of ``frame`` as JSON-ready objects (missing values as null)."""
+    rows: list[dict[str, Any]] = (
+        frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    )
+    return rows
+
+
+def churn_rows(count: int | None = None) -> list[dict[str, Any]]:
+    """Returns rows of the unlabelled churn file as JSON-ready objects."""
+    return json_rows(pd.read_csv(CHURN_NEW).head(count))
+
+
+def labelled_rows(count: int) -> list[dict[str, Any]]:
+    """Returns the first ``count`` labelled churn rows as JSON-ready objects."""
+    return json_rows(pd.read_csv(CHURN).head(count))
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        """Returns the current reading."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Moves the clock forward."""
+        self.now += seconds
+
+
+@dataclass
+class Api:
+    """An in-process app: its client, service, rate-limit clock and a key per tenant and role."""
+
+    client: TestClient
+    service: VigilService
+    clock: ManualClock
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def auth(self, role: str = "admin", tenant: str = "default") -> dict[str, str]:
+        """Returns the Authorization header of the key with ``role`` in ``tenant``."""
+        return {"Authorization": f"Bearer {self.keys[(tenant, role)]}"}
+
+    def request(
+        self, method: str, path: str, *, role: str = "admin", tenant: str = "default", **kw: Any
+    ) -> httpx.Response:
+        """Sends a request with the key of ``role`` in ``tenant``."""
+        headers = {**self.auth(role, tenant), **kw.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kw)
+
+    def run_jobs(self) -> int:
+        """Runs every queued job to its end in this thread; returns how many ran."""
+        return self.service.run_pending_jobs()
+
+
+def open_api(home: Path, settings: ApiSettings) -> Iterator[Api]:
+    """Yields an in-process Api over ``home`` with keys for every role of both tenants.
+
+    The keys are created through ``POST /v1/keys`` with the admin key the app
+    wrote at its first start, as an operator would.
+    """
+    from fastapi.testclient import TestClient
+
+    # Only ``home`` counts: VIGIL_* variables of the test run must not leak in.
+    service = VigilService.from_settings(Settings.from_env({"VIGIL_HOME": str(home)}))
+    clock = ManualClock()
+    # Jobs run when a test calls Api.run_jobs, in its own thread: no background timing.
+    app = create_app(service, replace(settings, job_threads=0), clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        api = Api(client, service, clock)
+        admin = (home / "admin.key").read_text().strip()
+        api.keys[("default", "admin")] = admin
+        for tenant in TENANTS:
+            for role in ROLES:
+                if (tenant, role) in api.keys:
+                    continue
+                # Setup must not spend the admin's rate-limit tokens a test may count.
+                clock.advance(3600)
+                created = client.post(
+                    "/v1/keys",
+                    json={"role": role, "tenant": tenant},
+                    headers={"Authorization": f"Bearer {admin}"},
+                )
+                assert created.status_code == 201, created.text
+                api.keys[(tenant, role)] = created.json()["key"]
+        clock.advance(3600)
+        yield api
+    service.store.engine.dispose()
+
+
+def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float) -> T:
+    """Returns the first result of ``probe`` that ``accept`` takes, polling up to ``timeout``.
+
+    For state another process converges to (a replica following a deployment);
+    the last result is returned unaccepted when time runs out, for the assertion.
+    """
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        result = probe()
+        if accept(result) or time.monotonic() >= deadline:
+            return result
+        pause.wait(0.05)
+
+
+@dataclass
+class Server:
+    """A ``vigil serve`` process: its URL, admin key and everything it wrote to stderr."""
+
+    url: str
+    admin_key: str
+    process: subprocess.Popen[bytes]
+    lines: list[str] = field(default_factory=list)
+    # What ``vigil serve --json`` printed on stdout at start.
+    summary: dict[str, Any] = field(default_factory=dict)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def add_line(self, line: str) -> None:
+        """Records one stderr line and wakes whoever waits for it."""
+        with self.changed:
+            self.lines.append(line)
+            self.changed.notify_all()
+
+    def log_lines(self) -> list[str]:
+        """Returns the stderr lines written so far."""
+        with self.changed:
+            return list(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 10.0) -> str:
+        """Returns the first stderr line containing ``text``, waiting for it up to ``timeout``."""
+
+        def found() -> str | None:
+            return next((line for line in self.lines if text in line), None)
+
+        with self.changed:
+            line = self.changed.wait_for(found, timeout=timeout)
+        assert line is not None, f"no line with {text!r} in:\n" + "\n".join(self.lines[-50:])
+        return line
+
+    def drain(self) -> None:
+        """Keeps reading stderr (until the process ends) so the server never blocks on it."""
+        assert self.process.stderr is not None
+        for raw in iter(self.process.stderr.readline, b""):
+            self.add_line(raw.decode(errors="replace").rstrip("\n"))
+
+
+def read_until_started(process: subprocess.Popen[bytes]) -> list[str]:
+    """Returns the stderr lines up to the app's start-up; fails on exit or timeout."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    buffer = b""
+    try:
+        while not any("Application startup complete" in line for line in lines):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("vigil serve did not start:\n" + "\n".join(lines))
+            if not selector.select(timeout=remaining):
+                continue
+            chunk = os.read(process.stderr.fileno(), 65536)
+            if not chunk:
+                raise AssertionError(
+                    f"vigil serve exited with {process.wait()}:\n" + "\n".join(lines)
+                )
+            *complete, buffer = (buffer + chunk).split(b"\n")
+            lines.extend(line.decode(errors="replace") for line in complete)
+    finally:
+        selector.close()
+    if buffer:
+        lines.append(buffer.decode(errors="replace"))
+    return lines

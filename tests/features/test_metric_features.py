@@ -1,0 +1,89 @@
+"""Metric window features: causality, input order, per-series scaling, seasonality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vigil.errors import InvalidInput, UsageError
+from vigil.features.metrics import MetricWindowFeatures
+from vigil.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def stream() -> pd.DataFrame:
+    return simulate("metrics", 4000, anomaly_rate=0.05, seed=11)
+
+
+@pytest.mark.parametrize(("window", "baseline"), [("1h", "1D"), (12, 288)])
+def test_a_feature_at_t_does_not_change_when_later_points_arrive(
+    stream: pd.DataFrame, window: str | int, baseline: str | int
+) -> None:
+    features = MetricWindowFeatures(window=window, baseline_window=baseline).fit(stream)
+    full = features.transform(stream)
+    for cut in (1000, 2500):
+        prefix = features.transform(stream.iloc[:cut])
+        assert np.allclose(full.iloc[:cut].to_numpy(), prefix.to_numpy())
+
+
+def test_changing_a_future_value_leaves_the_past_untouched(stream: pd.DataFrame) -> None:
+    features = MetricWindowFeatures().fit(stream)
+    altered = stream.copy()
+    altered.loc[3000, "value"] = 1e9
+    before = features.transform(stream)
+    after = features.transform(altered)
+    assert np.allclose(before.iloc[:3000].to_numpy(), after.iloc[:3000].to_numpy())
+    assert not np.allclose(before.iloc[3000].to_numpy(), after.iloc[3000].to_numpy())
+
+
+def test_rows_come_back_in_input_order(stream: pd.DataFrame) -> None:
+    features = MetricWindowFeatures().fit(stream)
+    shuffled = stream.sample(frac=1.0, random_state=0)
+    assert np.allclose(
+        features.transform(shuffled).to_numpy(),
+        features.transform(stream).iloc[shuffled.index].to_numpy(),
+    )
+
+
+def test_lags_differences_and_windows_on_a_hand_made_series() -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=6, freq="10min"),
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0, 100.0],
+        }
+    )
+    features = MetricWindowFeatures(lags=(1, 2), window=3, baseline_window=4).fit(frame)
+    X = features.transform(frame)
+    centre, spread = features.scales_[""]
+    scaled = (frame["value"] - centre) / spread
+    assert np.allclose(X["value"], scaled)
+    assert np.allclose(X["lag_1"].iloc[1:], scaled.iloc[:-1])
+    assert X["lag_1"].iloc[0] == 0.0  # no history reads as neutral
+    assert np.allclose(X["diff_1"].iloc[1:], np.diff(scaled))
+    # The rolling mean at the last point covers the three points before it.
+    assert X["rolling_mean"].iloc[-1] == pytest.approx(scaled.iloc[2:5].mean())
+    assert X["robust_z"].iloc[-1] > 10
+
+
+def test_series_are_scaled_separately(stream: pd.DataFrame) -> None:
+    features = MetricWindowFeatures().fit(stream)
+    X = features.transform(stream)
+    medians = X.groupby(stream["series"])["value"].median()
+    assert medians.abs().max() < 0.5
+    assert {f"series={s}" for s in stream["series"].unique()} <= set(X.columns)
+
+
+def test_faults_stand_out_in_the_robust_z_score(stream: pd.DataFrame) -> None:
+    X = MetricWindowFeatures().fit(stream).transform(stream)
+    spikes = stream["anomaly_type"] == "spike"
+    normal = stream["is_anomaly"] == 0
+    assert X.loc[spikes, "robust_z"].abs().median() > X.loc[normal, "robust_z"].abs().quantile(0.9)
+
+
+def test_bad_options_are_refused() -> None:
+    frame = pd.DataFrame({"timestamp": ["2024-01-01"], "value": [1.0]})
+    with pytest.raises(UsageError, match="duration"):
+        MetricWindowFeatures(window="sometimes").fit(frame)
+    with pytest.raises(InvalidInput, match="'reading_x'"):
+        MetricWindowFeatures(value_column="reading_x").fit(frame)
