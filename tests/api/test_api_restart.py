@@ -1,0 +1,91 @@
+"""Killing the server during a training job, then starting it again.
+
+The job is retried by the restarted server (its old worker process is gone)
+and ends with a version whose artifact is in place; nothing is left
+``running`` and no version lacks its artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from api_support import VIGIL_ENV_NAMES, Server, eventually, read_until_started
+
+ADMIN = "restart-test-admin"
+
+
+def _start(home: Path, port: int) -> Server:
+    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
+    env.update(VIGIL_HOME=str(home), VIGIL_ADMIN_KEY=ADMIN, VIGIL_LOG_LEVEL="INFO")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    lines = read_until_started(process)
+    server = Server(f"http://127.0.0.1:{port}", ADMIN, process, lines)
+    threading.Thread(target=server.drain, daemon=True).start()
+    return server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_a_job_interrupted_by_a_crash_is_retried_after_restart(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    port = _free_port()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(3000, 6)), columns=[f"f{i}" for i in range(6)])
+    frame["y"] = (frame["f0"] > 0).astype(int)
+    body = {
+        "data": {"rows": frame.to_dict(orient="records")},
+        "target": "y",
+        "params": {"n_estimators": 1500},
+    }
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    server = _start(home, port)
+    try:
+        submitted = httpx.post(
+            f"{server.url}/v1/models/big/train", json=body, headers=headers, timeout=60
+        )
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["job_id"]
+        server.wait_for_line("fitting", timeout=60)
+    finally:
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+
+    restarted = _start(home, port)
+    try:
+        job = eventually(
+            lambda: httpx.get(f"{restarted.url}/v1/jobs/{job_id}", headers=headers).json(),
+            lambda j: j["status"] in ("succeeded", "failed"),
+            timeout=240,
+        )
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        assert job["result"]["version"] == 1
+    finally:
+        restarted.process.send_signal(signal.SIGINT)
+        restarted.process.wait(timeout=60)
+
+    with sqlite3.connect(home / "vigil.db") as db:
+        keys = [row[0] for row in db.execute("select artifact_key from model_versions")]
+        running = db.execute("select count(*) from jobs where status = 'running'").fetchone()
+    assert running == (0,)
+    assert keys and all((home / "artifacts" / key).is_file() for key in keys)
