@@ -87,6 +87,20 @@ def _max_depth(default: int | None = None) -> Param:
     return Param("max_depth", "int", default, "deepest a tree may grow", 1, 1000, nullable=True)
 
 
+def _neighbour_params() -> tuple[Param, ...]:
+    """Returns the parameters shared by the k-NN detectors."""
+    return (
+        Param("n_neighbors", "int", 5, "k: neighbours a row is compared with", 1, 10_000),
+        Param(
+            "method",
+            "choice",
+            "largest",
+            "distance to the k-th neighbour, or mean distance to the k nearest",
+            choices=("largest", "mean"),
+        ),
+    )
+
+
 def _contamination() -> Param:
     return Param(
         "contamination",
@@ -665,14 +679,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
         "knn",
         ("anomaly",),
         (
-            Param("n_neighbors", "int", 5, "k: neighbours a row is compared with", 1, 10_000),
-            Param(
-                "method",
-                "choice",
-                "largest",
-                "distance to the k-th neighbour, or mean distance to the k nearest",
-                choices=("largest", "mean"),
-            ),
+            *_neighbour_params(),
             *_threshold_params(),
         ),
         _knn,
@@ -683,14 +690,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
         "subsampled_knn",
         ("anomaly",),
         (
-            Param("n_neighbors", "int", 5, "k: neighbours a row is compared with", 1, 10_000),
-            Param(
-                "method",
-                "choice",
-                "largest",
-                "distance to the k-th neighbour, or mean distance to the k nearest",
-                choices=("largest", "mean"),
-            ),
+            *_neighbour_params(),
             Param("max_samples", "int", 256, "rows per subsample", 2, 1_000_000),
             Param("n_estimators", "int", 20, "number of subsamples", 1, 1000),
             *_threshold_params(),
