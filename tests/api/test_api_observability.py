@@ -17,10 +17,11 @@ from vigil.service import VigilService
 def sample(text: str, name: str, **labels: str) -> float | None:
     """Returns the value of the Prometheus sample ``name{labels}`` in ``text``, if present."""
     for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name + "{"):
+        if line.startswith("#") or not line.startswith((name + "{", name + " ")):
             continue
         series, value = line.rsplit(" ", 1)
-        found = dict(part.split("=", 1) for part in series[len(name) + 1 : -1].split(",") if part)
+        inside = series[len(name) + 1 : -1] if "{" in series else ""
+        found = dict(part.split("=", 1) for part in inside.split(",") if part)
         if all(found.get(k) == f'"{v}"' for k, v in labels.items()):
             return float(value)
     return None
@@ -61,6 +62,18 @@ def test_jobs_are_gauged_by_state(api: Api) -> None:
     text = api.client.get("/metrics").text
     assert sample(text, "vigil_jobs", state="queued") == 0
     assert sample(text, "vigil_jobs", state="succeeded") == 2
+
+
+def test_the_prediction_log_counts_what_it_wrote_and_dropped(api: Api) -> None:
+    answered = api.request(
+        "POST", "/v1/models/churn/predict", json={"instances": churn_rows(4)}, role="predictor"
+    )
+    assert answered.status_code == 200
+    api.service.prediction_log.flush()
+    text = api.client.get("/metrics").text
+    assert sample(text, "vigil_prediction_log_records_total", outcome="logged") == 4
+    assert sample(text, "vigil_prediction_log_records_total", outcome="dropped") == 0
+    assert sample(text, "vigil_prediction_log_pending") == 0
 
 
 @pytest.mark.parametrize("api_settings", [ApiSettings(metrics_require_key=True)])

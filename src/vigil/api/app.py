@@ -85,7 +85,9 @@ def create_app(
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
     )
-    metrics = ApiMetrics(job_counts=lambda: _job_counts(app))
+    metrics = ApiMetrics(
+        job_counts=lambda: _job_counts(app), serving_stats=lambda: _serving_stats(app)
+    )
     app.state.api_settings = settings
     app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)
@@ -110,6 +112,21 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]
     return app
+
+
+def _serving_stats(app: FastAPI) -> Mapping[str, float] | None:
+    """Returns the prediction log's and shadow scoring's counters, or None before start-up."""
+    service: VigilService | None = getattr(app.state, "service", None)
+    if service is None:
+        return None
+    stats = service.prediction_log.stats
+    return {
+        "logged": stats.logged,
+        "dropped": stats.dropped,
+        "write_errors": stats.write_errors,
+        "pending": stats.pending,
+        "shadow_errors": service.shadow_errors,
+    }
 
 
 def _job_counts(app: FastAPI) -> Mapping[str, int]:

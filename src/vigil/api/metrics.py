@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -27,6 +27,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger("vigil.api")
 
 JobCounts = Callable[[], Mapping[str, int]]
+ServingStats = Callable[[], Mapping[str, float] | None]
 
 
 class _JobsCollector(Collector):
@@ -55,10 +56,52 @@ class _JobsCollector(Collector):
         return []
 
 
+class _ServingCollector(Collector):
+    """Reads the prediction log's counters at each scrape: nothing it drops goes unseen."""
+
+    def __init__(self, serving_stats: ServingStats) -> None:
+        self._serving_stats = serving_stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Yields the prediction-log and shadow-scoring series of this process."""
+        stats = self._serving_stats()
+        if stats is None:
+            return
+        records = CounterMetricFamily(
+            "vigil_prediction_log_records",
+            "Predictions written to the log, or dropped because the log fell behind.",
+            labels=["outcome"],
+        )
+        records.add_metric(["logged"], stats["logged"])
+        records.add_metric(["dropped"], stats["dropped"])
+        yield records
+        yield CounterMetricFamily(
+            "vigil_prediction_log_write_errors",
+            "Failed batch writes of the prediction log (retried, not lost).",
+            value=stats["write_errors"],
+        )
+        yield GaugeMetricFamily(
+            "vigil_prediction_log_pending",
+            "Predictions buffered, not yet written.",
+            value=stats["pending"],
+        )
+        yield CounterMetricFamily(
+            "vigil_shadow_errors",
+            "Shadow scorings that failed (production answers are unaffected).",
+            value=stats["shadow_errors"],
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """Returns nothing: the series are read at scrape time."""
+        return []
+
+
 class ApiMetrics:
     """The metrics one app records and serves at ``/metrics``."""
 
-    def __init__(self, job_counts: JobCounts | None = None) -> None:
+    def __init__(
+        self, job_counts: JobCounts | None = None, serving_stats: ServingStats | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "vigil_http_requests",
@@ -81,6 +124,8 @@ class ApiMetrics:
         )
         if job_counts is not None:
             self.registry.register(_JobsCollector(job_counts))
+        if serving_stats is not None:
+            self.registry.register(_ServingCollector(serving_stats))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Counts one answered request and its duration."""
