@@ -32,7 +32,7 @@ not change when later events arrive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -84,10 +84,16 @@ _NS_PER_SECOND = 1_000_000_000
 _STATISTICS = ("n", "sum", "mean", "std")
 
 
-def find_column(frame: pd.DataFrame, role: str, given: str | None) -> str | None:
+def find_column(
+    frame: pd.DataFrame,
+    role: str,
+    given: str | None,
+    candidates: Mapping[str, tuple[str, ...]] | None = None,
+) -> str | None:
     """Returns the column playing ``role`` in ``frame``: ``given`` if set, else a known name.
 
-    Known names are matched without regard to case. ``given`` must exist.
+    Known names (``candidates``, the log field names by default) are matched
+    without regard to case. ``given`` must exist.
     """
     if given is not None:
         if given not in frame.columns:
@@ -98,7 +104,7 @@ def find_column(frame: pd.DataFrame, role: str, given: str | None) -> str | None
             )
         return given
     lowered = {str(c).lower(): str(c) for c in frame.columns}
-    for name in CANDIDATES.get(role, ()):
+    for name in (CANDIDATES if candidates is None else candidates).get(role, ()):
         if name in lowered:
             return lowered[name]
     return None

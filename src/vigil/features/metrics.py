@@ -31,7 +31,14 @@ import numpy as np
 import pandas as pd
 
 from vigil.errors import InvalidInput, UsageError
-from vigil.features.logs import category_codes, cyclic_time, encode_text, event_times, one_hot
+from vigil.features.logs import (
+    category_codes,
+    cyclic_time,
+    encode_text,
+    event_times,
+    find_column,
+    one_hot,
+)
 
 _CANDIDATES = {
     "time": ("timestamp", "time", "ts", "datetime", "date"),
@@ -43,19 +50,7 @@ _Z_LIMIT = 100.0
 
 
 def _find(frame: pd.DataFrame, role: str, given: str | None) -> str | None:
-    if given is not None:
-        if given not in frame.columns:
-            raise InvalidInput(
-                f"Column {given!r} ({role}) does not exist; columns are: "
-                + ", ".join(map(str, frame.columns))
-                + "."
-            )
-        return given
-    lowered = {str(c).lower(): str(c) for c in frame.columns}
-    for name in _CANDIDATES[role]:
-        if name in lowered:
-            return lowered[name]
-    return None
+    return find_column(frame, role, given, _CANDIDATES)
 
 
 def _window(value: str | int) -> str | int:
