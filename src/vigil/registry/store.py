@@ -24,13 +24,10 @@ from vigil.errors import Conflict, InvalidInput, NotFound
 from vigil.registry.db import for_reading
 from vigil.registry.entities import DeploymentEvent, ModelRecord, NewVersion, VersionRecord
 from vigil.registry.tables import DeploymentEventRow, ModelRow, ModelVersionRow
+from vigil.training.metrics import LOWER_IS_BETTER
 
-__all__ = ["LOWER_IS_BETTER", "STRATEGIES", "RegistryStore"]
+__all__ = ["STRATEGIES", "RegistryStore"]
 
-# Metrics that measure an error or a cost: the best version has the lowest value.
-LOWER_IS_BETTER = frozenset(
-    {"mse", "rmse", "mae", "mape", "davies_bouldin", "log_loss", "fit_seconds"}
-)
 STRATEGIES = ("replace", "canary", "shadow")
 
 # The history actions that move the production pointer.
