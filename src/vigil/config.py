@@ -23,6 +23,8 @@ class Settings:
     url_allowlist: tuple[str, ...] = ()
     # Named SQL sources: {"name": {"url": ..., "queries": {"query_name": "SELECT ..."}}}.
     sql_sources: dict[str, Any] = field(default_factory=dict)
+    # Prediction-log records older than this many days are deleted; 0 keeps them all.
+    prediction_retention_days: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,6 +48,9 @@ class Settings:
                 if h.strip()
             ),
             sql_sources=_sql_sources(env.get("VIGIL_SQL_SOURCES", "")),
+            prediction_retention_days=_retention_days(
+                env.get("VIGIL_PREDICTION_RETENTION_DAYS", "")
+            ),
         )
 
 
@@ -62,6 +67,23 @@ def _load_or_create_secret(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(token)
     return token
+
+
+def _retention_days(text: str) -> float:
+    """Returns VIGIL_PREDICTION_RETENTION_DAYS as a number of days (default 30, 0 = forever)."""
+    if not text.strip():
+        return 30.0
+    try:
+        days = float(text)
+    except ValueError:
+        raise ValueError(
+            f"VIGIL_PREDICTION_RETENTION_DAYS must be a number of days, got {text!r}."
+        ) from None
+    if not days >= 0 or days == float("inf"):
+        raise ValueError(
+            f"VIGIL_PREDICTION_RETENTION_DAYS must be 0 (keep everything) or more, got {text!r}."
+        )
+    return days
 
 
 def _sql_sources(text: str) -> dict[str, Any]:

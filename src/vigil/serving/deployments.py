@@ -46,6 +46,13 @@ class DeploymentView:
             self._entries[key] = (now, record)
         return record
 
+    def peek(self, tenant: str, name: str) -> ModelRecord | None:
+        """Returns the fresh cached record of the model, else None (never reads the store)."""
+        entry = self._entries.get((tenant, name))
+        if entry is not None and self._monotonic() - entry[0] < self._ttl:
+            return entry[1]
+        return None
+
     def forget(self, tenant: str, name: str) -> None:
         """Drops the cached entry so the next read goes to the database (after a local change)."""
         with self._lock:

@@ -247,7 +247,7 @@ class FastModel:
     Build with ``from_bundle``. Construction compiles or loads the numba
     kernels and runs one row through, so the first request is not slow.
     Instances hold no mutable state: one may serve many threads at once, and
-    the kernels release the GIL.
+    the batch kernels release the GIL (the one-row kernels keep it: too short to gain).
     """
 
     def __init__(

@@ -21,6 +21,14 @@ log = logging.getLogger("vigil.serving.cache")
 Key = tuple[str, str, int]
 
 
+class WouldBlock(Exception):
+    """Raised by a call told not to wait (``block=False``) when answering needs a load or a read.
+
+    The caller retries where waiting is allowed (a worker thread rather than
+    the event loop).
+    """
+
+
 class ModelCache:
     """An LRU of loaded models keyed by (tenant, model, version), with background loading."""
 
@@ -48,10 +56,12 @@ class ModelCache:
         self._put(key, model)
         return model
 
-    def serve(self, tenant: str, name: str, version: int) -> tuple[int, Any]:
+    def serve(self, tenant: str, name: str, version: int, *, block: bool = True) -> tuple[int, Any]:
         """Returns (version, model) to answer with: ``version`` if loaded, else the last one served.
 
-        In the second case ``version`` is loading in the background.
+        In the second case ``version`` is loading in the background. Only a
+        cold start (nothing of the model loaded) waits for a load; with
+        ``block=False`` it raises ``WouldBlock`` instead.
         """
         key = (tenant, name, version)
         with self._lock:
@@ -66,6 +76,8 @@ class ModelCache:
                 self._loading[key] = self._loader.submit(self._load_in_background, key)
         if fallback is not None and previous is not None:
             return previous, fallback
+        if not block:
+            raise WouldBlock(f"{name} version {version} is not loaded")
         model = self.get(tenant, name, version)
         with self._lock:
             self._last_served[(tenant, name)] = version
