@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.extractors import make_extractor
 from vigil.features.metrics import MetricWindowFeatures
 from vigil.simulate import simulate
 
@@ -87,3 +88,34 @@ def test_bad_options_are_refused() -> None:
         MetricWindowFeatures(window="sometimes").fit(frame)
     with pytest.raises(InvalidInput, match="'reading_x'"):
         MetricWindowFeatures(value_column="reading_x").fit(frame)
+
+
+def test_the_detector_set_leaves_out_level_copies_and_calendar_coordinates(
+    stream: pd.DataFrame,
+) -> None:
+    full = MetricWindowFeatures().fit(stream)
+    detector = MetricWindowFeatures(columns="detector").fit(stream)
+    assert {"lag_1", "rolling_mean", "hour_sin", "weekday_cos"} <= set(full.feature_names_)
+    kept = set(detector.feature_names_)
+    assert not any(n.startswith(("lag_", "hour_", "weekday_")) for n in kept)
+    assert "rolling_mean" not in kept
+    assert {"value", "diff_1", "rolling_std", "rolling_z", "robust_z", "seasonal_z"} <= kept
+    # The kept columns are the same numbers as in the full set, only fewer.
+    X_full = full.transform(stream)
+    X_detector = detector.transform(stream)
+    assert list(X_detector.columns) == detector.feature_names_
+    assert np.allclose(X_detector.to_numpy(), X_full[detector.feature_names_].to_numpy())
+
+
+def test_an_unknown_column_set_is_refused() -> None:
+    frame = pd.DataFrame({"timestamp": ["2024-01-01 00:00"] * 3, "value": [1.0, 2.0, 3.0]})
+    with pytest.raises(UsageError, match="columns must be one of all, detector"):
+        MetricWindowFeatures(columns="some").fit(frame)
+
+
+def test_metric_extractor_gives_detectors_the_detector_set(stream: pd.DataFrame) -> None:
+    events = stream.drop(columns=["is_anomaly", "anomaly_type"])
+    unsupervised = make_extractor("metrics").fit(events, task="anomaly")
+    supervised = make_extractor("metrics").fit(events, task="classification")
+    assert "lag_1" not in unsupervised.transform(events).features.columns
+    assert "lag_1" in supervised.transform(events).features.columns

@@ -292,6 +292,8 @@ class MetricExtractor(FeatureExtractor):
             value_column=self.value_column,
             series_column=self.series_column,
             window=self.window or "1h",
+            # Detectors weigh every column alike; supervised models pick their own.
+            columns="detector" if task == "anomaly" else "all",
         ).fit(_positional(events))
         return self
 

@@ -1,0 +1,111 @@
+"""NAB's scoring rules as benchmarks/anomaly/nab.py implements them, on hand-worked series."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+STANDARD = {"tp": 1.0, "fp": 0.11, "fn": 1.0}
+
+
+def _load() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "anomaly" / "nab.py"
+    spec = importlib.util.spec_from_file_location("nab_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+nab = _load()
+
+
+def _series(rows: int) -> pd.Series:
+    return pd.Series(pd.date_range("2024-01-01", periods=rows, freq="5min"))
+
+
+def test_scaled_sigmoid_matches_nabs_reference_values() -> None:
+    assert nab.scaled_sigmoid(-1.0) == pytest.approx(0.98661, abs=1e-5)
+    assert nab.scaled_sigmoid(-0.5) == pytest.approx(0.84828, abs=1e-5)
+    assert nab.scaled_sigmoid(0.0) == 0.0
+    assert nab.scaled_sigmoid(1.0) == pytest.approx(-0.98661, abs=1e-5)
+    assert nab.scaled_sigmoid(3.0) == -1.0
+
+
+def test_probation_is_15_percent_capped_at_750_points() -> None:
+    assert nab.probation_length(100) == 15
+    assert nab.probation_length(4032) == 604
+    assert nab.probation_length(10_000) == 750
+
+
+def test_an_earliest_detection_is_worth_the_true_positive_weight() -> None:
+    stamps = _series(100)
+    window = [(stamps[40], stamps[49])]  # 10 points, after the 15-point probation
+    scores = np.zeros(100)
+    scores[40] = 1.0
+    points = nab.sweep_points(stamps, scores, window, "s", STANDARD)
+    assert len(points) == 85
+    threshold, total = nab.sweep(points, STANDARD).best()
+    assert threshold == 1.0
+    assert total == pytest.approx(1.0)
+    assert nab.normalised(total, -1.0, 1.0) == pytest.approx(100.0)
+
+
+def test_a_late_detection_earns_less_and_false_positives_cost_their_weight() -> None:
+    stamps = _series(100)
+    window = [(stamps[40], stamps[49])]
+    scores = np.zeros(100)
+    scores[49] = 0.9  # last point of the window: position -1/10
+    scores[20] = 0.8  # before any window: a full false positive
+    scores[5] = 0.95  # probationary: never scored
+    points = nab.sweep_points(stamps, scores, window, "s", STANDARD)
+    late = nab.scaled_sigmoid(-1 / 10) / nab.scaled_sigmoid(-1.0)
+    assert nab.score_at(points, STANDARD, 0.9) == pytest.approx(late)
+    assert nab.score_at(points, STANDARD, 0.8) == pytest.approx(late - 0.11)
+    assert nab.score_at(points, STANDARD, 1.1) == pytest.approx(-1.0)
+    thresholds = nab.sweep(points, STANDARD)
+    assert thresholds.best() == pytest.approx((0.9, late))
+
+
+def test_a_false_positive_just_after_a_window_costs_less_than_a_far_one() -> None:
+    stamps = _series(100)
+    window = [(stamps[40], stamps[49])]
+    near = np.zeros(100)
+    near[[40, 51]] = 1.0
+    far = np.zeros(100)
+    far[[40, 90]] = 1.0
+    near_points = nab.sweep_points(stamps, near, window, "s", STANDARD)
+    far_points = nab.sweep_points(stamps, far, window, "s", STANDARD)
+    # Two points past the end of a 10-point window: position 2 / 9.
+    penalty = 0.11 * nab.scaled_sigmoid(2 / 9)
+    assert nab.score_at(near_points, STANDARD, 1.0) == pytest.approx(1.0 + penalty)
+    assert nab.score_at(far_points, STANDARD, 1.0) == pytest.approx(1.0 - 0.11)
+
+
+def test_only_the_best_detection_of_a_window_counts_and_ties_form_one_threshold() -> None:
+    stamps = _series(100)
+    window = [(stamps[40], stamps[49])]
+    scores = np.zeros(100)
+    scores[40:50] = 0.5  # every point of the window, one score
+    points = nab.sweep_points(stamps, scores, window, "s", STANDARD)
+    result = nab.sweep(points, STANDARD)
+    assert list(result.thresholds[:2]) == [1.1, 0.5]
+    assert result.totals[1] == pytest.approx(1.0)
+    # At threshold 0 every other point is a false positive too.
+    assert result.totals[-1] < result.totals[1]
+    assert math.isclose(result.best()[0], 0.5)
+
+
+def test_a_window_that_starts_at_no_timestamp_is_refused() -> None:
+    stamps = _series(100)
+    window = [(stamps[40] + pd.Timedelta("1min"), stamps[49])]
+    with pytest.raises(ValueError, match="starts at no timestamp"):
+        nab.sweep_points(stamps, np.zeros(100), window, "s", STANDARD)
