@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
+_lock = threading.Lock()
+_last_millis = -1
+_counter = 0
+
 
 def uuid7(now_ms: int | None = None) -> str:
-    """Returns a new UUIDv7 string: 48 bits of Unix milliseconds, then random bits.
+    """Returns a new UUIDv7 string: 48 bits of Unix milliseconds, a counter, then random bits.
 
     Ordered by creation time, so ids sort like the events they name and index
-    well in a B-tree.
+    well in a B-tree. Within one millisecond the 12-bit ``rand_a`` field is a
+    counter (RFC 9562, section 6.2, method 1), so the ids one process makes
+    sort in the order it made them: a batch's predictions sort by row.
     """
+    global _last_millis, _counter
     millis = int(time.time() * 1000) if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if millis == _last_millis and _counter < 0xFFF:
+            _counter += 1
+        else:
+            # A new millisecond starts the counter low, leaving room to count up.
+            _counter = (rand >> 62) & 0x3FF
+            _last_millis = millis
+        sequence = _counter
     value = (millis & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version 7
-    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= sequence << 64  # rand_a as a counter, 12 bits
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
     return str(uuid.UUID(int=value))

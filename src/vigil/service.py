@@ -7,23 +7,26 @@ artifacts) and model loading, and is the only layer that knows all three.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from vigil import __version__
 from vigil.algorithms.catalogue import CATALOGUE, get_algorithm
@@ -39,12 +42,19 @@ from vigil.errors import (
     UsageError,
     VigilError,
 )
+from vigil.features.extractors import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
 from vigil.ids import uuid7
-from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner, worker_is_dead
-from vigil.monitoring.drift import dataset_drift
+from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner, new_worker_id, worker_is_dead
+from vigil.lifecycle.controller import LifecycleController
+from vigil.lifecycle.policy import Policy, parse_policy
+from vigil.lifecycle.retraining import RetrainingData, retraining_data
+from vigil.lifecycle.scheduler import SCHEDULER_INTERVAL_SECONDS, PolicyScheduler
+from vigil.monitoring.alerts import Alert, AlertStore
+from vigil.monitoring.drift import DriftSettings, dataset_drift
 from vigil.monitoring.feedback import FeedbackStore
-from vigil.monitoring.performance import version_performance
+from vigil.monitoring.performance import LIVE_METRICS, version_performance
+from vigil.monitoring.webhook import AlertNotifier, WebhookSender
 from vigil.registry.artifacts import ArtifactStore, open_artifact_store
 from vigil.registry.audit import AuditLog
 from vigil.registry.datasets import DatasetRecord, DatasetStore
@@ -52,13 +62,21 @@ from vigil.registry.db import create_engine_for, upgrade
 from vigil.registry.entities import DeploymentEvent, ModelRecord, NewVersion, VersionRecord
 from vigil.registry.jobs import JobRecord, JobStore
 from vigil.registry.keys import KeyStore
+from vigil.registry.policies import LeaseStore, PolicyRecord, PolicyStore
 from vigil.registry.signing import read_verified, sha256_hex, write_verified
 from vigil.registry.store import RegistryStore
 from vigil.security import generate_key, role_allows, role_rank
+from vigil.serving.batch import CHUNK_ROWS as BATCH_CHUNK_ROWS
+from vigil.serving.batch import score_file
 from vigil.serving.deployments import DeploymentView
 from vigil.serving.fast_model import FastModel
-from vigil.serving.model_cache import ModelCache
-from vigil.serving.prediction_log import LoggedPrediction, PredictionLog
+from vigil.serving.model_cache import ModelCache, WouldBlock
+from vigil.serving.prediction_log import (
+    DeferredInput,
+    DeferredInputs,
+    LoggedPrediction,
+    PredictionLog,
+)
 from vigil.serving.routing import choose_version
 from vigil.training.bundle import BatchPrediction, ModelBundle
 from vigil.training.metrics import LOWER_IS_BETTER
@@ -83,11 +101,18 @@ PRIMARY_METRIC = {
     "clustering": "silhouette",
     "anomaly": "roc_auc",
 }
+# What a policy watches, compares and promotes on unless it names another metric.
+POLICY_METRIC = {**PRIMARY_METRIC, "anomaly": "f1"}
 # An artifact with no version row older than this was left by a crash, not by a
 # training run that is about to commit its row.
 ORPHAN_GRACE = timedelta(hours=1)
 _BUNDLE_CACHE_SIZE = 32
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "xgboost", "lightgbm", "joblib")
+# What ``predict`` reads: a table, or rows as mappings of column name to value.
+PredictInput = pd.DataFrame | Sequence[Mapping[str, Any]]
+# The most rows ``predict(block=False)`` answers: about 10 µs each on the compiled
+# path, so an event loop calling it is held well under a millisecond.
+INLINE_MAX_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -97,11 +122,21 @@ class LoadedModel:
     bundle: ModelBundle
     fast: FastModel | None = None
 
-    def predict(self, frame: pd.DataFrame, *, explain: bool = False) -> BatchPrediction:
-        """Returns the outputs for ``frame``: the compiled path when it applies, else the bundle."""
+    def predict(self, data: PredictInput, *, explain: bool = False) -> BatchPrediction:
+        """Returns the outputs for ``data``: the compiled path when it applies, else the bundle.
+
+        ``data`` is a DataFrame or a list of row mappings (read as
+        ``pd.DataFrame.from_records`` reads them). Rows given as mappings reach
+        the compiled path without a DataFrame being built: for one row that
+        is most of the cost of an answer.
+        """
         if self.fast is not None and not explain:
-            return BatchPrediction(self.fast.predict_rows(frame))
-        return self.bundle.predict_with_report(frame, explain=explain)
+            if isinstance(data, pd.DataFrame):
+                return BatchPrediction(self.fast.predict_rows(data))
+            if len(data) == 1:
+                return BatchPrediction([self.fast.predict_row(data[0])])
+            return BatchPrediction(self.fast.predict_rows(data))
+        return self.bundle.predict_with_report(as_frame(data), explain=explain)
 
 
 @dataclass(frozen=True)
@@ -275,10 +310,21 @@ class VigilService:
         self.runner: JobRunner | None = None
         self.deployments = DeploymentView(store)
         self.models = ModelCache(self._load_model, size=_BUNDLE_CACHE_SIZE)
-        self.prediction_log = PredictionLog(engine, self.now)
+        retention = settings.prediction_retention_days
+        self.prediction_log = PredictionLog(
+            engine, self.now, retention=timedelta(days=retention) if retention > 0 else None
+        )
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-shadow")
         self.shadow_errors = 0
         self.feedback = FeedbackStore(engine, self.now)
+        self.alerts = AlertStore(engine, self.now)
+        self.notifier = AlertNotifier(self.alerts, WebhookSender(settings.secret_key))
+        self.policies = PolicyStore(engine, self.now)
+        self.leases = LeaseStore(engine, self.now)
+        self.lifecycle = LifecycleController(self)
+        self.scheduler: PolicyScheduler | None = None
+        # Names this process as a scheduler lease holder (host, pid and a unique suffix).
+        self.instance_id = new_worker_id()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VigilService:
@@ -437,6 +483,22 @@ class VigilService:
         self.audit(caller, "dataset.create", f"datasets/{dataset_id}", name=name, rows=len(frame))
         return record
 
+    def _keep_training_data(self, caller: Caller, dataset: Dataset) -> str:
+        """Returns the id of a stored dataset holding the training rows (stored now if needed).
+
+        A retraining repeats the run on the same rows plus recent ones, so the
+        rows must outlive the file or request they came from.
+        """
+        if dataset.source.startswith("dataset:"):
+            return dataset.source.removeprefix("dataset:")
+        payload, fmt = _table_bytes(dataset.frame)
+        # The same table trained on again (another algorithm, a retry) is stored once.
+        existing = self.datasets.find(caller.tenant, sha256_hex(payload))
+        if existing is not None:
+            return existing.id
+        name = f"training data ({dataset.source})"
+        return self._store_dataset(caller, name, payload, fmt, dataset.frame, dataset.source).id
+
     # --- jobs -------------------------------------------------------------------------
 
     def submit_training(self, caller: Caller, name: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -549,17 +611,46 @@ class VigilService:
             self.jobs.finish(job.id, worker_id, status="cancelled", error="Cancelled on request.")
             return
         except VigilError as exc:
-            self.jobs.finish(job.id, worker_id, status="failed", error=exc.message)
+            self._job_failed(job, worker_id, exc.message)
             return
         except Exception as exc:  # the job failed; the worker goes on with the next one
             log.exception("job %s failed", job.id)
-            self.jobs.finish(
-                job.id, worker_id, status="failed", error=f"{type(exc).__name__}: {exc}"
-            )
+            self._job_failed(job, worker_id, f"{type(exc).__name__}: {exc}")
             return
         self.jobs.finish(job.id, worker_id, status="succeeded", result=json_safe(result))
 
+    def _job_failed(self, job: JobRecord, worker_id: str, error: str) -> None:
+        """Records a failed job and raises an alert on its model."""
+        self.jobs.finish(job.id, worker_id, status="failed", error=error)
+        model = job.payload.get("model")
+        if not isinstance(model, str):
+            return
+        try:
+            self.store.get_model(job.tenant, model)
+        except NotFound:
+            return  # a first training that failed: there is no model to hang the alert on
+        caller = Caller(tenant=job.tenant, actor=job.created_by, role="admin")
+        self.raise_alert(
+            caller,
+            model,
+            kind="job_failed",
+            severity="warning",
+            message=f"{job.kind} job {job.id} failed: {error}",
+            details={"job_id": job.id, "kind": job.kind},
+            # A job that keeps failing is one open alert until someone acknowledges it.
+            dedup_key=f"job_failed:{model}:{job.kind}",
+        )
+
     def _run_job(self, job: JobRecord, beat: Callable[..., None]) -> dict[str, Any]:
+        if job.kind == "retrain":
+            caller = Caller(tenant=job.tenant, actor=job.created_by, role="trainer")
+            return self.retrain(
+                caller,
+                job.payload["model"],
+                reason=str(job.payload.get("reason", "")),
+                job_id=job.id,
+                progress=beat,
+            )
         if job.kind != "train":
             raise InvalidInput(f"Unknown job kind {job.kind!r}.")
         payload = job.payload
@@ -637,7 +728,8 @@ class VigilService:
         self._check_task_matches(caller, name, spec)
         self.sweep_orphans(caller.tenant)
         outcome = train_model(dataset.frame, spec, progress or (lambda f, m: None))
-        outcome.bundle.reference = _reference_sample(dataset.frame, outcome.bundle)
+        outcome.bundle.reference = outcome.reference
+        dataset_id = self._keep_training_data(caller, dataset)
         payload = _dump_bundle(outcome.bundle)
         key = f"{caller.tenant}/models/{name}/{uuid7()}.vigil"
         stored = write_verified(self.artifacts, key, payload, self.settings.secret_key)
@@ -664,6 +756,9 @@ class VigilService:
                 "data_source": dataset.source,
                 "test_size": spec.test_size,
                 "seed": spec.seed,
+                # What a retraining needs to repeat this run on fresh data.
+                "dataset_id": dataset_id,
+                "train_spec": spec_to_json(spec),
                 **_extraction_json(outcome.bundle, outcome.parse_report),
             },
         )
@@ -827,23 +922,35 @@ class VigilService:
         self,
         caller: Caller,
         name: str,
-        frame: pd.DataFrame,
+        frame: PredictInput,
         *,
         version: int | None = None,
         explain: bool = False,
         routing_key: str | None = None,
+        block: bool = True,
     ) -> PredictResult:
         """Returns one prediction per row of ``frame``, in order, each with an id and version.
 
         Without ``version`` the deployment routes the request (production, or
         the canary for its share); shadow versions score the same rows in the
         background and are logged, never returned. Every answer is logged.
+        ``frame`` may also be a list of row mappings (a request's instances).
+
+        With ``block=False`` (an event loop calling) the answer is given only
+        if it needs no database read, no model load and at most
+        ``INLINE_MAX_ROWS`` rows on the compiled path, so microseconds of
+        work; otherwise ``WouldBlock`` is raised before anything is done, for
+        the caller to retry from a thread.
         """
         _require_role(caller, "predictor")
         started = time.perf_counter()
         shadows: tuple[int, ...] = ()
         loaded: LoadedModel
-        if version is not None:
+        if not block:
+            chosen, loaded, shadows = self._serve_without_waiting(
+                caller.tenant, name, frame, version, explain, routing_key
+            )
+        elif version is not None:
             self.store.get_version(caller.tenant, name, version)
             chosen, loaded = version, self.models.get(caller.tenant, name, version)
         else:
@@ -863,8 +970,36 @@ class VigilService:
             )
         return PredictResult(name, chosen, predictions, batch.parse_report)
 
+    def _serve_without_waiting(
+        self,
+        tenant: str,
+        name: str,
+        frame: PredictInput,
+        version: int | None,
+        explain: bool,
+        routing_key: str | None,
+    ) -> tuple[int, LoadedModel, tuple[int, ...]]:
+        """Returns (version, model, shadows) for ``predict(block=False)``, or raises WouldBlock."""
+        if (
+            version is not None  # checking that it exists reads the database
+            or explain
+            or isinstance(frame, pd.DataFrame)
+            or len(frame) > INLINE_MAX_ROWS
+            or not self.prediction_log.running  # without its thread, the log writes at once
+        ):
+            raise WouldBlock("not a small request for the compiled path")
+        model = self.deployments.peek(tenant, name)
+        if model is None:
+            raise WouldBlock(f"the deployment of {name} is not cached")
+        chosen, loaded = self.models.serve(
+            tenant, name, choose_version(model, routing_key), block=False
+        )
+        if loaded.fast is None:
+            raise WouldBlock(f"{name} version {chosen} has no compiled path")
+        return chosen, loaded, tuple(v for v in model.shadow_versions if v != chosen)
+
     def _score_shadow(
-        self, tenant: str, name: str, version: int, frame: pd.DataFrame, routing_key: str | None
+        self, tenant: str, name: str, version: int, frame: PredictInput, routing_key: str | None
     ) -> None:
         """Scores rows with a shadow version and logs the outputs (errors counted, never raised)."""
         try:
@@ -884,16 +1019,31 @@ class VigilService:
         self,
         tenant: str,
         name: str,
-        frame: pd.DataFrame,
+        frame: PredictInput,
         predictions: list[dict[str, Any]],
         latency_us: float,
         routing_key: str | None,
         *,
         shadow: bool = False,
     ) -> None:
+        """Hands the answers to the prediction log; its writer thread makes them JSON.
+
+        Rows sent as mappings are logged as sent, one per prediction; the
+        inputs of a DataFrame (and of log models, which answer per event or
+        session) are read from it by the writer thread, off the request path.
+        """
         if not predictions:
             return
-        inputs = _prediction_inputs(frame, predictions)
+        inputs: Sequence[Any]
+        if (
+            not isinstance(frame, pd.DataFrame)
+            and len(frame) == len(predictions)
+            and not any("session" in p for p in predictions)
+        ):
+            inputs = frame
+        else:
+            deferred = DeferredInputs(lambda: _prediction_inputs(as_frame(frame), predictions))
+            inputs = [DeferredInput(deferred, i) for i in range(len(predictions))]
         created_at = self.now()
         self.prediction_log.append(
             [
@@ -904,7 +1054,7 @@ class VigilService:
                     version=p["version"],
                     shadow=shadow,
                     inputs=row,
-                    output=json_safe({k: v for k, v in p.items() if k not in ("id", "version")}),
+                    output={k: v for k, v in p.items() if k != "id" and k != "version"},
                     latency_us=latency_us,
                     created_at=created_at,
                     routing_key=routing_key,
@@ -913,14 +1063,65 @@ class VigilService:
             ]
         )
 
-    def start(self, *, job_threads: int = 2) -> None:
-        """Starts the background parts of a long-running process: the log writer and job workers."""
+    def predict_file(
+        self,
+        caller: Caller,
+        name: str,
+        source: Path,
+        output: Path,
+        *,
+        version: int | None = None,
+        explain: bool = False,
+        log: bool = True,
+        chunk_rows: int = BATCH_CHUNK_ROWS,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Scores a table file into ``output`` chunk by chunk; returns a summary of the run.
+
+        One version answers every row: ``version``, else the production
+        version when the run starts (a deployment made meanwhile does not mix
+        versions in one output). Memory is bounded by a chunk; the output
+        appears whole or not at all. With ``log`` every prediction goes to
+        the prediction log, as ``predict``'s do; without, only the file has them.
+        """
+        _require_role(caller, "predictor")
+        chosen = self.resolve_version(caller, name, version)
+
+        def score(chunk: pd.DataFrame) -> list[dict[str, Any]]:
+            if log:
+                answered = self.predict(caller, name, chunk, version=chosen, explain=explain)
+                return answered.predictions
+            loaded: LoadedModel = self.models.get(caller.tenant, name, chosen)
+            outputs = loaded.predict(chunk, explain=explain).outputs
+            return [{"id": uuid7(), "version": chosen, **out} for out in outputs]
+
+        started = time.perf_counter()
+        summary = score_file(
+            source, output, score, chunk_rows=chunk_rows, explain=explain, progress=progress
+        )
+        return {
+            "model": name,
+            "version": chosen,
+            "rows": summary.rows,
+            "chunks": summary.chunks,
+            "output": str(summary.output),
+            "seconds": round(time.perf_counter() - started, 3),
+            "logged": log,
+        }
+
+    def start(self, *, job_threads: int = 2, scheduler: bool = True) -> None:
+        """Starts the background parts of a long-running process: the log writer, job
+        workers and the policy scheduler (which acts only while this process leads)."""
         self.prediction_log.start()
         self.start_workers(job_threads)
+        if scheduler:
+            self.start_scheduler()
 
     def close(self) -> None:
-        """Stops the background parts: jobs, then shadow scoring, then flushes the log."""
+        """Stops the background parts: scheduler, jobs, shadow scoring, alert posts, the log."""
+        self.stop_scheduler()
         self.stop_workers()
+        self.notifier.stop()
         self._shadow_pool.shutdown(wait=True)
         self.prediction_log.stop()
 
@@ -1022,15 +1223,339 @@ class VigilService:
             raise Conflict(f"Version {chosen} of {name} has no reference sample to compare with.")
         self.prediction_log.flush()
         logged = self.feedback.rows(caller.tenant, name, version=chosen, shadow=None, limit=rows)
-        current = pd.DataFrame([r.inputs for r in logged])
+        current = pd.DataFrame([r.inputs for r in reversed(logged)])
+        if bundle.extractor is not None and len(current):
+            current = _extracted_features(bundle, current, name)
         kinds = {c.name: c.kind for c in bundle.schema}
-        report = dataset_drift(reference, current, kinds)
+        policy = parse_policy(self.policies.get(caller.tenant, name).document)
+        report = dataset_drift(
+            reference, current, kinds, DriftSettings(dataset_share=policy.drift_share)
+        )
         return {"model": name, "version": chosen, **report}
 
     def _classes(self, tenant: str, name: str, version: int | None) -> list[Any]:
         if version is None:
             return []
         return list(self.load_bundle(tenant, name, version).classes)
+
+    # --- policies, alerts and the lifecycle ---------------------------------------------
+
+    def get_policy(self, caller: Caller, name: str) -> dict[str, Any]:
+        """Returns the model's policy (every field, defaults filled in) and its schedule state."""
+        return _policy_json(self.policies.get(caller.tenant, name))
+
+    def put_policy(self, caller: Caller, name: str, document: Any) -> dict[str, Any]:
+        """Returns the policy after replacing it; a bad field is refused, naming it."""
+        _require_role(caller, "trainer")
+        policy = parse_policy(document)
+        task = self.store.get_model(caller.tenant, name).task
+        if policy.metric is not None and policy.metric not in LIVE_METRICS.get(task, ()):
+            # A metric never measured live would silently switch rollback and promotion off.
+            allowed = ", ".join(LIVE_METRICS.get(task, ())) or "none (no live metrics)"
+            raise InvalidInput(
+                f"Policy field metric {policy.metric!r} is not measured live for a {task} "
+                f"model; use one of: {allowed}.",
+                errors=[{"loc": ["metric"], "msg": "not a live metric of the task"}],
+            )
+        now = self.now()
+        next_run = policy.schedule.next_after(None, now) if policy.schedule else None
+        record = self.policies.put(
+            caller.tenant, name, policy.to_json(), actor=caller.actor, next_run_at=next_run
+        )
+        self.audit(caller, "model.policy", f"models/{name}", policy=policy.to_json())
+        return _policy_json(record)
+
+    def set_policy_paused(self, caller: Caller, name: str, paused: bool) -> dict[str, Any]:
+        """Returns the policy after pausing (no automatic action) or resuming it."""
+        _require_role(caller, "trainer")
+        record = self.policies.set_paused(caller.tenant, name, paused, actor=caller.actor)
+        self.audit(caller, "model.pause" if paused else "model.resume", f"models/{name}")
+        return _policy_json(record)
+
+    def submit_retraining(
+        self, caller: Caller, name: str, *, reason: str = "requested"
+    ) -> dict[str, Any]:
+        """Returns the queued retraining job of the model (the one already waiting, if any)."""
+        _require_role(caller, "trainer")
+        model = self.store.get_model(caller.tenant, name)
+        if model.production_version is None:
+            raise Conflict(f"Model {name} has no production version to retrain.")
+        for job in self.jobs.list_for(caller.tenant):
+            if (
+                job.kind == "retrain"
+                and job.payload.get("model") == name
+                and job.status in ("queued", "running")
+            ):
+                return job.to_json()
+        job = self.jobs.submit(
+            uuid7(),
+            tenant=caller.tenant,
+            kind="retrain",
+            created_by=caller.actor,
+            payload={"model": name, "reason": reason},
+        )
+        self.audit(
+            caller, "job.submit", f"jobs/{job.id}", kind="retrain", model=name, reason=reason
+        )
+        if self.runner is not None:
+            self.runner.wake()
+        return job.to_json()
+
+    def retrain(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        reason: str = "requested",
+        job_id: str | None = None,
+        progress: Callable[..., None] | None = None,
+    ) -> dict[str, Any]:
+        """Returns how a challenger trained on the champion's data plus recent labelled
+        predictions compared with the champion on the same evaluation data, and whether it
+        was promoted (by the policy's margin; through canary steps when the policy has them).
+        """
+        _require_role(caller, "trainer")
+        step = progress or (lambda fraction=None, message=None: None)
+        model = self.store.get_model(caller.tenant, name)
+        if model.production_version is None:
+            raise Conflict(f"Model {name} has no production version to retrain.")
+        champion = self.store.get_version(caller.tenant, name, model.production_version)
+        spec_doc, dataset_id = champion.extra.get("train_spec"), champion.extra.get("dataset_id")
+        if not isinstance(spec_doc, dict) or not isinstance(dataset_id, str):
+            raise Conflict(
+                f"Version {champion.version} of {name} kept no training data to retrain from; "
+                "train a new version by hand first."
+            )
+        spec = train_spec_from_request(spec_doc)
+        record = self.policies.get(caller.tenant, name)
+        policy = parse_policy(record.document)
+        metric = self.policy_metric(model.task, policy)
+        step(0.02, "loading the champion's training data")
+        original = self.load_stored_dataset(caller.tenant, dataset_id).frame
+        self.prediction_log.flush()
+        started = self.now()
+        # The feedback read now is learned from, whoever asked for this retraining: the
+        # policy's feedback count (and its cooldown) start again from here.
+        self.policies.update_state(record.model_id, {"last_retrain_at": started.isoformat()})
+        recent = self.feedback.rows(
+            caller.tenant,
+            name,
+            since=started - timedelta(days=policy.recent_days),
+            limit=MAX_RECENT_ROWS,
+        )
+        data = retraining_data(original, spec, model.task, recent)
+        frame, challenger_spec = data.train, dataclasses.replace(spec, holdout_rows=0)
+        if spec.target is not None and data.evaluation is not None:
+            # The challenger holds out exactly the shared evaluation rows (last in its data),
+            # so it learns from everything else and its own metrics are on the same rows.
+            frame = pd.concat([data.train, data.evaluation], ignore_index=True)
+            challenger_spec = dataclasses.replace(spec, holdout_rows=len(data.evaluation))
+        payload, fmt = _table_bytes(frame)
+        dataset = Dataset(
+            frame, sha256_hex(payload), fmt, f"retraining of {name} v{champion.version}"
+        )
+        trained = self.train(
+            caller,
+            name,
+            dataset,
+            challenger_spec,
+            job_id=job_id,
+            progress=lambda fraction, message: step(0.05 + 0.8 * fraction, message),
+        )
+        challenger = trained.version.version
+        step(0.9, "comparing the challenger with the champion")
+        scores = self._compare(caller.tenant, name, (champion.version, challenger), data, metric)
+        promoted, verdict = _verdict(scores, metric, policy.promotion.margin)
+        result: dict[str, Any] = {
+            "model": name,
+            "reason": reason,
+            "champion": champion.version,
+            "challenger": challenger,
+            "metric": metric,
+            "champion_score": scores[0],
+            "challenger_score": scores[1],
+            "margin": policy.promotion.margin,
+            "promoted": promoted,
+            "verdict": verdict,
+            "data": data.summary(),
+        }
+        why = f"retrained ({reason}): {verdict}"
+        if promoted and policy.canary.steps and policy.canary.steps[0] < 100:
+            weight = policy.canary.steps[0]
+            self.deploy(caller, name, challenger, strategy="canary", weight=weight, reason=why)
+            result["deployment"] = f"canary {weight:g}%"
+        elif promoted:
+            self.deploy(caller, name, challenger, reason=why)
+            result["deployment"] = "production"
+        self.raise_alert(
+            caller,
+            name,
+            kind="promoted" if promoted else "retrained",
+            severity="info",
+            message=f"v{challenger} {'promoted' if promoted else 'not promoted'}: {why}",
+            version=challenger,
+            details={k: v for k, v in result.items() if k != "data"},
+        )
+        return dict(json_safe(result))
+
+    def _compare(
+        self,
+        tenant: str,
+        name: str,
+        versions: tuple[int, int],
+        data: RetrainingData,
+        metric: str,
+    ) -> tuple[float | None, float | None]:
+        """Returns champion and challenger ``metric`` on the same evaluation rows."""
+        if data.evaluation is None:
+            return None, None
+        scores: list[float | None] = []
+        for version in versions:
+            bundle = self.load_bundle(tenant, name, version)
+            try:
+                X, y = bundle.labelled(data.evaluation, data.target)
+                if bundle.task == "anomaly":
+                    y = pd.Series(anomaly_labels(y))
+                value = evaluate_bundle(bundle, X, y).get(metric)
+            except InvalidInput as exc:
+                log.warning("v%d of %s cannot be scored for promotion: %s", version, name, exc)
+                value = None
+            scores.append(float(value) if isinstance(value, int | float) else None)
+        return scores[0], scores[1]
+
+    def lifecycle_tick(self) -> list[dict[str, Any]] | None:
+        """Returns what every model's policy did now, or None when another process leads.
+
+        Only the holder of the scheduler lease acts, so however many replicas
+        and workers run a scheduler, each check and each scheduled run happens once.
+        """
+        if not self.leases.acquire(SCHEDULER_LEASE, self.instance_id, SCHEDULER_LEASE_TTL):
+            return None
+        return [report.to_json() for report in self.lifecycle.tick(self.now())]
+
+    def run_lifecycle_now(self, caller: Caller) -> dict[str, Any]:
+        """Returns what the policies did on a tick asked for by hand (admin)."""
+        _require_role(caller, "admin")
+        reports = self.lifecycle_tick()
+        self.audit(caller, "scheduler.run", "scheduler")
+        holder = self.leases.holder(SCHEDULER_LEASE)
+        return {
+            "ran": reports is not None,
+            "leader": holder[0] if holder else None,
+            # Another tenant's models are not named to this caller.
+            "models": [
+                {"model": r["model"], "actions": r["actions"]}
+                for r in reports or []
+                if r["tenant"] == caller.tenant
+            ],
+        }
+
+    def start_scheduler(self, interval: float | None = None) -> None:
+        """Starts the background scheduler of this process (it acts only while it leads)."""
+        if self.scheduler is None:
+            self.scheduler = PolicyScheduler(self.lifecycle_tick, interval=interval)
+            self.scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        """Stops the scheduler and gives the lease up, so another process takes over at once."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+            self.leases.release(SCHEDULER_LEASE, self.instance_id)
+
+    def raise_alert(
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        kind: str,
+        severity: str,
+        message: str,
+        version: int | None = None,
+        dedup_key: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[Alert, bool]:
+        """Returns the alert raised (or the open one for the same condition) and whether it is new.
+
+        A new alert is posted to the policy's webhook, signed, off this thread.
+        """
+        url = parse_policy(self.policies.get(caller.tenant, name).document).webhook_url
+        alert, created = self.alerts.raise_alert(
+            caller.tenant,
+            name,
+            kind=kind,
+            severity=severity,
+            message=message,
+            details=json_safe(details or {}),
+            version=version,
+            dedup_key=dedup_key,
+            deliver=url is not None,
+        )
+        if created and url is not None:
+            self.notifier.notify(alert, url)
+        return alert, created
+
+    def list_alerts(
+        self, caller: Caller, name: str, *, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Returns the model's alerts, newest first (only those with ``status`` if given)."""
+        self.store.get_model(caller.tenant, name)
+        found = self.alerts.list(caller.tenant, name, status=status, limit=limit)
+        return [alert.to_json() for alert in found]
+
+    def acknowledge_alert(self, caller: Caller, name: str, alert_id: str) -> dict[str, Any]:
+        """Returns the alert acknowledged by the caller; acknowledging again changes nothing."""
+        _require_role(caller, "trainer")
+        self.store.get_model(caller.tenant, name)
+        alert = self.alerts.acknowledge(caller.tenant, name, alert_id, caller.actor)
+        self.audit(caller, "alert.acknowledge", f"models/{name}/alerts/{alert_id}")
+        return alert.to_json()
+
+    def policy_metric(self, task: str, policy: Policy) -> str:
+        """Returns the metric a policy watches: its own choice, else the task's primary one."""
+        # Anomaly models are served by their threshold (is_anomaly), which roc_auc does not
+        # see: a uniform shift that floods the alerts leaves the ranking, and roc_auc, intact.
+        return policy.metric or POLICY_METRIC.get(task, "f1")
+
+    def deployed_at(
+        self, caller: Caller, name: str, version: int, *, action: str | None = None
+    ) -> datetime:
+        """Returns when ``version`` last took its role (production unless ``action`` says)."""
+        actions = (action,) if action else ("deploy", "rollback")
+        for event in reversed(self.store.history(caller.tenant, name)):
+            if event.action in actions and event.version == version:
+                return event.created_at
+        return self.store.get_version(caller.tenant, name, version).created_at
+
+    def previous_production(self, caller: Caller, name: str) -> int | None:
+        """Returns the version that was production before the current one, if any."""
+        model = self.store.get_model(caller.tenant, name)
+        for event in reversed(self.store.history(caller.tenant, name)):
+            if event.action in ("deploy", "rollback") and event.version == model.production_version:
+                return event.previous_version
+        return None
+
+    def live_summary(
+        self, caller: Caller, name: str, version: int, *, since: datetime
+    ) -> dict[str, Any]:
+        """Returns a version's predictions, feedback and live metrics since ``since``."""
+        model = self.store.get_model(caller.tenant, name)
+        self.prediction_log.flush()
+        rows = self.feedback.rows(caller.tenant, name, since=since, version=version)
+        summary = version_performance(rows, model.task, self._classes(caller.tenant, name, version))
+        return dict(summary.get(version, {"predictions": 0, "feedback": 0}))
+
+    def feedback_count(self, caller: Caller, name: str, *, since: datetime | None) -> int:
+        """Returns how many predictions of the model got feedback since ``since``."""
+        return self.feedback.count_feedback(caller.tenant, name, since=since)
+
+    def undeploy(self, caller: Caller, name: str, version: int, *, reason: str = "") -> ModelRecord:
+        """Returns the model after its canary or shadow ``version`` stopped receiving traffic."""
+        _require_role(caller, "trainer")
+        model = self.store.undeploy(caller.tenant, name, version, actor=caller.actor, reason=reason)
+        self.deployments.forget(caller.tenant, name)
+        self.audit(caller, "model.undeploy", f"models/{name}", version=version, reason=reason)
+        return model
 
     # --- registry -------------------------------------------------------------------
 
@@ -1135,21 +1660,6 @@ class VigilService:
         self.deployments.forget(tenant, name)
 
 
-# Drift compares production inputs with at most this many training rows.
-REFERENCE_ROWS = 2000
-
-
-def _reference_sample(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame | None:
-    """Returns a bounded random sample of the training inputs in the model's columns."""
-    columns = [c for c in bundle.feature_names if c in frame.columns]
-    if not columns:
-        return None
-    sample = frame[columns]
-    if len(sample) > REFERENCE_ROWS:
-        sample = sample.sample(REFERENCE_ROWS, random_state=0)
-    return sample.reset_index(drop=True)
-
-
 def list_algorithms() -> list[dict[str, Any]]:
     """Returns every catalogue entry with its hyperparameter schema (needs no database)."""
     return [spec.to_json() for spec in CATALOGUE.values()]
@@ -1182,6 +1692,11 @@ def compare_algorithms(
     return rows
 
 
+SCHEDULER_LEASE = "scheduler"
+# A leader that stops renewing (its process died) is replaced after this long.
+SCHEDULER_LEASE_TTL = timedelta(seconds=max(30.0, 3 * SCHEDULER_INTERVAL_SECONDS))
+# Retraining reads at most this many recent predictions.
+MAX_RECENT_ROWS = 50_000
 SOURCE_KINDS = frozenset({"dataset_id", "rows", "url", "sql"})
 # A URL source larger than this is refused rather than filling memory.
 MAX_FETCH_BYTES = 512 * 1024 * 1024
@@ -1197,6 +1712,8 @@ _TRAIN_FIELDS = frozenset(
         "cv",
         "deploy",
         "seed",
+        "feature_options",
+        "holdout_rows",
     }
 )
 
@@ -1239,9 +1756,20 @@ def train_spec_from_request(request: dict[str, Any]) -> TrainSpec:
             )
         return value
 
-    features = typed("features", list, None)
+    features = typed("features", (list, str), None)
+    kind = "tabular"
+    if isinstance(features, str):
+        # A kind name (logs, metrics, requests, tabular) asks for that feature extraction.
+        if features not in FEATURE_KINDS:
+            raise InvalidInput(
+                f"Field 'features' is a list of columns or one of {', '.join(FEATURE_KINDS)}; "
+                f"got {features!r}.",
+                errors=[{"loc": ["features"], "msg": "unknown feature kind"}],
+            )
+        kind, features = features, None
     if features is not None and not all(isinstance(f, str) for f in features):
         raise InvalidInput("Field 'features' must be a list of column names.")
+    options = typed("feature_options", dict, None) or {}
     test_size = typed("test_size", (int, float), 0.2)
     return TrainSpec(
         task=typed("task", str, "auto") or "auto",
@@ -1252,6 +1780,9 @@ def train_spec_from_request(request: dict[str, Any]) -> TrainSpec:
         test_size=float(test_size),
         cv=typed("cv", int, None),
         seed=typed("seed", int, 42),
+        feature_kind=kind,
+        feature_options=options,
+        holdout_rows=typed("holdout_rows", int, 0) or 0,
     )
 
 
@@ -1266,20 +1797,24 @@ def spec_to_json(spec: TrainSpec) -> dict[str, Any]:
         "test_size": spec.test_size,
         "cv": spec.cv,
         "seed": spec.seed,
+        **(
+            {"features": spec.feature_kind, "feature_options": dict(spec.feature_options)}
+            if spec.feature_kind != "tabular"
+            else {}
+        ),
+        **({"holdout_rows": spec.holdout_rows} if spec.holdout_rows else {}),
     }
 
 
 def _with_algorithm(spec: TrainSpec, algorithm: str) -> TrainSpec:
-    return TrainSpec(
-        task=spec.task,
-        algorithm=algorithm,
-        target=spec.target,
-        features=spec.features,
-        params=spec.params,
-        test_size=spec.test_size,
-        cv=spec.cv,
-        seed=spec.seed,
-    )
+    return dataclasses.replace(spec, algorithm=algorithm)
+
+
+def as_frame(data: PredictInput) -> pd.DataFrame:
+    """Returns ``data`` as a DataFrame (a list of row mappings read as ``from_records`` does)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    return pd.DataFrame.from_records(list(data))
 
 
 def _prediction_inputs(frame: pd.DataFrame, predictions: list[dict[str, Any]]) -> list[Any]:
@@ -1299,6 +1834,62 @@ def _prediction_inputs(frame: pd.DataFrame, predictions: list[dict[str, Any]]) -
         else:
             inputs.append({"session": p.get("session")})
     return inputs
+
+
+def _extracted_features(bundle: ModelBundle, inputs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Returns the features a log, metric or request model saw in its logged inputs.
+
+    Such models keep a sample of their extracted features as the drift
+    reference, so production inputs are read and extracted the same way,
+    in time order (rolling windows need it).
+    """
+    assert bundle.extractor is not None
+    if "session" in inputs.columns:
+        raise Conflict(f"Model {name} scores sessions; drift is measured on per-event models only.")
+    events, _ = bundle.extractor.read(inputs)
+    if len(events) == 0:
+        return pd.DataFrame(columns=bundle.feature_names)
+    return bundle.extractor.transform(events).features.reset_index(drop=True)
+
+
+def _policy_json(record: PolicyRecord) -> dict[str, Any]:
+    """Returns a stored policy as the API shows it: every field, and the schedule's state."""
+    return {
+        "model": record.model,
+        "policy": parse_policy(record.document).to_json(),
+        "paused": record.paused,
+        "next_run_at": record.next_run_at.isoformat() if record.next_run_at else None,
+        "last_run_at": record.last_run_at.isoformat() if record.last_run_at else None,
+        "updated_by": record.updated_by or None,
+        "updated_at": record.updated_at.isoformat() if record.updated_at else None,
+    }
+
+
+def _verdict(
+    scores: tuple[float | None, float | None], metric: str, margin: float
+) -> tuple[bool, str]:
+    """Returns whether the challenger beats the champion by ``margin``, and the reason."""
+    champion, challenger = scores
+    if champion is None or challenger is None:
+        return False, f"no {metric} for both on labelled evaluation data, so no promotion"
+    gain = champion - challenger if metric in LOWER_IS_BETTER else challenger - champion
+    better = gain > margin
+    return better, (
+        f"challenger {metric} {challenger:.4f} vs champion {champion:.4f} on the same "
+        f"evaluation data ({'beats' if better else 'does not beat'} it by more than {margin:g})"
+    )
+
+
+def _table_bytes(frame: pd.DataFrame) -> tuple[bytes, str]:
+    """Returns a table as Parquet (compact, typed), or JSON Lines when Parquet cannot hold it."""
+    buffer = io.BytesIO()
+    try:
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue(), "parquet"
+    except (ValueError, TypeError, ImportError, pa.ArrowException):
+        # Mixed-type object columns: JSON keeps each value as it is.
+        text = frame.to_json(orient="records", lines=True, date_format="iso")
+        return text.encode(), "jsonl"
 
 
 def _dump_bundle(bundle: ModelBundle) -> bytes:

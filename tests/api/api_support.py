@@ -42,6 +42,8 @@ VIGIL_ENV_NAMES = (
     "VIGIL_RATE_LIMIT",
     "VIGIL_RATE_BURST",
     "VIGIL_METRICS_REQUIRE_KEY",
+    "VIGIL_SCHEDULER",
+    "VIGIL_SCHEDULER_INTERVAL",
 )
 # How long a real server may take to import, migrate and start (bounded, never a fixed wait).
 SERVER_START_TIMEOUT = 60.0
@@ -120,8 +122,9 @@ def open_api(home: Path, settings: ApiSettings) -> Iterator[Api]:
     # Only ``home`` counts: VIGIL_* variables of the test run must not leak in.
     service = VigilService.from_settings(Settings.from_env({"VIGIL_HOME": str(home)}))
     clock = ManualClock()
-    # Jobs run when a test calls Api.run_jobs, in its own thread: no background timing.
-    app = create_app(service, replace(settings, job_threads=0), clock=clock)
+    # Jobs run when a test calls Api.run_jobs, in its own thread, and policies when it
+    # calls the scheduler: no background timing.
+    app = create_app(service, replace(settings, job_threads=0, scheduler=False), clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         api = Api(client, service, clock)
         admin = (home / "admin.key").read_text().strip()

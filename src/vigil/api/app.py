@@ -22,6 +22,7 @@ from vigil.api.problems import install_problem_handlers
 from vigil.api.ratelimit import Clock, RateLimiter
 from vigil.api.responses import OrjsonResponse
 from vigil.api.routes import (
+    alerts,
     algorithms,
     audit,
     datasets,
@@ -30,6 +31,7 @@ from vigil.api.routes import (
     keys,
     models,
     monitoring,
+    policies,
     predictions,
 )
 from vigil.api.routes.metrics import metrics_router
@@ -72,7 +74,7 @@ def create_app(
                 file=sys.stderr,
                 flush=True,
             )
-        running.start(job_threads=settings.job_threads)
+        running.start(job_threads=settings.job_threads, scheduler=settings.scheduler)
         try:
             yield
         finally:
@@ -101,6 +103,8 @@ def create_app(
         models.router,
         predictions.router,
         monitoring.router,
+        alerts.router,
+        policies.router,
         jobs.router,
         keys.router,
         audit.router,

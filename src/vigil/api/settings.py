@@ -31,6 +31,9 @@ class ApiSettings:
     # /metrics names models of every tenant; operators who expose the port widely
     # can require an admin key for it.
     metrics_require_key: bool = False
+    # Each process runs the policy scheduler; only the lease holder acts, so this is
+    # off only where a process must never act (tests driving ticks by hand).
+    scheduler: bool = True
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
@@ -59,6 +62,7 @@ class ApiSettings:
             metrics_require_key=_bool(
                 env, "VIGIL_METRICS_REQUIRE_KEY", default.metrics_require_key
             ),
+            scheduler=_bool(env, "VIGIL_SCHEDULER", default.scheduler),
         )
 
 

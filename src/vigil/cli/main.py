@@ -15,10 +15,9 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
-from vigil.cli import render
+from vigil.cli import lifecycle, render
 from vigil.cli.serve import serve
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
@@ -34,6 +33,7 @@ from vigil.service import (
     model_to_json,
     version_to_json,
 )
+from vigil.serving.batch import predictions_frame, streamable
 from vigil.training.trainer import TrainSpec
 
 app = typer.Typer(
@@ -224,23 +224,51 @@ def predict(
     version: Annotated[int | None, typer.Option(help="Version (default: production).")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Explain anomalies.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write predictions to this file.")] = None,
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log/--no-log", help="Record the predictions in the prediction log (default on)."
+        ),
+    ] = True,
     json_output: JsonFlag = False,
 ) -> None:
     """Predict with a model, one answer per input row in input order.
 
     A log model answers per event (each with its "line" when read from raw
-    lines) or, in session mode, per session with its "session" key.
+    lines) or, in session mode, per session with its "session" key. With
+    --output, a table file is read and scored in chunks (any size, bounded
+    memory) and --json prints a summary instead of every prediction.
     """
     service = _service()
     caller = _caller()
     # A log model parses lines itself, counting malformed ones instead of failing.
     lines = service.feature_kind(caller, name, version) == "logs"
+    if output is not None and not lines and streamable(data):
+        with render.progress_bar(not json_output, f"Scoring with {name}") as update:
+            summary = service.predict_file(
+                caller,
+                name,
+                data,
+                output,
+                version=version,
+                explain=explain,
+                log=log,
+                progress=update,
+            )
+        if json_output:
+            render.emit_json(summary)
+        else:
+            render.out.print(
+                f"Wrote {summary['rows']:,} predictions of {name} v{summary['version']} "
+                f"to {output}."
+            )
+        return
     dataset = load_dataset(data, lines=lines)
     result = service.predict(caller, name, dataset.frame, version=version, explain=explain)
     document = result.to_json()
     _report_malformed(document.get("parse"))
     if output is not None:
-        write_table(_predictions_frame(result.predictions), output)
+        write_table(predictions_frame(result.predictions), output)
     if json_output:
         render.emit_json(document)
         return
@@ -265,18 +293,6 @@ def predict(
         [unit, "prediction", "score", "severity", "probabilities"],
         rows,
     )
-
-
-def _predictions_frame(predictions: list[dict[str, Any]]) -> pd.DataFrame:
-    flat = []
-    for p in predictions:
-        row = {k: v for k, v in p.items() if k not in ("probabilities", "explanation")}
-        for label, value in (p.get("probabilities") or {}).items():
-            row[f"probability_{label}"] = value
-        if "explanation" in p:
-            row["explanation"] = "; ".join(f"{e['feature']}={e['value']}" for e in p["explanation"])
-        flat.append(row)
-    return pd.DataFrame(flat)
 
 
 @app.command()
@@ -657,16 +673,23 @@ def worker(
     service = _service()
     if once:
         ran = service.run_pending_jobs()
-        render.err.print(f"Ran {ran} jobs.")
+        service.lifecycle_tick()
+        render.err.print(f"Ran {ran} jobs and one policy check.")
         return
     service.start_workers(threads)
+    # The scheduler acts only while this process holds the lease, so any number may run.
+    service.start_scheduler()
     render.err.print(
-        f"Worker {service.runner.worker_id if service.runner else ''} running; Ctrl-C stops it."
+        f"Worker {service.runner.worker_id if service.runner else ''} running jobs and "
+        "schedules; Ctrl-C stops it."
     )
     try:
         threading.Event().wait()
     finally:
-        service.stop_workers()
+        service.close()
+
+
+lifecycle.register(app, models_app, _service, _caller)
 
 
 def main(argv: list[str] | None = None) -> None:

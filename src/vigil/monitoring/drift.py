@@ -73,8 +73,14 @@ def numeric_drift(
     else:
         spread = float(np.std(reference)) or 1.0
         distance = float(stats.wasserstein_distance(reference, current)) / spread
+        # On few production rows a large distance is often sampling noise: it counts
+        # only when the KS test also finds the difference significant.
+        p_value = float(stats.ks_2samp(reference, current).pvalue)
         report.update(
-            test="wasserstein", statistic=distance, drifted=distance > settings.wasserstein
+            test="wasserstein",
+            statistic=distance,
+            p_value=p_value,
+            drifted=distance > settings.wasserstein and p_value < settings.ks_p_value,
         )
     report["reference_mean"] = float(np.mean(reference))
     report["current_mean"] = float(np.mean(current))
@@ -143,12 +149,23 @@ def dataset_drift(
         elif kind == "categorical":
             features[column] = categorical_drift(reference[column], current[column], settings)
     drifted = [name for name, report in features.items() if report["drifted"]]
-    share = len(drifted) / len(features) if features else 0.0
+    # One-hot columns of one field (``level=INFO``, ``level=WARN``, ...) are one input:
+    # counted as one in the share, drifted when any of its columns is, so a field
+    # with many categories does not outvote the others.
+    fields = {_field(name) for name in features}
+    drifted_fields = {_field(name) for name in drifted}
+    share = len(drifted_fields) / len(fields) if fields else 0.0
     return {
         "drifted": bool(features) and share >= settings.dataset_share,
         "share_drifted": share,
+        "drifted_fields": sorted(drifted_fields),
         "drifted_features": drifted,
         "rows": len(current),
         "reference_rows": len(reference),
         "features": features,
     }
+
+
+def _field(feature: str) -> str:
+    """Returns the input field a feature column comes from (``level=INFO`` -> ``level``)."""
+    return feature.split("=", 1)[0]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vigil.registry.sessions import SqlStore
 from vigil.registry.tables import PredictionRow
@@ -78,6 +78,18 @@ class FeedbackStore(SqlStore):
                     row.feedback_at = self.now()
                     accepted += 1
         return FeedbackOutcome(accepted, unchanged, unknown)
+
+    def count_feedback(self, tenant: str, model: str, *, since: datetime | None = None) -> int:
+        """Returns how many of the model's predictions received ground truth after ``since``."""
+        query = select(func.count()).where(
+            PredictionRow.tenant == tenant,
+            PredictionRow.model == model,
+            PredictionRow.feedback_at.is_not(None),
+        )
+        if since is not None:
+            query = query.where(PredictionRow.feedback_at > since)
+        with self.reading() as session:
+            return int(session.scalar(query) or 0)
 
     def rows(
         self,

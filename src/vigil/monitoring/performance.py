@@ -10,6 +10,13 @@ import numpy as np
 from vigil.monitoring.feedback import LoggedRow
 from vigil.training import metrics as task_metrics
 
+# The metrics feedback yields per task: what a policy can watch, compare and roll back on.
+LIVE_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "precision", "recall", "f1"),
+    "regression": ("r2", "mse", "rmse", "mae", "mape"),
+    "anomaly": ("precision", "recall", "f1", "roc_auc", "pr_auc"),
+}
+
 
 def version_performance(rows: list[LoggedRow], task: str, classes: list[Any]) -> dict[int, Any]:
     """Returns, per version, prediction counts, latency, anomaly rate and metrics from feedback."""
@@ -43,7 +50,7 @@ def _metrics(rows: list[LoggedRow], task: str, classes: list[Any]) -> dict[str, 
             np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
         )
     if task == "anomaly":
-        truth = np.asarray([_truthy(a) for a in actual], dtype=int)
+        truth = np.asarray([is_anomaly_label(a) for a in actual], dtype=int)
         flagged = np.asarray([bool(p) for p in predicted], dtype=int)
         scores = np.asarray([float(r.output.get("score", 0.0)) for r in rows])
         return task_metrics.anomaly_metrics(truth, flagged, scores)
@@ -56,7 +63,8 @@ def _metrics(rows: list[LoggedRow], task: str, classes: list[Any]) -> dict[str, 
     return {}
 
 
-def _truthy(value: Any) -> bool:
+def is_anomaly_label(value: Any) -> bool:
+    """Returns whether a feedback label says anomaly (1, true, \"attack\", ...)."""
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "anomaly", "anom", "attack", "fraud"}
     return bool(value)

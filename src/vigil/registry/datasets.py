@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from vigil.errors import NotFound
 from vigil.registry.sessions import SqlStore
 from vigil.registry.tables import DatasetRow
@@ -53,23 +55,38 @@ class DatasetStore(SqlStore):
             session.add(DatasetRow(**record.__dict__))
         return record
 
+    def find(self, tenant: str, fingerprint: str) -> DatasetRecord | None:
+        """Returns the oldest dataset of ``tenant`` with these exact bytes, or None."""
+        with self.reading() as session:
+            row = session.scalars(
+                select(DatasetRow)
+                .where(DatasetRow.tenant == tenant, DatasetRow.fingerprint == fingerprint)
+                .order_by(DatasetRow.created_at)
+                .limit(1)
+            ).one_or_none()
+            return None if row is None else _record(row)
+
     def get(self, tenant: str, dataset_id: str) -> DatasetRecord:
         """Returns the dataset; NotFound if it does not exist in ``tenant``."""
         with self.reading() as session:
             row = session.get(DatasetRow, dataset_id)
             if row is None or row.tenant != tenant:
                 raise NotFound(f"Dataset {dataset_id} does not exist.")
-            return DatasetRecord(
-                row.id,
-                row.tenant,
-                row.name,
-                row.format,
-                row.source,
-                row.fingerprint,
-                row.rows,
-                row.columns,
-                row.artifact_key,
-                row.size,
-                row.created_by,
-                row.created_at,
-            )
+            return _record(row)
+
+
+def _record(row: DatasetRow) -> DatasetRecord:
+    return DatasetRecord(
+        row.id,
+        row.tenant,
+        row.name,
+        row.format,
+        row.source,
+        row.fingerprint,
+        row.rows,
+        row.columns,
+        row.artifact_key,
+        row.size,
+        row.created_by,
+        row.created_at,
+    )

@@ -231,3 +231,62 @@ class PredictionRow(Base):
     created_at: Mapped[datetime]
     actual: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     feedback_at: Mapped[datetime | None]
+
+
+class AlertRow(Base):
+    """Something a person should look at: drift, degradation, a failed job, an automatic action.
+
+    ``dedup_key`` keeps one open alert per ongoing condition (drift of a version
+    is raised once, not at every check); ``delivery`` tracks the webhook post.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_model_time", "tenant", "model", "created_at"),
+        Index("ix_alerts_dedup", "tenant", "dedup_key", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    dedup_key: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(256))
+    delivery: Mapped[str] = mapped_column(String(16))
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyRow(Base):
+    """A model's policy (the document users edit) and the scheduler's state for it."""
+
+    __tablename__ = "policies"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    document: Mapped[dict[str, Any]]
+    paused: Mapped[bool] = mapped_column(default=False)
+    next_run_at: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    state: Mapped[dict[str, Any]]
+    updated_by: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """A named lease: the process holding it unexpired is the only one doing that work."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

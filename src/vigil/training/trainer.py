@@ -15,6 +15,7 @@ see the whole stream. The extractor travels in the bundle.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -63,6 +64,10 @@ class TrainSpec:
     # "metrics" or "requests"; options as make_extractor takes them.
     feature_kind: str = "tabular"
     feature_options: Mapping[str, Any] = field(default_factory=dict)
+    # When set, the last ``holdout_rows`` labelled rows (events) are the test part
+    # instead of a random split: a retraining is judged on exactly the rows it and
+    # the champion are compared on. Session models split by session regardless.
+    holdout_rows: int = 0
 
 
 @dataclass
@@ -87,6 +92,13 @@ class TrainOutcome:
     # events with their labels (a champion with another extractor needs those).
     parse_report: ParseReport | None = None
     test_frame: pd.DataFrame | None = None
+    # A bounded sample of the model's input rows (features, for extracted models):
+    # production inputs are compared with it for drift.
+    reference: pd.DataFrame | None = None
+
+
+# Drift compares production inputs with at most this many training rows.
+REFERENCE_ROWS = 2000
 
 
 @dataclass
@@ -215,6 +227,13 @@ def split_indices(
     if y is None:
         return None
     n = len(y)
+    if spec.holdout_rows:
+        if not 0 < spec.holdout_rows < n:
+            raise InvalidInput(
+                f"holdout_rows must be between 1 and {n - 1} (the labelled rows less one), "
+                f"got {spec.holdout_rows}."
+            )
+        return np.arange(n - spec.holdout_rows), np.arange(n - spec.holdout_rows, n)
     n_test = int(np.ceil(n * spec.test_size))
     stratify = None
     if task == "classification" or task == "anomaly":
@@ -249,12 +268,23 @@ def split_indices(
     return np.asarray(train), np.asarray(test)
 
 
-def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
-    """Returns raw events turned into feature rows, split into train and test units.
+@dataclass
+class _SplitEvents:
+    """Raw events read by an extractor, their labels set aside, split into train and test units."""
 
-    The label column (``spec.target``) is set aside before anything else sees
-    the events; a session's label is 1 when any of its events is anomalous.
-    """
+    extractor: FeatureExtractor
+    report: ParseReport | None
+    events: pd.DataFrame
+    raw_labels: pd.Series | None
+    task: str
+    algorithm: str
+    units: Any
+    y: pd.Series | None
+    indices: tuple[np.ndarray, np.ndarray] | None
+
+
+def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
+    """Returns the events of ``frame`` read as ``spec`` says and the split of their units."""
     if spec.feature_kind not in FEATURE_KINDS:
         raise UsageError(
             f"Unknown feature kind {spec.feature_kind!r}; use one of {', '.join(FEATURE_KINDS)}."
@@ -297,7 +327,50 @@ def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
                 f"Target column {spec.target!r} has empty values; with --features "
                 f"{spec.feature_kind} every event needs a label (or none has one)."
             )
+    if units.keys is not None and spec.holdout_rows:
+        # Held-out rows are events; sessions are split at random like any first training.
+        spec = dataclasses.replace(spec, holdout_rows=0)
     indices = split_indices(y, task, spec)
+    return _SplitEvents(extractor, report, events, raw_labels, task, algorithm, units, y, indices)
+
+
+def split_frame(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Returns the rows (or read events, labels kept) a run of ``spec`` fits on and holds out.
+
+    The split is the one ``train_model`` makes for the same data and spec, so
+    a retraining can keep the champion's held-out rows out of the
+    challenger's training and score both on them. Without labels nothing is
+    held out.
+    """
+    if spec.feature_kind == "tabular":
+        if spec.target is None or spec.target not in frame.columns:
+            return frame.reset_index(drop=True), None
+        labelled = frame[frame[spec.target].notna()].reset_index(drop=True)
+        data = prepare(labelled, spec)
+        indices = split_indices(data.y, data.task, spec)
+        if indices is None:
+            return labelled, None
+        return labelled.iloc[np.sort(indices[0])], labelled.iloc[np.sort(indices[1])]
+    split = _split_events(frame, spec)
+    events = split.events
+    if split.raw_labels is not None:
+        events = events.assign(**{str(spec.target): split.raw_labels.to_numpy()})
+    if split.indices is None:
+        return events.reset_index(drop=True), None
+    # In their original order: rolling windows and lags read events as a timeline.
+    train, test = (np.sort(split.units.events_of(part)) for part in split.indices)
+    return events.iloc[train].reset_index(drop=True), events.iloc[test].reset_index(drop=True)
+
+
+def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
+    """Returns raw events turned into feature rows, split into train and test units.
+
+    The label column (``spec.target``) is set aside before anything else sees
+    the events; a session's label is 1 when any of its events is anomalous.
+    """
+    split = _split_events(frame, spec)
+    events, units, extractor, task = split.events, split.units, split.extractor, split.task
+    raw_labels, y, indices = split.raw_labels, split.y, split.indices
     train = np.arange(units.count) if indices is None else indices[0]
     test = None if indices is None else indices[1]
     fit_events = events.iloc[units.events_of(train)] if test is not None else events
@@ -315,8 +388,8 @@ def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
         held_out = units.events_of(test)
         test_frame = events.iloc[held_out].copy()
         test_frame[spec.target] = raw_labels.iloc[held_out].to_numpy()
-    data = PreparedData(task, algorithm, schema, X, y)
-    return ExtractedData(data, extractor, report, train, test, test_frame)
+    data = PreparedData(task, split.algorithm, schema, X, y)
+    return ExtractedData(data, extractor, split.report, train, test, test_frame)
 
 
 def build_pipeline(
@@ -408,7 +481,16 @@ def train_model(
         y_test=y_test,
         parse_report=extracted.report if extracted is not None else None,
         test_frame=extracted.test_frame if extracted is not None else None,
+        reference=_reference_sample(data.X),
     )
+
+
+def _reference_sample(X: pd.DataFrame) -> pd.DataFrame | None:
+    """Returns a bounded random sample of the input rows the model was trained on."""
+    if X.empty:
+        return None
+    sample = X.sample(REFERENCE_ROWS, random_state=0) if len(X) > REFERENCE_ROWS else X
+    return sample.reset_index(drop=True)
 
 
 def evaluate_bundle(bundle: ModelBundle, X: pd.DataFrame, y: pd.Series | None) -> dict[str, Any]:

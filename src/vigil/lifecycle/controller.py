@@ -1,0 +1,373 @@
+"""What a model's policy does at each scheduler tick.
+
+Every automatic action goes through the same service use cases a person
+would call (deploy, rollback, retrain, delete), under the actor ``policy``,
+so it lands in the deployment history, the audit log and the alerts exactly
+as a manual one does. The checks of one model, in order:
+
+1. automatic rollback: production's live metric (after ``min_feedback``
+   labels) fell more than ``rollback.metric_drop`` below its trained metric
+   or below the previous production version's live metric;
+2. degradation alert: the same drop beyond ``degradation_drop``;
+3. drift: reported and alerted; a retraining trigger when the policy says so;
+4. retraining triggers: labelled feedback since the last retraining, metric
+   drop, drift, and the schedule (claimed compare-and-set in the database);
+5. canary steps: a healthy canary moves to the next weight once it has
+   answered ``min_predictions`` times at the current one; an unhealthy one is
+   withdrawn;
+6. retention.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from vigil.errors import Conflict, VigilError
+from vigil.lifecycle.policy import Policy, parse_policy
+from vigil.registry.policies import PolicyRecord
+from vigil.training.metrics import LOWER_IS_BETTER
+
+if TYPE_CHECKING:
+    from vigil.service import Caller, VigilService
+
+log = logging.getLogger("vigil.lifecycle")
+
+POLICY_ACTOR = "policy"
+# A trigger that stays true (a drop the challenger could not fix) retrains at most this often.
+RETRAIN_COOLDOWN = timedelta(hours=1)
+# Drift is judged on at most this many recent production inputs.
+DRIFT_ROWS = 1000
+
+
+@dataclass
+class TickReport:
+    """What one tick did to one model (for logs, tests and the run-now answer)."""
+
+    tenant: str
+    model: str
+    actions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the report as JSON."""
+        return {"tenant": self.tenant, "model": self.model, "actions": self.actions}
+
+
+class LifecycleController:
+    """Applies each model's policy through the service."""
+
+    def __init__(self, service: VigilService) -> None:
+        self.service = service
+
+    def tick(self, now: datetime) -> list[TickReport]:
+        """Returns what every model's policy did at ``now`` (errors of one model are logged)."""
+        reports = []
+        for record in self.service.policies.all():
+            try:
+                reports.append(self.check(record, now))
+            except Exception:  # one broken model must not stop the others' policies
+                log.exception("policy check of %s/%s failed", record.tenant, record.model)
+        return reports
+
+    def check(self, record: PolicyRecord, now: datetime) -> TickReport:
+        """Returns what the policy of one model did at ``now``."""
+        from vigil.service import Caller
+
+        report = TickReport(record.tenant, record.model)
+        policy = parse_policy(record.document)
+        caller = Caller(tenant=record.tenant, actor=POLICY_ACTOR, role="admin")
+        model = self.service.get_model(caller, record.model)
+        if model.production_version is None:
+            return report
+        metric = self.service.policy_metric(model.task, policy)
+        production = model.production_version
+        drop, why = self._production_drop(caller, record, policy, metric, production)
+        rollback = policy.rollback
+        if (
+            drop is not None
+            and not record.paused
+            and rollback.enabled
+            and drop > rollback.metric_drop
+            and self._roll_back(caller, record, production, why, report)
+        ):
+            return report
+        self._degradation_alert(caller, record, policy, production, drop, why, report)
+        drifted = self._drift(caller, record, production, report)
+        if record.paused:
+            return report
+        reasons = self._triggers(caller, record, policy, drop, why, drifted, now)
+        if reasons and self.service.get_model(caller, record.model).canary_version is not None:
+            # A rollout in progress finishes (or is withdrawn) before a new challenger comes.
+            reasons = []
+        if reasons:
+            self._retrain(caller, record, "; ".join(reasons), now, report)
+        self._step_canary(caller, record, policy, metric, report)
+        self._retention(caller, record, policy, now, report)
+        return report
+
+    # --- production health ----------------------------------------------------------
+
+    def _production_drop(
+        self, caller: Caller, record: PolicyRecord, policy: Policy, metric: str, version: int
+    ) -> tuple[float | None, str]:
+        """Returns how far production's live metric is below its references, and why."""
+        service = self.service
+        deployed_at = service.deployed_at(caller, record.model, version)
+        live = service.live_summary(caller, record.model, version, since=deployed_at)
+        value = live.get("metrics", {}).get(metric)
+        if live.get("feedback", 0) < policy.min_feedback or value is None:
+            return None, ""
+        references: list[tuple[float, str]] = []
+        trained = service.get_version(caller, record.model, version).metrics.get(metric)
+        if isinstance(trained, int | float):
+            references.append((float(trained), f"its trained {metric} {float(trained):.4f}"))
+        previous = service.previous_production(caller, record.model)
+        if previous is not None:
+            before = service.live_summary(
+                caller, record.model, previous, since=deployed_at - timedelta(days=7)
+            )
+            earlier = before.get("metrics", {}).get(metric)
+            if before.get("feedback", 0) >= policy.min_feedback and earlier is not None:
+                references.append(
+                    (float(earlier), f"v{previous}'s live {metric} {float(earlier):.4f}")
+                )
+        if not references:
+            return None, ""
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+        drops = [(sign * (ref - float(value)), text) for ref, text in references]
+        drop, against = max(drops)
+        return drop, (
+            f"live {metric} {float(value):.4f} of v{version} over {live['feedback']} labelled "
+            f"predictions is {drop:.4f} below {against}"
+        )
+
+    def _roll_back(
+        self, caller: Caller, record: PolicyRecord, version: int, why: str, report: TickReport
+    ) -> bool:
+        try:
+            model = self.service.rollback(caller, record.model, reason=f"automatic rollback: {why}")
+        except Conflict as exc:
+            # Nothing earlier to go back to: say so once, and keep watching.
+            self.service.raise_alert(
+                caller,
+                record.model,
+                kind="degradation",
+                severity="critical",
+                message=f"v{version} degraded and cannot be rolled back: {exc.message}",
+                version=version,
+                dedup_key=f"rollback-impossible:{record.model}:{version}",
+            )
+            return False
+        self.service.raise_alert(
+            caller,
+            record.model,
+            kind="rollback",
+            severity="critical",
+            message=f"Rolled back from v{version} to v{model.production_version}: {why}",
+            version=version,
+            details={"from": version, "to": model.production_version},
+        )
+        report.actions.append(f"rolled back v{version} -> v{model.production_version}")
+        return True
+
+    def _degradation_alert(
+        self,
+        caller: Caller,
+        record: PolicyRecord,
+        policy: Policy,
+        version: int,
+        drop: float | None,
+        why: str,
+        report: TickReport,
+    ) -> None:
+        key = f"degradation:{record.model}:{version}"
+        if drop is not None and drop > policy.degradation_drop:
+            _, created = self.service.raise_alert(
+                caller,
+                record.model,
+                kind="degradation",
+                severity="warning",
+                message=f"v{version} degraded: {why}",
+                version=version,
+                dedup_key=key,
+                details={"drop": drop},
+            )
+            if created:
+                report.actions.append(f"alert degradation v{version}")
+        elif drop is not None:
+            self.service.alerts.resolve(record.tenant, key)
+
+    def _drift(
+        self, caller: Caller, record: PolicyRecord, version: int, report: TickReport
+    ) -> bool:
+        try:
+            drift = self.service.drift(caller, record.model, version=version, rows=DRIFT_ROWS)
+        except VigilError:
+            return False  # no reference sample or no traffic yet: nothing to judge
+        key = f"drift:{record.model}:{version}"
+        if "reason" in drift:
+            return False  # too few production rows to judge yet
+        if drift.get("drifted"):
+            drifted = list(drift.get("drifted_features", []))
+            _, created = self.service.raise_alert(
+                caller,
+                record.model,
+                kind="drift",
+                severity="warning",
+                message=(
+                    f"Inputs of v{version} drifted: {len(drifted)} features "
+                    f"({', '.join(drifted[:5])}{'…' if len(drifted) > 5 else ''})"
+                ),
+                version=version,
+                dedup_key=key,
+                details={"share": drift.get("share_drifted"), "features": drifted},
+            )
+            if created:
+                report.actions.append(f"alert drift v{version}")
+            return True
+        self.service.alerts.resolve(record.tenant, key)
+        return False
+
+    # --- retraining ------------------------------------------------------------------
+
+    def _triggers(
+        self,
+        caller: Caller,
+        record: PolicyRecord,
+        policy: Policy,
+        drop: float | None,
+        why: str,
+        drifted: bool,
+        now: datetime,
+    ) -> list[str]:
+        reasons = []
+        last = _parse_time(record.state.get("last_retrain_at"))
+        cooled = last is None or now - last >= RETRAIN_COOLDOWN
+        triggers = policy.triggers
+        limit = triggers.metric_drop
+        if cooled and limit is not None and drop is not None and drop > limit:
+            reasons.append(f"metric drop: {why}")
+        if cooled and triggers.drift and drifted:
+            reasons.append("input drift")
+        if cooled and triggers.feedback_count is not None:
+            count = self.service.feedback_count(caller, record.model, since=last)
+            if count >= triggers.feedback_count:
+                reasons.append(f"{count} labelled predictions since the last retraining")
+        due = record.next_run_at
+        if policy.schedule is not None and due is not None and due <= now:
+            following = policy.schedule.next_after(due, now)
+            if self.service.policies.claim_run(record.model_id, due, following, now):
+                reasons.append("schedule")
+        return reasons
+
+    def _retrain(
+        self, caller: Caller, record: PolicyRecord, reason: str, now: datetime, report: TickReport
+    ) -> None:
+        job = self.service.submit_retraining(caller, record.model, reason=reason)
+        self.service.policies.update_state(record.model_id, {"last_retrain_at": now.isoformat()})
+        report.actions.append(f"retrain ({reason}) job {job['id']}")
+
+    # --- canary steps ----------------------------------------------------------------
+
+    def _step_canary(
+        self, caller: Caller, record: PolicyRecord, policy: Policy, metric: str, report: TickReport
+    ) -> None:
+        model = self.service.get_model(caller, record.model)
+        canary = model.canary_version
+        steps = policy.canary.steps
+        if canary is None or not steps or model.production_version is None:
+            return
+        # Every step (and a canary deployed again by hand) is a canary event: its answers
+        # are counted from the latest one, so each step is observed afresh.
+        since = self.service.deployed_at(caller, record.model, canary, action="canary")
+        live = self.service.live_summary(caller, record.model, canary, since=since)
+        if live.get("predictions", 0) < policy.canary.min_predictions:
+            return
+        value = live.get("metrics", {}).get(metric)
+        champion = (
+            self.service.live_summary(caller, record.model, model.production_version, since=since)
+            .get("metrics", {})
+            .get(metric)
+        )
+        if (
+            live.get("feedback", 0) >= policy.min_feedback
+            and value is not None
+            and champion is not None
+        ):
+            sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+            if sign * (float(champion) - float(value)) > policy.rollback.metric_drop:
+                self.service.undeploy(
+                    caller,
+                    record.model,
+                    canary,
+                    reason=f"canary withdrawn: live {metric} {value:.4f} vs production "
+                    f"{champion:.4f}",
+                )
+                self.service.raise_alert(
+                    caller,
+                    record.model,
+                    kind="canary",
+                    severity="warning",
+                    message=f"Canary v{canary} withdrawn: {metric} {value:.4f} vs {champion:.4f}",
+                    version=canary,
+                )
+                report.actions.append(f"canary v{canary} withdrawn")
+                return
+        following = next((s for s in steps if s > model.canary_weight), 100.0)
+        if following >= 100.0:
+            self.service.deploy(
+                caller, record.model, canary, reason="canary healthy at every step: promoted"
+            )
+            self.service.raise_alert(
+                caller,
+                record.model,
+                kind="promoted",
+                severity="info",
+                message=f"v{canary} promoted to production after its canary steps",
+                version=canary,
+            )
+            report.actions.append(f"canary v{canary} promoted")
+            return
+        self.service.deploy(
+            caller,
+            record.model,
+            canary,
+            strategy="canary",
+            weight=following,
+            reason=f"canary healthy over {live['predictions']} predictions: next step",
+        )
+        report.actions.append(f"canary v{canary} -> {following:g}%")
+
+    # --- retention -------------------------------------------------------------------
+
+    def _retention(
+        self,
+        caller: Caller,
+        record: PolicyRecord,
+        policy: Policy,
+        now: datetime,
+        report: TickReport,
+    ) -> None:
+        keep_last, keep_days = policy.retention.keep_last, policy.retention.keep_days
+        if keep_last is None and keep_days is None:
+            return
+        model = self.service.get_model(caller, record.model)
+        deployed = {model.production_version, model.canary_version, *model.shadow_versions}
+        versions = sorted(
+            self.service.list_versions(caller, record.model), key=lambda v: -v.version
+        )
+        for index, version in enumerate(versions):
+            if version.version in deployed:
+                continue
+            if keep_last is not None and index < keep_last:
+                continue
+            if keep_days is not None and now - version.created_at < timedelta(days=keep_days):
+                continue
+            self.service.delete_version(caller, record.model, version.version)
+            report.actions.append(f"deleted v{version.version} (retention)")
+
+
+def _parse_time(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
