@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -64,9 +65,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture
-def shared(postgres_url: str, tmp_path: Path) -> Iterator[tuple[VigilService, dict[str, str]]]:
-    """Returns a service on the shared database (a model trained) and the processes' env."""
+def _environment(postgres_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
     env.update(
         VIGIL_HOME=str(tmp_path / "home"),
@@ -78,6 +77,43 @@ def shared(postgres_url: str, tmp_path: Path) -> Iterator[tuple[VigilService, di
         VIGIL_SCHEDULER_INTERVAL="0.2",
         VIGIL_LOG_LEVEL="INFO",
     )
+    return env
+
+
+@contextmanager
+def _cluster(env: dict[str, str]) -> Iterator[list[str]]:
+    """Yields the URLs of two ``vigil serve`` processes, with a ``vigil worker`` running too."""
+    ports = [_free_port(), _free_port()]
+    serve = [sys.executable, "-m", "vigil.cli.main", "serve", "--port"]
+    processes = []
+    try:
+        # Started together (imports dominate start-up), then awaited one by one.
+        for port in ports:
+            processes.append(_launch([*serve, str(port)], env))
+        processes.append(_launch([sys.executable, "-m", "vigil.cli.main", "worker"], env))
+        for process in processes[:2]:
+            _await(process, "Application startup complete")
+        _await(processes[2], "running jobs and schedules")
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+def _retrains(service: VigilService) -> list[dict]:
+    return [j for j in service.list_jobs(OWNER) if j["kind"] == "retrain"]
+
+
+def _one_leader(service: VigilService) -> None:
+    with service.store.engine.connect() as connection:
+        holders = connection.execute(LeaseRow.__table__.select()).all()
+    assert len(holders) == 1
+
+
+@pytest.fixture
+def shared(postgres_url: str, tmp_path: Path) -> Iterator[tuple[VigilService, dict[str, str]]]:
+    """Returns a service on the shared database (a model trained) and the processes' env."""
+    env = _environment(postgres_url, tmp_path)
     service = VigilService.from_settings(Settings.from_env(env))
     spec = TrainSpec(target="churned", algorithm="random_forest", params={"n_estimators": 20})
     service.train(OWNER, "churn", load_dataset(CHURN), spec)
@@ -90,20 +126,10 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
     shared: tuple[VigilService, dict[str, str]],
 ) -> None:
     service, env = shared
-    ports = [_free_port(), _free_port()]
-    serve = [sys.executable, "-m", "vigil.cli.main", "serve", "--port"]
-    processes = []
-    try:
-        # Started together (imports dominate start-up), then awaited one by one.
-        for port in ports:
-            processes.append(_launch([*serve, str(port)], env))
-        processes.append(_launch([sys.executable, "-m", "vigil.cli.main", "worker"], env))
-        for process in processes[:2]:
-            _await(process, "Application startup complete")
-        _await(processes[2], "running jobs and schedules")
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with _cluster(env) as urls:
         labelled = pd.read_csv(CHURN).head(40)
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers=headers) as api:
+        with httpx.Client(base_url=urls[0], headers=headers) as api:
             answer = api.post(
                 "/v1/models/churn/predict",
                 json={"instances": json_rows(labelled.drop(columns=["churned"]))},
@@ -115,26 +141,20 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
             joined = api.post("/v1/models/churn/feedback", json={"items": items}).json()
             assert joined["accepted"] == 40, joined
 
-        def retrains() -> list[dict]:
-            return [j for j in service.list_jobs(OWNER) if j["kind"] == "retrain"]
-
         done = eventually(
-            retrains, lambda jobs: any(j["status"] == "succeeded" for j in jobs), timeout=90
+            lambda: _retrains(service),
+            lambda jobs: any(j["status"] == "succeeded" for j in jobs),
+            timeout=90,
         )
         assert [j["status"] for j in done] == ["succeeded"], done
         # The trigger stays true while the schedulers keep ticking: still one job.
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", headers=headers) as api:
+        with httpx.Client(base_url=urls[1], headers=headers) as api:
             api.post("/v1/scheduler/run")
-        assert len(retrains()) == 1
+        assert len(_retrains(service)) == 1
         submits = [
             e
             for e in service.list_audit(OWNER)
             if e["action"] == "job.submit" and e["detail"].get("kind") == "retrain"
         ]
         assert len(submits) == 1 and submits[0]["actor"] == "policy"
-        with service.store.engine.connect() as connection:
-            holders = connection.execute(LeaseRow.__table__.select()).all()
-        assert len(holders) == 1
-    finally:
-        for process in processes:
-            _stop(process)
+        _one_leader(service)
