@@ -8,7 +8,8 @@ period, so a retraining repeated on the same feedback picks the same ones.
 
 Anomaly models learn "normal": they are retrained on recent inputs that were
 not confirmed anomalous (inputs without feedback count as normal, as in
-training); confirmed anomalies only ever enter the evaluation data.
+training, unless the served model flagged them and no label has arrived yet);
+confirmed anomalies only ever enter the evaluation data.
 """
 
 from __future__ import annotations
@@ -78,10 +79,13 @@ def retraining_data(
     held = {r.id for r in evaluation_rows}
     if task == "anomaly":
         # Normal behaviour only: confirmed anomalies would teach the detector they are normal.
+        # Confirmed normal, or unconfirmed and not flagged: a flagged row whose label has not
+        # arrived yet may be a real anomaly, and would be learned as normal.
         learn = [
             r
             for r in usable
-            if r.id not in held and not (r.has_actual and is_anomaly_label(r.actual))
+            if r.id not in held
+            and (not is_anomaly_label(r.actual) if r.has_actual else not r.output.get("is_anomaly"))
         ]
     else:
         learn = [r for r in labelled if r.id not in held]
