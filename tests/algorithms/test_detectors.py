@@ -93,35 +93,40 @@ def test_subsampled_knn_depends_on_its_seed(
     assert not np.array_equal(one, two)
 
 
-def test_exact_knn_scores_training_rows_leave_one_out() -> None:
+def test_exact_knn_scores_held_out_rows_against_the_earlier_rows_only() -> None:
     X = np.random.default_rng(3).normal(size=(80, 3))
-    training = KNNDetector(n_neighbors=4, method="mean").fit_score_samples(X)
-    for i in (0, 41, 79):
-        alone = KNNDetector(n_neighbors=4, method="mean").fit(np.delete(X, i, axis=0))
-        assert training[i] == pytest.approx(alone.score_samples(X[i : i + 1])[0])
+    model = KNNDetector(n_neighbors=4, method="mean")
+    held_out = model.fit_score_samples(X)
+    assert model.calibration_start_ == 60
+    earlier = KNNDetector(n_neighbors=4, method="mean").fit(X[:60])
+    np.testing.assert_allclose(held_out, earlier.score_samples(X[60:]))
+    # New rows are compared with every training row, the held-out ones included.
+    everything = NearestNeighbors(n_neighbors=4).fit(X)
+    queries = np.random.default_rng(4).normal(size=(5, 3))
+    expected = everything.kneighbors(queries)[0].mean(axis=1)
+    np.testing.assert_allclose(-model.score_samples(queries), expected)
 
 
 @pytest.mark.parametrize("method", ["largest", "mean"])
 def test_subsampled_knn_matches_a_direct_computation(method: str) -> None:
     rng = np.random.default_rng(4)
-    X, queries = rng.normal(size=(300, 3)), rng.normal(size=(20, 3))
+    X, queries = rng.normal(size=(400, 3)), rng.normal(size=(20, 3))
     model = KNNDetector(
         n_neighbors=3, method=method, max_samples=40, n_estimators=5, random_state=9
     )
-    training = -model.fit_score_samples(X)
+    held_out = -model.fit_score_samples(X)
     state = np.random.RandomState(9)
-    draws = [state.choice(300, 40, replace=False) for _ in range(5)]
-    expected_test, expected_train = np.zeros(20), np.zeros(300)
-    for rows in draws:
-        index = NearestNeighbors(n_neighbors=4).fit(X[rows])
-        near = index.kneighbors(queries, n_neighbors=3)[0]
+    # Draws for new rows from all 400 rows, then for the held-out last 100 from the first 300.
+    draws = [state.choice(400, 40, replace=False) for _ in range(5)]
+    earlier = [state.choice(300, 40, replace=False) for _ in range(5)]
+    expected_test, expected_held_out = np.zeros(20), np.zeros(100)
+    for rows, early in zip(draws, earlier, strict=True):
+        near = NearestNeighbors(n_neighbors=3).fit(X[rows]).kneighbors(queries)[0]
         expected_test += near[:, -1] if method == "largest" else near.mean(axis=1)
-        near = index.kneighbors(X)[0]
-        # A drawn row is its own nearest neighbour: it is compared with the next three.
-        own = np.where(np.isin(np.arange(300), rows)[:, None], near[:, 1:], near[:, :3])
-        expected_train += own[:, -1] if method == "largest" else own.mean(axis=1)
-    np.testing.assert_allclose(-model.score_samples(queries), expected_test / 5, rtol=1e-9)
-    np.testing.assert_allclose(training, expected_train / 5, rtol=1e-9)
+        near = NearestNeighbors(n_neighbors=3).fit(X[early]).kneighbors(X[300:])[0]
+        expected_held_out += near[:, -1] if method == "largest" else near.mean(axis=1)
+    np.testing.assert_allclose(-model.score_samples(queries), expected_test / 5, rtol=1e-6)
+    np.testing.assert_allclose(held_out, expected_held_out / 5, rtol=1e-6)
 
 
 def test_subsampled_knn_on_small_data_is_exact_knn() -> None:

@@ -4,7 +4,8 @@ Raw detector scores live on scales that differ per algorithm and per data
 set. Mapping each raw score through the empirical distribution of the training
 scores gives a number that means the same for every detector: 0.97 is "more
 unusual than 97% of what was seen in training". Beyond the largest training
-score an exponential tail, fitted to the top 1% of the training scores, keeps
+score an exponential tail, fitted to the top 1% (at least the top ten) of the
+training scores, keeps
 ordering extreme points instead of flattening them all to 1.0; surprisals,
 ``-log(1 - score)``, keep them apart where the scores themselves round to 1.
 
@@ -28,9 +29,14 @@ from vigil.algorithms.validation import checked_rows
 
 SEVERITIES = ("normal", "low", "medium", "high", "critical")
 _N_QUANTILES = 1001
+# The exponential tail is fitted to the top 1% of the calibration scores, at least this many.
+_TAIL_ROWS = 10
 _BANDS_EXAMPLE = "0.95,0.98,0.995,0.999"
 
 SeverityBands = tuple[float, float, float, float]
+# Neighbour detectors are calibrated on this share of the training rows, the last in
+# input order, scored against the rows before them (see ``fit_detector``).
+HELD_OUT_SHARE = 0.25
 
 
 def parse_severity_bands(
@@ -84,23 +90,45 @@ def flagged_share(contamination: float, target_fpr: float | None) -> float:
     return float(share)
 
 
-def fit_detector(detector: Any, X: Any) -> tuple[Any, np.ndarray]:
-    """Returns ``detector`` fitted on ``X`` and its training-row scores (higher = more normal).
+def held_out_start(rows: int, share: float = HELD_OUT_SHARE) -> int:
+    """Returns the first of the last ``share`` of ``rows`` rows: at least one row each side.
 
-    A training row is part of what it is compared with, which makes neighbour
-    methods judge it more normal than an identical new row. Detectors that can
-    score their training rows leave-one-out say so: ``fit_score_samples``
-    (Vigil's detectors) or ``negative_outlier_factor_`` (scikit-learn's LOF).
-    Those scores are used, so the calibration sees what new rows will see.
+    >>> held_out_start(1000), held_out_start(2)
+    (750, 1)
+    """
+    held = min(max(1, round(share * rows)), rows - 1)
+    return rows - held
+
+
+def fit_detector(detector: Any, X: Any) -> tuple[Any, np.ndarray, int]:
+    """Returns ``detector`` fitted on ``X``, calibration scores (higher = more normal), and
+    the first row they belong to: the scores are those of ``X[start:]``.
+
+    Calibration needs scores distributed like those of new rows. Most
+    detectors score their training rows as they would new ones (a row is one
+    of thousands in a forest's samples or a feature's distribution), and all
+    rows are used (``start`` 0). A neighbour method compares a training row
+    with its own neighbourhood, so in-sample it looks more normal than a new
+    row; leave-one-out is no cure in a stream, where a row's nearest
+    neighbours are the rows just before and after it, which a new row never
+    has. So neighbour methods are calibrated on held-out rows, the last
+    ``HELD_OUT_SHARE`` in input order, scored by the detector fitted on the
+    rows before them alone (split conformal calibration); the detector that
+    is kept is fitted on every row. Vigil's detectors that need this do it in
+    ``fit_score_samples`` and say where the scores begin
+    (``calibration_start_``); scikit-learn's LOF (it has
+    ``negative_outlier_factor_``) is refitted here on the earlier rows.
     """
     if hasattr(detector, "fit_score_samples"):
-        normal = detector.fit_score_samples(X)
-        return detector, np.asarray(normal, dtype=float)
+        normal = np.asarray(detector.fit_score_samples(X), dtype=float)
+        start = int(getattr(detector, "calibration_start_", 0))
+        return detector, normal, start
     detector.fit(X)
-    loo = getattr(detector, "negative_outlier_factor_", None)
-    if loo is not None and len(loo) == X.shape[0]:
-        return detector, np.asarray(loo, dtype=float)
-    return detector, _normal_scores(detector, X)
+    if getattr(detector, "negative_outlier_factor_", None) is not None:
+        start = held_out_start(X.shape[0])
+        earlier = clone(detector).fit(X[:start])
+        return detector, _normal_scores(earlier, X[start:]), start
+    return detector, _normal_scores(detector, X), 0
 
 
 def _tail_scale(raw: np.ndarray) -> float:
@@ -111,8 +139,12 @@ def _tail_scale(raw: np.ndarray) -> float:
     forest's, a calibrated ensemble's) have a short tail, so a row beyond
     them is rarer than a wide scale would say; heavy-tailed distances have a
     long one. Without excesses (ties at the top) the upper spread stands in.
+
+    At least the ten largest scores are used: calibration may rest on a few
+    hundred held-out rows (see ``fit_detector``), whose top 1% is one or two
+    values, too few to estimate a scale from.
     """
-    cut = float(np.quantile(raw, 0.99))
+    cut = float(np.quantile(raw, 1.0 - max(0.01, min(_TAIL_ROWS / len(raw), 0.5))))
     excess = raw[raw > cut] - cut
     if excess.size and float(excess.mean()) > 0:
         return float(excess.mean())
@@ -135,7 +167,7 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
     range scores run from 0 to ``n / (n + 1)`` for ``n`` training rows; the
     last ``1 / (n + 1)`` is left to rows beyond everything seen in training,
     which approach 1 with an exponential tail (its scale fitted to the top 1%
-    of training scores) so they keep their order.
+    of training scores, at least ten) so they keep their order.
 
     Parameters
     ----------
@@ -170,13 +202,18 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
     bands_ : tuple of float
         The four severity cut-offs in use.
 
+    calibration_start_ : int
+        The calibration scores are those of the training rows from this one
+        on (0 for most detectors; the held-out last rows for neighbour
+        methods, see ``fit_detector``).
+
     Notes
     -----
-    Neighbour-based detectors are calibrated on leave-one-out training scores
-    (see ``fit_detector``), so new rows are judged as the training rows were.
-    Scoring the training rows themselves again afterwards makes each its own
-    neighbour: they look a little more normal, and fewer than the share are
-    flagged among them.
+    Neighbour-based detectors are calibrated on held-out rows scored against
+    the earlier rows alone (see ``fit_detector``), so new rows are judged as
+    those were. Scoring the training rows themselves again afterwards makes
+    each its own neighbour: they look a little more normal, and fewer than
+    the share are flagged among them.
 
     Examples
     --------
@@ -211,17 +248,17 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         return self
 
     def fit_score_samples(self, X: Any) -> np.ndarray:
-        """Returns minus the calibrated scores of the training rows, having fitted on them.
+        """Returns minus the calibrated scores of ``X[calibration_start_:]``, having fitted.
 
-        The training rows are scored as the detector scores them while fitting
-        (leave-one-out for neighbour methods), which is what an ensemble of
+        Those rows are scored as the detector scores them while fitting
+        (held out for neighbour methods), which is what an ensemble of
         calibrated detectors needs to calibrate its own combination.
         """
         X = validate_data(self, X, accept_sparse=["csr", "csc"])
         share = flagged_share(self.contamination, self.target_fpr)
         # Checked before the (possibly long) fit so a bad value fails at once.
         bands = parse_severity_bands(self.severity_bands, 1.0 - share)
-        self.detector_, normal = fit_detector(clone(self.detector), X)
+        self.detector_, normal, self.calibration_start_ = fit_detector(clone(self.detector), X)
         raw = -normal
         self.quantiles_ = np.quantile(raw, np.linspace(0.0, 1.0, _N_QUANTILES))
         self.top_level_ = len(raw) / (len(raw) + 1.0)

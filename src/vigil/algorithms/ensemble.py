@@ -60,11 +60,11 @@ class AnomalyEnsemble(BaseEstimator):
     ... ).fit(X)
     >>> rows = np.array([[0.0, 0.0], [5.0, -5.0]])
     >>> {name: scores.round(3).tolist() for name, scores in ensemble.member_scores(rows).items()}
-    {'forest': [0.087, 1.0], 'knn': [0.1, 1.0]}
+    {'forest': [0.087, 1.0], 'knn': [0.015, 1.0]}
     >>> {name: member.surprisal(rows).round(1).tolist() for name, member in ensemble.detectors_}
-    {'forest': [0.1, 11.1], 'knn': [0.1, 15.3]}
+    {'forest': [0.1, 8.1], 'knn': [0.0, 27.4]}
     >>> (-ensemble.score_samples(rows)).round(1).tolist()
-    [0.1, 15.3]
+    [0.1, 27.4]
     """
 
     def __init__(
@@ -79,11 +79,13 @@ class AnomalyEnsemble(BaseEstimator):
         return self
 
     def fit_score_samples(self, X: Any) -> np.ndarray:
-        """Returns minus the combined training scores, having fitted every member.
+        """Returns minus the combined scores of ``X[calibration_start_:]``, having fitted.
 
-        Each member scores the training rows as it does while fitting
-        (leave-one-out where that matters), so the combination the outer
-        calibration sees is distributed like that of new rows.
+        Each member scores the training rows as it does while fitting, and
+        says from which row its scores are honest (neighbour methods hold
+        out the last rows, see ``fit_detector``); the combination is taken
+        on the rows every member scored honestly, so the outer calibration
+        sees it distributed like that of new rows.
         """
         if self.combine not in _COMBINATIONS:
             raise ValueError(f"combine must be one of {_COMBINATIONS}; got {self.combine!r}.")
@@ -105,7 +107,13 @@ class AnomalyEnsemble(BaseEstimator):
             training.append(-np.log1p(member.fit_score_samples(X)))
             members.append((name, member))
         self.detectors_: list[tuple[str, CalibratedAnomalyDetector]] = members
-        return -self._combined(np.vstack(training))
+        start = max(member.calibration_start_ for _, member in members)
+        self.calibration_start_ = start
+        common = [
+            surprisal[start - member.calibration_start_ :]
+            for surprisal, (_, member) in zip(training, members, strict=True)
+        ]
+        return -self._combined(np.vstack(common))
 
     def member_scores(self, X: Any) -> dict[str, np.ndarray]:
         """Returns each member's calibrated scores of ``X`` (higher = more anomalous), by name."""
