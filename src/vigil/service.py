@@ -1619,12 +1619,26 @@ class VigilService:
         return model
 
     def rollback(
-        self, caller: Caller, name: str, *, to_version: int | None = None, reason: str = ""
+        self,
+        caller: Caller,
+        name: str,
+        *,
+        to_version: int | None = None,
+        from_version: int | None = None,
+        reason: str = "",
     ) -> ModelRecord:
-        """Returns the model after production moved back (to ``to_version`` or the previous one)."""
+        """Returns the model after production moved back (to ``to_version`` or the previous one).
+
+        With ``from_version``, only if that version is still production (else Conflict).
+        """
         _require_role(caller, "trainer")
         model = self.store.rollback(
-            caller.tenant, name, to_version=to_version, actor=caller.actor, reason=reason
+            caller.tenant,
+            name,
+            to_version=to_version,
+            from_version=from_version,
+            actor=caller.actor,
+            reason=reason,
         )
         self.deployments.forget(caller.tenant, name)
         self.audit(

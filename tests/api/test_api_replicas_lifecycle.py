@@ -7,6 +7,7 @@ feedback trigger queues one retraining, which the worker runs.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,10 +23,12 @@ import pandas as pd
 import pytest
 from api_support import CHURN, VIGIL_ENV_NAMES, Server, eventually, json_rows, read_until_started
 
+from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
-from vigil.data.loading import load_dataset
+from vigil.data.loading import Dataset, load_dataset
 from vigil.registry.tables import LeaseRow
 from vigil.service import Caller, VigilService
+from vigil.simulate.logs import simulate_logs
 from vigil.training.trainer import TrainSpec
 
 ADMIN_KEY = "replica-test-admin-secret"
@@ -129,7 +133,7 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     with _cluster(env) as urls:
         labelled = pd.read_csv(CHURN).head(40)
-        with httpx.Client(base_url=urls[0], headers=headers) as api:
+        with httpx.Client(base_url=urls[0], headers=headers, timeout=60) as api:
             answer = api.post(
                 "/v1/models/churn/predict",
                 json={"instances": json_rows(labelled.drop(columns=["churned"]))},
@@ -148,7 +152,7 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
         )
         assert [j["status"] for j in done] == ["succeeded"], done
         # The trigger stays true while the schedulers keep ticking: still one job.
-        with httpx.Client(base_url=urls[1], headers=headers) as api:
+        with httpx.Client(base_url=urls[1], headers=headers, timeout=60) as api:
             api.post("/v1/scheduler/run")
         assert len(_retrains(service)) == 1
         submits = [
@@ -158,3 +162,131 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
         ]
         assert len(submits) == 1 and submits[0]["actor"] == "policy"
         _one_leader(service)
+
+
+def _send_with_feedback(api: httpx.Client, frame: pd.DataFrame) -> None:
+    """Predicts ``frame`` (sent as a client sends JSON) and labels every answer at once."""
+    rows = json.loads(frame.drop(columns=LABELS).to_json(orient="records", date_format="iso"))
+    answer = api.post("/v1/models/logs/predict", json={"instances": rows})
+    assert answer.status_code == 200, answer.text
+    items = [
+        {"prediction_id": p["id"], "actual": int(label)}
+        for p, label in zip(answer.json()["predictions"], frame["is_anomaly"], strict=True)
+    ]
+    joined = api.post("/v1/models/logs/feedback", json={"items": items})
+    assert joined.json()["accepted"] == len(items), joined.text
+
+
+def _alert_kinds(service: VigilService) -> set[str]:
+    return {a["kind"] for a in service.list_alerts(OWNER, "logs")}
+
+
+def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    env = _environment(postgres_url, tmp_path)
+    service = VigilService.from_settings(Settings.from_env(env))
+    try:
+        data = Dataset(simulate_logs(3000, 0.05, 1), "a" * 64, "jsonl", "sim")
+        assert service.train(OWNER, "logs", data, LOG_SPEC).version.version == 1
+        # Ticks come five times a second while feedback arrives: judge whole batches.
+        service.put_policy(OWNER, "logs", {**LOG_POLICY, "min_feedback": 600})
+        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        with (
+            _cluster(env) as urls,
+            httpx.Client(base_url=urls[0], headers=headers, timeout=60) as first,
+            httpx.Client(base_url=urls[1], headers=headers, timeout=60) as second,
+        ):
+            # Shifted traffic through the first process: drift and degradation are alerted,
+            # and the metric drop queues one retraining, which the worker runs.
+            _send_with_feedback(first, shifted_logs(800, seed=2))
+            done = eventually(
+                lambda: _retrains(service),
+                lambda jobs: any(j["status"] in ("succeeded", "failed") for j in jobs),
+                timeout=120,
+            )
+            assert [j["status"] for j in done] == ["succeeded"], done
+            result = done[0]["result"]
+            assert {"drift", "degradation"} <= _alert_kinds(service)
+            assert result["champion"] == 1 and result["challenger"] == 2
+            assert result["promoted"] is True, result
+            assert service.get_model(OWNER, "logs").production_version == 2, service.history(
+                OWNER, "logs"
+            )
+
+            # v2 serves the shifted traffic through the second process below its trained f1
+            # (held-out rows of the old traffic), but better than v1 did: no rollback to v1.
+            _send_with_feedback(second, shifted_logs(600, seed=3))
+            withheld = eventually(
+                lambda: [
+                    a
+                    for a in service.list_alerts(OWNER, "logs")
+                    if "was not rolled back" in a["message"]
+                ],
+                bool,
+                timeout=60,
+            )
+            assert withheld and withheld[0]["version"] == 2, service.history(OWNER, "logs")
+            assert service.get_model(OWNER, "logs").production_version == 2
+
+            # A retraining asked for by hand that cannot beat v2 by the margin is kept back.
+            policy = second.get("/v1/models/logs/policy").json()["policy"]
+            policy["promotion"] = {**policy["promotion"], "margin": 1.0}
+            assert second.put("/v1/models/logs/policy", json=policy).status_code == 200
+            queued = second.post("/v1/models/logs/retrain", json={"reason": "by hand"})
+            assert queued.status_code == 202, queued.text
+            kept = eventually(
+                lambda: first.get(f"/v1/jobs/{queued.json()['job_id']}").json(),
+                lambda job: job["status"] in ("succeeded", "failed"),
+                timeout=120,
+            )
+            assert kept["status"] == "succeeded", kept
+            assert kept["result"]["promoted"] is False and kept["result"]["challenger"] == 3
+            assert service.get_model(OWNER, "logs").production_version == 2
+
+            worse_data = simulate_logs(3000, 0.3, 4)
+            worse_data = worse_data[worse_data["is_anomaly"] == 1].drop(columns=LABELS)
+            worse = service.train(
+                OWNER,
+                "logs",
+                Dataset(worse_data, "b" * 64, "jsonl", "anomalies only"),
+                replace(LOG_SPEC, target=None),
+            ).version.version
+            deployed = second.post(
+                "/v1/models/logs/deploy", json={"version": worse, "reason": "a bad deploy"}
+            )
+            assert deployed.status_code == 200, deployed.text
+            served = eventually(
+                lambda: first.post(
+                    "/v1/models/logs/predict",
+                    json={
+                        "instances": json.loads(
+                            shifted_logs(1, seed=9)
+                            .drop(columns=LABELS)
+                            .to_json(orient="records", date_format="iso")
+                        )
+                    },
+                ).json()["predictions"][0]["version"],
+                lambda version: version == worse,
+                timeout=30,
+            )
+            assert served == worse
+            _send_with_feedback(first, shifted_logs(600, seed=5))
+            history = eventually(
+                lambda: service.history(OWNER, "logs"),
+                lambda events: events[-1].action == "rollback",
+                timeout=60,
+            )
+            assert history[-1].action == "rollback" and history[-1].actor == "policy"
+            assert service.get_model(OWNER, "logs").production_version == 2
+            assert "rollback" in _alert_kinds(service)
+            # The policy queued one retraining in all (the other was asked for); one lease.
+            submitters = sorted(
+                e["actor"]
+                for e in service.list_audit(OWNER)
+                if e["action"] == "job.submit" and e["detail"].get("kind") == "retrain"
+            )
+            assert submitters == ["key:environment", "policy"], submitters
+            _one_leader(service)
+    finally:
+        service.store.engine.dispose()

@@ -409,6 +409,20 @@ def test_rollback_to_a_named_version(store: RegistryStore, make_version: MakeVer
     assert store.rollback(T, "churn", actor="bob").production_version == 3
 
 
+def test_rollback_from_a_version_no_longer_production_is_a_conflict(
+    store: RegistryStore, make_version: MakeVersion
+) -> None:
+    add(store, make_version, 3)
+    store.deploy(T, "churn", 2, actor="alice")
+    # Judged on version 2, but version 3 was deployed before the rollback ran.
+    store.deploy(T, "churn", 3, actor="carol")
+    with pytest.raises(Conflict, match="no longer version 2"):
+        store.rollback(T, "churn", from_version=2, actor="policy")
+    assert store.get_model(T, "churn").production_version == 3
+    assert store.history(T, "churn")[-1].action == "deploy"
+    assert store.rollback(T, "churn", from_version=3, actor="policy").production_version == 2
+
+
 def test_rollback_to_a_missing_version_is_not_found(
     store: RegistryStore, make_version: MakeVersion
 ) -> None:

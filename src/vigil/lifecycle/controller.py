@@ -7,7 +7,10 @@ as a manual one does. The checks of one model, in order:
 
 1. automatic rollback: production's live metric (after ``min_feedback``
    labels) fell more than ``rollback.metric_drop`` below its trained metric
-   or below the previous production version's live metric;
+   or below the previous production version's live metric — unless that
+   previous version did no better on live traffic itself (a retrained
+   version after the traffic changed): then the rollback is withheld and
+   alerted, since going back cannot help;
 2. degradation alert: the same drop beyond ``degradation_drop``;
 3. drift: reported and alerted; a retraining trigger when the policy says so;
 4. retraining triggers: labelled feedback since the last retraining, metric
@@ -40,6 +43,20 @@ POLICY_ACTOR = "policy"
 RETRAIN_COOLDOWN = timedelta(hours=1)
 # Drift is judged on at most this many recent production inputs.
 DRIFT_ROWS = 1000
+
+
+@dataclass
+class Health:
+    """Production's live metric against its references (all None before ``min_feedback``)."""
+
+    # How far the live metric is below the highest reference, and a sentence saying so.
+    drop: float | None = None
+    why: str = ""
+    # The version a rollback would go back to, and its live metric before this deployment.
+    previous: int | None = None
+    previous_live: float | None = None
+    # The previous version did no better on live traffic: rolling back cannot help.
+    previous_no_better: bool = False
 
 
 @dataclass
@@ -83,16 +100,22 @@ class LifecycleController:
             return report
         metric = self.service.policy_metric(model.task, policy)
         production = model.production_version
-        drop, why = self._production_drop(caller, record, policy, metric, production)
+        health = self._production_health(caller, record, policy, metric, production)
+        drop, why = health.drop, health.why
         rollback = policy.rollback
         if (
             drop is not None
             and not record.paused
             and rollback.enabled
             and drop > rollback.metric_drop
-            and self._roll_back(caller, record, production, why, report)
         ):
-            return report
+            if health.previous_no_better:
+                # Going back would serve a version already seen doing worse on live traffic
+                # (typically: the traffic changed and the retrained version is the best there
+                # is). Keep it, say so, and let the retraining triggers act.
+                self._rollback_withheld(caller, record, production, health, report)
+            elif self._roll_back(caller, record, production, why, report):
+                return report
         self._degradation_alert(caller, record, policy, production, drop, why, report)
         drifted = self._drift(caller, record, production, report)
         if record.paused:
@@ -109,46 +132,80 @@ class LifecycleController:
 
     # --- production health ----------------------------------------------------------
 
-    def _production_drop(
+    def _production_health(
         self, caller: Caller, record: PolicyRecord, policy: Policy, metric: str, version: int
-    ) -> tuple[float | None, str]:
+    ) -> Health:
         """Returns how far production's live metric is below its references, and why."""
         service = self.service
         deployed_at = service.deployed_at(caller, record.model, version)
         live = service.live_summary(caller, record.model, version, since=deployed_at)
         value = live.get("metrics", {}).get(metric)
         if live.get("feedback", 0) < policy.min_feedback or value is None:
-            return None, ""
+            return Health()
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
         references: list[tuple[float, str]] = []
         trained = service.get_version(caller, record.model, version).metrics.get(metric)
         if isinstance(trained, int | float):
             references.append((float(trained), f"its trained {metric} {float(trained):.4f}"))
         previous = service.previous_production(caller, record.model)
+        previous_live: float | None = None
         if previous is not None:
             before = service.live_summary(
                 caller, record.model, previous, since=deployed_at - timedelta(days=7)
             )
             earlier = before.get("metrics", {}).get(metric)
             if before.get("feedback", 0) >= policy.min_feedback and earlier is not None:
+                previous_live = float(earlier)
                 references.append(
-                    (float(earlier), f"v{previous}'s live {metric} {float(earlier):.4f}")
+                    (previous_live, f"v{previous}'s live {metric} {previous_live:.4f}")
                 )
         if not references:
-            return None, ""
-        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+            return Health()
         drops = [(sign * (ref - float(value)), text) for ref, text in references]
         drop, against = max(drops)
-        return drop, (
-            f"live {metric} {float(value):.4f} of v{version} over {live['feedback']} labelled "
-            f"predictions is {drop:.4f} below {against}"
+        return Health(
+            drop=drop,
+            why=(
+                f"live {metric} {float(value):.4f} of v{version} over {live['feedback']} "
+                f"labelled predictions is {drop:.4f} below {against}"
+            ),
+            previous=previous,
+            previous_no_better=previous_live is not None
+            and sign * (previous_live - float(value)) <= 0,
+            previous_live=previous_live,
         )
+
+    def _rollback_withheld(
+        self, caller: Caller, record: PolicyRecord, version: int, health: Health, report: TickReport
+    ) -> None:
+        _, created = self.service.raise_alert(
+            caller,
+            record.model,
+            kind="degradation",
+            severity="critical",
+            message=(
+                f"v{version} degraded but was not rolled back: {health.why}; v{health.previous}"
+                f" did worse on live traffic ({health.previous_live:.4f})"
+            ),
+            version=version,
+            dedup_key=f"rollback-withheld:{record.model}:{version}",
+            details={"drop": health.drop, "previous": health.previous},
+        )
+        if created:
+            report.actions.append(f"rollback of v{version} withheld: v{health.previous} did worse")
 
     def _roll_back(
         self, caller: Caller, record: PolicyRecord, version: int, why: str, report: TickReport
     ) -> bool:
         try:
-            model = self.service.rollback(caller, record.model, reason=f"automatic rollback: {why}")
+            # Compare-and-set on the judged version: a version deployed since (by a
+            # retraining on a worker, or a person) is not undone for its predecessor's faults.
+            model = self.service.rollback(
+                caller, record.model, from_version=version, reason=f"automatic rollback: {why}"
+            )
         except Conflict as exc:
+            if self.service.get_model(caller, record.model).production_version != version:
+                return True  # production moved on while this tick judged it: judge it next time
             # Nothing earlier to go back to: say so once, and keep watching.
             self.service.raise_alert(
                 caller,

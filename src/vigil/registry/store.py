@@ -386,6 +386,7 @@ class RegistryStore:
         name: str,
         *,
         to_version: int | None = None,
+        from_version: int | None = None,
         actor: str,
         reason: str = "",
     ) -> ModelRecord:
@@ -396,10 +397,20 @@ class RegistryStore:
         version, a rollback pops back to its target, so rolling back twice
         goes back two deployments (never forth again) and versions deleted
         since are skipped. Conflict when there is no earlier version.
+
+        ``from_version`` makes it a compare-and-set: Conflict unless that
+        version is still production. A decision to roll back is made on the
+        version that was judged; if another process deployed a new one since,
+        rolling back would undo that one instead.
         """
         _require_text("actor", actor)
         with self._writing() as session:
             model = self._require_model(session, tenant, name, lock=True)
+            if from_version is not None and model.production_version != from_version:
+                raise Conflict(
+                    f"Production of model {name} is no longer version {from_version} "
+                    f"(it is {model.production_version}); nothing was rolled back."
+                )
             if to_version is None:
                 target = self._previous_production(session, model)
             else:
