@@ -351,7 +351,13 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
     adapts to the data by one rule: k-NN samples hold min(256, rows) rows
     (below 256 rows that is exact k-NN) and ECOD keeps at most 10,000 values
     per feature, so the model's size and the cost of scoring a row stay
-    bounded however large the training data.
+    bounded however large the training data. Five k-NN samples (1,280
+    references) rather than twenty cost 0.2 points of mean ROC AUC on the
+    tabular benchmark and score four times as fast: the log pipeline runs
+    above 100,000 events/s on one core with ``auto`` (benchmarks/anomaly/
+    log_speed.py). The k-NN member is calibrated on the last quarter of the
+    training rows against the earlier ones (``fit_detector``), so in a
+    stream new rows are judged as fairly as in a shuffled table.
     """
     return _calibrated(AnomalyEnsemble(_members(list(AUTO_MEMBERS), p["random_state"])), p)
 
@@ -692,7 +698,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
         (
             *_neighbour_params(),
             Param("max_samples", "int", 256, "rows per subsample", 2, 1_000_000),
-            Param("n_estimators", "int", 20, "number of subsamples", 1, 1000),
+            Param("n_estimators", "int", 5, "number of subsamples", 1, 1000),
             *_threshold_params(),
             _seed(),
         ),

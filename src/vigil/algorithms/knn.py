@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numba import njit
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state, gen_batches
@@ -45,8 +46,8 @@ from vigil.algorithms.calibration import HELD_OUT_SHARE, held_out_start
 from vigil.algorithms.validation import checked_rows
 
 _METHODS = ("largest", "mean")
-# Distances computed per batch: rows x references, kept to about 16 MB of float64.
-_BATCH_CELLS = 2**21
+# Rows scored per batch: their products with the references stay in cache.
+_BATCH_ROWS = 1024
 
 
 class KNNDetector(BaseEstimator):
@@ -158,7 +159,8 @@ class KNNDetector(BaseEstimator):
         draws = [rng.choice(n, size=size, replace=False) for _ in range(self.n_estimators)]
         self.k_ = min(self.n_neighbors, size)
         self.index_ = None
-        self.references_ = X[np.concatenate(draws)]
+        # Single precision: the distances are computed in it (see _nearest_in_draws).
+        self.references_ = X[np.concatenate(draws)].astype(np.float32)
         self.sample_size_ = size
 
     def _score(self, X: np.ndarray) -> np.ndarray:
@@ -185,29 +187,86 @@ class KNNDetector(BaseEstimator):
     def _subsample_distances(self, X: np.ndarray) -> np.ndarray:
         """Returns the distance of each row averaged over the subsamples.
 
-        Brute force over one stacked reference matrix is a single matrix
-        product per batch, which beats a tree query per draw on the few
-        thousand references subsampling leaves.
+        Per batch of rows, one single-precision matrix product with the
+        stacked references (BLAS) gives every ``x.r``; a compiled kernel then
+        keeps the k smallest squared distances per subsample with a
+        branch-free insertion across the rows of the batch (vectorised),
+        which is several times faster than ``np.partition`` on the same
+        block. See ``_nearest_in_draws`` for the precision.
         """
         references = self.references_
         assert references is not None
-        draws = references.shape[0] // self.sample_size_
+        if references.dtype != np.float32:  # a model fitted before references were float32
+            references = np.ascontiguousarray(references, dtype=np.float32)
         reference_norms = np.einsum("ij,ij->i", references, references)
-        scores = np.empty(X.shape[0])
-        for batch in gen_batches(X.shape[0], max(1, _BATCH_CELLS // references.shape[0])):
-            rows = X[batch]
-            # |x - r|^2 = |x|^2 + |r|^2 - 2 x.r, in place: the batch is the largest array here.
-            squared = rows @ references.T
-            squared *= -2.0
-            squared += reference_norms[None, :]
-            squared += np.einsum("ij,ij->i", rows, rows)[:, None]
-            np.maximum(squared, 0.0, out=squared)
-            squared = squared.reshape(len(rows), draws, self.sample_size_)
-            # After partitioning, position k-1 holds the k-th smallest and the k nearest precede it.
-            nearest = np.partition(squared, self.k_ - 1, axis=2)
-            if self.method == "largest":
-                per_draw = np.sqrt(nearest[:, :, self.k_ - 1])
-            else:
-                per_draw = np.sqrt(nearest[:, :, : self.k_]).mean(axis=2)
-            scores[batch] = per_draw.mean(axis=1)
-        return scores
+        scores = np.empty(X.shape[0], dtype=np.float32)
+        for batch in gen_batches(X.shape[0], _BATCH_ROWS):
+            rows = X[batch].astype(np.float32)
+            row_norms = np.einsum("ij,ij->i", rows, rows)
+            products = references @ rows.T
+            _nearest_in_draws(
+                products,
+                reference_norms,
+                row_norms,
+                self.sample_size_,
+                self.k_,
+                self.method == "mean",
+                scores[batch],
+            )
+        return scores.astype(np.float64)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _nearest_in_draws(
+    products: np.ndarray,
+    reference_norms: np.ndarray,
+    row_norms: np.ndarray,
+    size: int,
+    k: int,
+    mean: bool,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through KNNDetector
+    """Writes each row's k-th (or mean of the k) nearest distance, averaged over the draws.
+
+    ``products[j, i]`` is ``r_j . x_i`` for reference ``j`` (draw ``j // size``)
+    and row ``i``. The squared distance ``|x|^2 + |r|^2 - 2 x.r`` in single
+    precision carries an absolute error of a few ``1e-7 (|x|^2 + |r|^2)``; a
+    value below ``1e-6 (|x|^2 + |r|^2)`` cannot be told from zero and is
+    taken as zero, so a row identical to a reference is at distance 0 as in
+    exact arithmetic (ties among duplicate rows stay ties). For each
+    reference the k best so far are updated by a compare-exchange chain
+    (min/max), the same instructions for every row: the loops over rows are
+    contiguous and vectorise.
+    """
+    n_refs, n_rows = products.shape
+    draws = n_refs // size
+    best = np.empty((k, n_rows), dtype=np.float32)
+    current = np.empty(n_rows, dtype=np.float32)
+    total = np.zeros(n_rows, dtype=np.float32)
+    for t in range(draws):
+        best[:, :] = np.inf
+        for j in range(t * size, (t + 1) * size):
+            product = products[j]
+            norm = reference_norms[j]
+            for i in range(n_rows):
+                scale = norm + row_norms[i]
+                squared = scale - 2.0 * product[i]
+                current[i] = squared if squared > 1e-6 * scale else 0.0
+            for m in range(k):
+                kept = best[m]
+                for i in range(n_rows):
+                    value = current[i]
+                    held = kept[i]
+                    kept[i] = min(held, value)
+                    current[i] = max(held, value)
+        if mean:
+            for m in range(k):
+                kept = best[m]
+                for i in range(n_rows):
+                    total[i] += np.sqrt(kept[i]) / k
+        else:
+            kept = best[k - 1]
+            for i in range(n_rows):
+                total[i] += np.sqrt(kept[i])
+    for i in range(n_rows):
+        out[i] = total[i] / draws
