@@ -16,17 +16,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from api_support import CHURN, VIGIL_ENV_NAMES, Server, eventually, json_rows, read_until_started
+from sqlalchemy import update
 
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset
-from vigil.registry.tables import LeaseRow
+from vigil.registry.tables import LeaseRow, PolicyRow
 from vigil.service import Caller, VigilService
 from vigil.simulate.logs import simulate_logs
 from vigil.training.trainer import TrainSpec
@@ -290,3 +292,32 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
             _one_leader(service)
     finally:
         service.store.engine.dispose()
+
+
+def test_a_due_schedule_runs_once_across_the_processes(
+    shared: tuple[VigilService, dict[str, str]],
+) -> None:
+    service, env = shared
+    service.put_policy(OWNER, "churn", {"schedule": {"interval_minutes": 60}})
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with _cluster(env) as urls:
+        # The hour has passed: every process's scheduler ticks five times a second.
+        due = datetime.now(UTC) - timedelta(seconds=1)
+        with service.store.engine.begin() as connection:
+            connection.execute(update(PolicyRow).values(next_run_at=due))
+        done = eventually(
+            lambda: _retrains(service),
+            lambda jobs: any(j["status"] in ("succeeded", "failed") for j in jobs),
+            timeout=90,
+        )
+        assert [j["status"] for j in done] == ["succeeded"], done
+        assert done[0]["result"]["reason"] == "schedule", done
+        state = service.get_policy(OWNER, "churn")
+        assert state["next_run_at"] is not None
+        assert datetime.fromisoformat(state["next_run_at"]) > datetime.now(UTC)
+        # More ticks, asked for on both API processes: the run is not repeated.
+        for url in urls:
+            with httpx.Client(base_url=url, headers=headers, timeout=60) as api:
+                assert api.post("/v1/scheduler/run").status_code == 200
+        assert len(_retrains(service)) == 1
+        _one_leader(service)
