@@ -347,3 +347,24 @@ def test_a_retraining_by_hand_restarts_the_feedback_count(
     clock.advance(minutes=1)
     done = actions(service.lifecycle_tick(), "m")
     assert len(done) == 1 and done[0].startswith("retrain (60 labelled predictions"), done
+
+
+def test_an_alert_left_unposted_by_an_ended_process_is_posted_by_the_leader(
+    service: VigilService, clock: Clock
+) -> None:
+    train(service, "m", frame(150, seed=1))
+    with webhook_receiver() as (url, inbox):
+        service.put_policy(ADMIN, "m", {"webhook_url": url})
+        # Raised and recorded as pending, but the process ended before posting it.
+        left, _ = service.alerts.raise_alert(
+            "default", "m", kind="drift", severity="warning", message="left", deliver=True
+        )
+        # Not yet: the process that raised it may still be posting it (with retries).
+        assert not [a for a in actions(service.lifecycle_tick(), "m") if "webhook" in a]
+        clock.advance(minutes=11)
+        assert "webhook: 1 unposted alert(s) queued again" in actions(service.lifecycle_tick(), "m")
+        assert service.notifier.flush(10)
+        clock.advance(minutes=1)
+        assert not [a for a in actions(service.lifecycle_tick(), "m") if "webhook" in a]
+    assert [post.json()["id"] for post in inbox.received] == [left.id]
+    assert service.alerts.get("default", left.id).delivery == "delivered"

@@ -19,6 +19,9 @@ as a manual one does. The checks of one model, in order:
    answered ``min_predictions`` times at the current one; an unhealthy one is
    withdrawn;
 6. retention.
+
+Before them, alerts of the model whose webhook post a process left pending
+when it ended (a restart, a crash) are queued for posting again.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ log = logging.getLogger("vigil.lifecycle")
 POLICY_ACTOR = "policy"
 # A trigger that stays true (a drop the challenger could not fix) retrains at most this often.
 RETRAIN_COOLDOWN = timedelta(hours=1)
+# An alert not posted to the webhook this long after it was raised is posted again: longer
+# than a post with all its retries takes, so only posts whose process ended are repeated.
+UNDELIVERED_AFTER = timedelta(minutes=10)
 # Drift is judged on at most this many recent production inputs.
 DRIFT_ROWS = 1000
 
@@ -95,6 +101,13 @@ class LifecycleController:
         report = TickReport(record.tenant, record.model)
         policy = parse_policy(record.document)
         caller = Caller(tenant=record.tenant, actor=POLICY_ACTOR, role="admin")
+        # An alert still unposted this long after it was raised lost its process (a
+        # restart, a crash) before the post; the one leader posts it again.
+        resumed = self.service.resume_alert_deliveries(
+            caller, record.model, before=now - UNDELIVERED_AFTER
+        )
+        if resumed:
+            report.actions.append(f"webhook: {resumed} unposted alert(s) queued again")
         model = self.service.get_model(caller, record.model)
         if model.production_version is None:
             return report

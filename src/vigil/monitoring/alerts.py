@@ -264,14 +264,29 @@ class AlertStore(SqlStore):
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def pending_deliveries(self, limit: int = 50) -> builtins.list[Alert]:
-        """Returns alerts of every tenant whose webhook post is still pending, oldest first."""
+    def pending_deliveries(
+        self,
+        limit: int = 50,
+        *,
+        tenant: str | None = None,
+        model: str | None = None,
+        created_before: datetime | None = None,
+    ) -> builtins.list[Alert]:
+        """Returns alerts whose webhook post is still pending, oldest first.
+
+        Of every tenant and model unless ``tenant`` / ``model`` narrow it, and
+        only those raised before ``created_before`` when it is given.
+        """
+        query = select(AlertRow).where(AlertRow.delivery == "pending")
+        if tenant is not None:
+            query = query.where(AlertRow.tenant == tenant)
+        if model is not None:
+            query = query.where(AlertRow.model == model)
+        if created_before is not None:
+            query = query.where(AlertRow.created_at < created_before)
         with self.reading() as session:
             rows = session.scalars(
-                select(AlertRow)
-                .where(AlertRow.delivery == "pending")
-                .order_by(AlertRow.created_at, AlertRow.id)
-                .limit(limit)
+                query.order_by(AlertRow.created_at, AlertRow.id).limit(limit)
             ).all()
             return [_record(r) for r in rows]
 

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -271,6 +272,8 @@ class AlertNotifier:
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        # Ids queued or being posted by this process, so a resume never queues one twice.
+        self._in_flight: set[str] = set()
 
     def start(self) -> None:
         """Starts the delivery thread (idempotent; :meth:`notify` starts it too)."""
@@ -289,21 +292,38 @@ class AlertNotifier:
         """
         self.start()
         with self._idle:
+            if alert.id in self._in_flight:
+                return False
+            self._in_flight.add(alert.id)
             self._unfinished += 1
         try:
             self._queue.put_nowait(_Job(alert, url))
         except queue.Full:
-            self._done()
+            self._done(alert.id)
             log.warning("alert webhook queue full; alert %s stays pending", alert.id)
             return False
         return True
 
-    def resume(self, url: str, *, limit: int = 50) -> int:
-        """Returns how many pending alerts (of every tenant) were queued again for ``url``."""
-        queued = 0
-        for alert in self.store.pending_deliveries(limit):
-            queued += self.notify(alert, url)
-        return queued
+    def resume(
+        self,
+        url: str,
+        *,
+        limit: int = 50,
+        tenant: str | None = None,
+        model: str | None = None,
+        created_before: datetime | None = None,
+    ) -> int:
+        """Returns how many pending alerts were queued again for ``url``.
+
+        Of every tenant and model unless narrowed; only those raised before
+        ``created_before`` when given. Alerts this process is still posting
+        are skipped; one another process is still posting may be posted twice,
+        which receivers tell apart by the ``X-Vigil-Delivery`` header (the alert id).
+        """
+        pending = self.store.pending_deliveries(
+            limit, tenant=tenant, model=model, created_before=created_before
+        )
+        return sum(self.notify(alert, url) for alert in pending)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Returns True once every queued alert was posted and recorded; False on timeout."""
@@ -334,7 +354,7 @@ class AlertNotifier:
             except Exception:
                 log.exception("alert webhook delivery crashed; the thread continues")
             finally:
-                self._done()
+                self._done(job.alert.id)
 
     def _deliver(self, job: _Job) -> None:
         alert = job.alert
@@ -356,8 +376,9 @@ class AlertNotifier:
             alert.id, delivered=result.delivered, attempts=result.attempts, error=result.error
         )
 
-    def _done(self) -> None:
+    def _done(self, alert_id: str) -> None:
         with self._idle:
+            self._in_flight.discard(alert_id)
             self._unfinished -= 1
             if self._unfinished == 0:
                 self._idle.notify_all()
