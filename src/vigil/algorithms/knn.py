@@ -119,6 +119,12 @@ class KNNDetector(BaseEstimator):
         self.held_out = held_out
         self.random_state = random_state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Detectors pickled before held-out calibration have no ``held_out`` (they were
+        # calibrated leave-one-out); without it get_params, clone and repr would fail.
+        state.setdefault("held_out", HELD_OUT_SHARE)
+        super().__setstate__(state)
+
     def fit(self, X: Any, y: Any = None) -> KNNDetector:
         """Returns self, with the reference rows stored."""
         self.fit_score_samples(X)
