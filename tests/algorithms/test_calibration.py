@@ -3,13 +3,20 @@ false-positive rate, and severity bands."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
-from vigil.algorithms.calibration import CalibratedAnomalyDetector, parse_severity_bands
+from vigil.algorithms.calibration import (
+    CalibratedAnomalyDetector,
+    parse_severity_bands,
+    threshold_cut,
+)
 from vigil.algorithms.catalogue import CATALOGUE
 from vigil.algorithms.knn import KNNDetector
 from vigil.errors import UsageError
@@ -160,3 +167,30 @@ def test_threshold_and_bands_reach_predictions_through_the_catalogue() -> None:
     assert all((p["severity"] == "normal") != p["is_anomaly"] for p in predictions)
     assert [p["severity"] for p in predictions[-2:]] == ["critical", "critical"]
     assert np.mean([p["is_anomaly"] for p in predictions[:400]]) < 0.05
+
+
+def test_the_cut_is_the_quantile_of_distinct_scores() -> None:
+    raw = np.arange(1000, dtype=float)
+    assert threshold_cut(raw, 0.05) == pytest.approx(np.quantile(raw, 0.95))
+    assert np.mean(raw >= threshold_cut(raw, 0.05)) <= 0.05 + 1 / 1000
+
+
+def test_a_block_of_equal_scores_at_the_cut_stays_normal() -> None:
+    # 90% of rows repeat (distance 0), 8% score 1, 2% score 2: flagging the 1s would flag 10%.
+    raw = np.array([0.0] * 900 + [1.0] * 80 + [2.0] * 20)
+    assert threshold_cut(raw, 0.05) == 2.0
+    # Only one value: nothing in training is an anomaly, only rows beyond it.
+    same = np.zeros(100)
+    assert threshold_cut(same, 0.05) > 0.0
+    model = CalibratedAnomalyDetector(_Constant(), contamination=0.05).fit(np.zeros((100, 1)))
+    assert not model.predict(np.zeros((5, 1))).tolist().count(-1)
+
+
+class _Constant(BaseEstimator):
+    """A detector that scores every row alike, as a k-NN does duplicated rows."""
+
+    def fit(self, X: Any, y: Any = None) -> _Constant:
+        return self
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        return np.zeros(len(X))

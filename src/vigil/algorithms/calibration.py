@@ -152,6 +152,23 @@ def _tail_scale(raw: np.ndarray) -> float:
     return spread if spread > 0 else float(np.std(raw)) or 1.0
 
 
+def threshold_cut(raw: np.ndarray, share: float) -> float:
+    """Returns the raw score from which a row is an anomaly: at most ``share`` of ``raw`` reach it.
+
+    The ``1 - share`` quantile of the training scores, unless it falls in a
+    block of equal scores that holds more than one row beyond the share:
+    then the block is normal and the cut moves to the next higher score (or
+    just beyond the largest). Equal scores are common where rows repeat (log
+    lines, sessions of one event, a neighbour at distance 0); flagging the
+    whole block would flag most of the traffic.
+    """
+    cut = float(np.quantile(raw, 1.0 - share))
+    if np.mean(raw >= cut) <= share + 1.0 / len(raw):
+        return cut
+    above = raw[raw > cut]
+    return float(above.min()) if above.size else float(np.nextafter(raw.max(), np.inf))
+
+
 def _normal_scores(detector: Any, X: Any) -> np.ndarray:
     """Returns ``detector``'s scores of ``X`` oriented so that higher means more normal."""
     if hasattr(detector, "score_samples"):
@@ -265,7 +282,7 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         self.tail_scale_ = _tail_scale(raw)
         # The exact training quantile, mapped: the flagged share of training rows is
         # ``share`` however coarse the 1001-point grid is (target_fpr may be 0.0001).
-        cut = np.quantile(raw, 1.0 - share)
+        cut = threshold_cut(raw, share)
         self.threshold_ = float(self.calibrate(np.array([cut]))[0])
         # scikit-learn's outlier contract: decision_function = score_samples - offset_.
         self.offset_ = -self.threshold_
