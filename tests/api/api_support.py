@@ -203,8 +203,17 @@ class Server:
             self.add_line(raw.decode(errors="replace").rstrip("\n"))
 
 
+_STARTED = ("Application startup complete", "Uvicorn running on")
+
+
 def read_until_started(process: subprocess.Popen[bytes]) -> list[str]:
-    """Returns the stderr lines up to the app's start-up; fails on exit or timeout."""
+    """Returns the stderr lines up to the app's start-up; fails on exit or timeout.
+
+    Started means both uvicorn lines: "Application startup complete" (the
+    app's lifespan ran) and "Uvicorn running on" (the socket listens). One
+    process logs the first before binding, so a request right after it may
+    be refused; with ``--workers`` the parent binds before the workers start.
+    """
     assert process.stderr is not None
     lines: list[str] = []
     selector = selectors.DefaultSelector()
@@ -212,7 +221,7 @@ def read_until_started(process: subprocess.Popen[bytes]) -> list[str]:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     buffer = b""
     try:
-        while not any("Application startup complete" in line for line in lines):
+        while not all(any(ready in line for line in lines) for ready in _STARTED):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError("vigil serve did not start:\n" + "\n".join(lines))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from vigil.errors import Conflict
 from vigil.monitoring.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from vigil.service import VigilService
+from vigil.service import Caller, VigilService
 
 CANARY_POLICY = {
     "min_feedback": 20,
@@ -368,3 +368,29 @@ def test_an_alert_left_unposted_by_an_ended_process_is_posted_by_the_leader(
         assert not [a for a in actions(service.lifecycle_tick(), "m") if "webhook" in a]
     assert [post.json()["id"] for post in inbox.received] == [left.id]
     assert service.alerts.get("default", left.id).delivery == "delivered"
+
+
+def test_a_tick_does_not_act_on_a_production_that_moved_on_while_it_judged(
+    service: VigilService, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train(service, "m", frame(400, seed=1))
+    train(service, "m", frame(400, seed=11))
+    service.put_policy(ADMIN, "m", {"min_feedback": 20, "rollback": {"metric_drop": 0.1}})
+    clock.advance(minutes=5)
+    traffic(service, "m", frame(150, seed=2, shifted=True))  # v1 is wrong here
+    clock.advance(minutes=1)
+    original = service.previous_production
+
+    def deployed_meanwhile(caller: Caller, name: str) -> int | None:
+        # Another process (a retraining on a worker) deploys v2 while the tick judges v1.
+        if service.get_model(ADMIN, name).production_version == 1:
+            service.deploy(ADMIN, name, 2, reason="retrained elsewhere")
+        return original(caller, name)
+
+    monkeypatch.setattr(service, "previous_production", deployed_meanwhile)
+    reports = service.lifecycle_tick()
+    # Neither v2 rolled back for v1's faults, nor an alert about v1 against itself.
+    assert actions(reports, "m") == []
+    assert service.get_model(ADMIN, "m").production_version == 2
+    assert service.history(ADMIN, "m")[-1].action == "deploy"
+    assert not [a for a in service.list_alerts(ADMIN, "m") if a["severity"] == "critical"]

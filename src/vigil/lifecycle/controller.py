@@ -114,6 +114,13 @@ class LifecycleController:
         metric = self.service.policy_metric(model.task, policy)
         production = model.production_version
         health = self._production_health(caller, record, policy, metric, production)
+        if health.previous == production or (
+            health.drop is not None
+            and self.service.get_model(caller, record.model).production_version != production
+        ):
+            # Production moved on while this tick judged it (a retraining on a worker, a
+            # person): what was read belongs to two deployments. Judge afresh next tick.
+            return report
         drop, why = health.drop, health.why
         rollback = policy.rollback
         if (
