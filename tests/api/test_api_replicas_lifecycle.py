@@ -201,7 +201,7 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
         ):
             # Shifted traffic through the first process: drift and degradation are alerted,
             # and the metric drop queues one retraining, which the worker runs.
-            _send_with_feedback(first, shifted_logs(800, seed=2))
+            _send_with_feedback(first, shifted_logs(1600, seed=2))
             done = eventually(
                 lambda: _retrains(service),
                 lambda jobs: any(j["status"] in ("succeeded", "failed") for j in jobs),

@@ -76,6 +76,22 @@ def test_raw_lines_predict_per_event_in_order_with_line_numbers(logs: pd.DataFra
     assert {"prediction", "score", "is_anomaly", "severity"} <= set(batch.outputs[0])
 
 
+def test_normal_events_sent_one_at_a_time_are_not_flagged_for_their_thin_context(
+    logs: pd.DataFrame,
+) -> None:
+    # As over REST, one event a request: no window of history comes with it.
+    outcome = train_model(
+        logs.head(4000).drop(columns="is_anomaly"), TrainSpec(task="anomaly", feature_kind="logs")
+    )
+    normal = logs.iloc[4000:][logs["is_anomaly"].iloc[4000:] == 0].head(40)
+    flagged = [
+        outcome.bundle.predict(normal.iloc[[i]].drop(columns="is_anomaly"))[0]["is_anomaly"]
+        for i in range(len(normal))
+    ]
+    # The model flags 5% of normal traffic (contamination); alone, events are no worse.
+    assert sum(flagged) <= 6, flagged
+
+
 def test_session_models_answer_per_session_in_first_appearance_order(
     logs: pd.DataFrame,
 ) -> None:

@@ -65,8 +65,32 @@ def test_top_values_get_columns_and_the_rest_is_other() -> None:
     assert new["service=other"].eq(1).all()
 
 
+def _with_history(events: pd.DataFrame) -> pd.DataFrame:
+    """Returns ``events`` after one earlier event (another service, 10 minutes before).
+
+    It lies outside every window of the events, but makes the batch reach back
+    far enough for their windows to be complete.
+    """
+    early = pd.DataFrame(
+        {
+            "timestamp": [events["timestamp"].min() - pd.Timedelta(minutes=10)],
+            "service": ["c"],
+            "level": ["INFO"],
+            "message": ["early"],
+            "response_time": [1.0],
+        }
+    )
+    return pd.concat([events, early], ignore_index=True)
+
+
+def _windows(window: str) -> pd.DataFrame:
+    """Returns the features of the hand-made events, each with a complete window."""
+    events = _with_history(_events())
+    return LogEventFeatures(window=window).fit(events).transform(events).iloc[:6]
+
+
 def test_rolling_windows_per_service_on_a_hand_made_example() -> None:
-    X = LogEventFeatures(window="5min").fit(_events()).transform(_events())
+    X = _windows("5min")
     # Service a at 00:02:30 sees a@00:00, a@00:01 and itself; b@00:02 is another service.
     assert X["window_count"].tolist() == [1, 2, 1, 4, 1, 3]
     assert X["window_count_all"].tolist() == [1, 2, 3, 5, 1, 4]
@@ -81,11 +105,24 @@ def test_rolling_windows_per_service_on_a_hand_made_example() -> None:
 
 
 def test_window_length_is_configurable() -> None:
-    X = LogEventFeatures(window="90s").fit(_events()).transform(_events())
+    X = _windows("90s")
     # The window is (t - 90s, t]: a@00:01:00 is just outside the window of a@00:02:30.
     assert X["window_count"].tolist() == [1, 2, 1, 2, 1, 1]
     with pytest.raises(UsageError, match="not a duration"):
         LogEventFeatures(window="soon").fit(_events())
+
+
+def test_windows_reaching_back_before_the_events_at_hand_are_missing_not_small() -> None:
+    features = LogEventFeatures(window="5min").fit(_with_history(_events()))
+    X = features.transform(_events())
+    # The events start at 00:00: only a@00:09 has five minutes of history at hand.
+    assert X["window_count"].isna().tolist() == [True, True, True, True, False, True]
+    assert X["window_latency_vs_service"].isna().tolist() == X["window_count"].isna().tolist()
+    # The gap before a service's first event is unknown, not zero.
+    assert X["gap_seconds"].isna().tolist() == [True, False, True, False, False, False]
+    alone = features.transform(_events().iloc[[4]])
+    windowed = [c for c in features.feature_names_ if c.startswith("window_")]
+    assert alone[[*windowed, "gap_seconds"]].isna().all(axis=None)
 
 
 def test_rolling_by_group_matches_pandas_on_random_data() -> None:

@@ -7,6 +7,7 @@ the test moves the clock and calls the scheduler's tick itself.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
 
     # Shifted traffic: drift is reported and alerted; the labels show v1 degraded.
     clock.advance(hours=2)
-    _predict_with_feedback(service, clock, shifted_logs(800, seed=2))
+    _predict_with_feedback(service, clock, shifted_logs(1600, seed=2))
     drift = service.drift(ADMIN, "logs")
     assert drift["drifted"], drift["share_drifted"]
     reports = service.lifecycle_tick()
@@ -80,7 +81,7 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
     assert result["data"]["recent_train_rows"] > 0
     better = result["challenger_score"] > result["champion_score"] + result["margin"]
     assert result["promoted"] is better
-    assert better, result  # on shifted traffic the retrained model is the better one
+    assert better, json.dumps(result)  # on shifted traffic the retrained model is the better one
     assert service.get_model(ADMIN, "logs").production_version == 2
     assert _alerts(service, "promoted")
 

@@ -17,7 +17,11 @@ any order) into a numeric DataFrame with one row per event, in the same order:
   ``window_error_rate``, ``window_latency_mean`` / ``_std`` / ``_median``,
   ``window_latency_vs_service``; ``window_count_all`` over all services and
   ``gap_seconds`` (log of the time since the service's previous event) see
-  floods and silences;
+  floods and silences. A window that reaches back before the first event at
+  hand (a request of a few events, the start of a file) is missing, not
+  small, and so is the gap before a service's first event: the model's
+  imputer gives them the training median, so thin context is neutral rather
+  than a silence to flag;
 - templates mined with Drain3: ``template=N`` one-hot for the most frequent
   training templates, ``template_unseen`` and ``template_rarity`` (-log of
   the template's training frequency);
@@ -483,18 +487,29 @@ class LogEventFeatures:
             values["latency"] = latency
         window = rolling_by_group(times, group_codes, self.window_ns_, values, ("latency",))
         everything = rolling_by_group(times, np.zeros(rows, dtype=np.int64), self.window_ns_, {})
-        columns["window_count"] = window["count"]
-        columns["window_count_all"] = everything["count"]
-        columns["window_error_rate"] = window["error_sum"] / window["count"]
-        gap_seconds = window["gap"] / _NS_PER_SECOND
-        columns["gap_seconds"] = np.log1p(np.nan_to_num(gap_seconds, nan=0.0))
+        windowed: dict[str, np.ndarray] = {
+            "window_count": window["count"],
+            "window_count_all": everything["count"],
+            "window_error_rate": window["error_sum"] / window["count"],
+        }
         if latency is not None:
-            columns["window_latency_mean"] = window["latency_mean"]
-            columns["window_latency_std"] = window["latency_std"]
-            columns["window_latency_median"] = window["latency_median"]
-            columns["window_latency_vs_service"] = self._versus_service(
+            windowed["window_latency_mean"] = window["latency_mean"]
+            windowed["window_latency_std"] = window["latency_std"]
+            windowed["window_latency_median"] = window["latency_median"]
+            windowed["window_latency_vs_service"] = self._versus_service(
                 np.log1p(np.clip(window["latency_median"], 0, None)), services
             )
+        if time_column is not None and rows:
+            # A window reaching back before the first event at hand is unknown, not empty:
+            # one event sent alone would otherwise read as a service gone quiet (count 1)
+            # and be flagged. Missing, it is imputed with the training median (neutral);
+            # in training only the first window's events are affected.
+            partial = times - self.window_ns_ < times.min()
+            for name, column in windowed.items():
+                windowed[name] = np.where(partial, np.nan, column)
+        columns.update(windowed)
+        # No earlier event of the service at hand: the gap is unknown (missing), not 0.
+        columns["gap_seconds"] = np.log1p(window["gap"] / _NS_PER_SECOND)
 
         if self.miner_ is not None:
             assert self.columns_["message"] is not None
