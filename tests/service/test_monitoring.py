@@ -103,3 +103,18 @@ def test_large_references_use_normalised_wasserstein() -> None:
     report = dataset_drift(reference, slight, {"x": "numeric"}, DriftSettings())
     assert report["features"]["x"]["test"] == "wasserstein"
     assert report["drifted"] is False
+
+
+def test_a_feature_missing_in_production_is_listed_but_not_judged() -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=2000), "window": rng.normal(size=2000)})
+    # A small batch of log events: every window reaches back before the batch (missing).
+    current = pd.DataFrame({"x": rng.normal(loc=3.0, size=100), "window": np.nan})
+    report = dataset_drift(reference, current, {"x": "numeric", "window": "numeric"})
+    assert set(report["features"]) == {"x"}
+    assert report["skipped_features"]["window"] == {
+        "kind": "numeric",
+        "drifted": False,
+        "values": 0,
+    }
+    assert report["drifted"] is True and report["share_drifted"] == 1.0

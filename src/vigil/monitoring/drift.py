@@ -137,15 +137,20 @@ def dataset_drift(
             "features": {},
         }
     features: dict[str, Any] = {}
+    skipped: dict[str, Any] = {}
     for column, kind in kinds.items():
         if column not in reference.columns or column not in current.columns:
             continue
         if kind in ("numeric", "boolean"):
-            features[column] = numeric_drift(
-                pd.to_numeric(reference[column], errors="coerce").to_numpy(dtype=float),
-                pd.to_numeric(current[column], errors="coerce").to_numpy(dtype=float),
-                settings,
-            )
+            ref = pd.to_numeric(reference[column], errors="coerce").to_numpy(dtype=float)
+            cur = pd.to_numeric(current[column], errors="coerce").to_numpy(dtype=float)
+            present = int(np.count_nonzero(~np.isnan(cur)))
+            if present < settings.min_rows or np.isnan(ref).all():
+                # Mostly missing here (a log window without its history at hand): too few
+                # values to judge, so the feature is listed but not counted either way.
+                skipped[column] = {"kind": "numeric", "drifted": False, "values": present}
+                continue
+            features[column] = numeric_drift(ref, cur, settings)
         elif kind == "categorical":
             features[column] = categorical_drift(reference[column], current[column], settings)
     drifted = [name for name, report in features.items() if report["drifted"]]
@@ -163,6 +168,7 @@ def dataset_drift(
         "rows": len(current),
         "reference_rows": len(reference),
         "features": features,
+        "skipped_features": skipped,
     }
 
 
