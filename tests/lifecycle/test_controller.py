@@ -3,9 +3,11 @@ canary steps, retention, the feedback-count trigger, pausing, failed jobs and we
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from lifecycle_support import (
     ADMIN,
+    FEATURES,
     Clock,
     actions,
     alerts,
@@ -18,9 +20,11 @@ from lifecycle_support import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigil.data.loading import Dataset
 from vigil.errors import Conflict
 from vigil.monitoring.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from vigil.service import Caller, VigilService
+from vigil.training.trainer import TrainSpec
 
 CANARY_POLICY = {
     "min_feedback": 20,
@@ -394,3 +398,30 @@ def test_a_tick_does_not_act_on_a_production_that_moved_on_while_it_judged(
     assert service.get_model(ADMIN, "m").production_version == 2
     assert service.history(ADMIN, "m")[-1].action == "deploy"
     assert not [a for a in service.list_alerts(ADMIN, "m") if a["severity"] == "critical"]
+
+
+def _anomaly_version(service: VigilService, data: pd.DataFrame) -> int:
+    # ECOD: a value beyond every training value is rare on its own (a forest cannot tell).
+    spec = TrainSpec(task="anomaly", algorithm="ecod")
+    dataset = Dataset(data[FEATURES], f"{abs(hash(data.to_csv())):064x}"[:64], "csv", "normal")
+    return service.train(ADMIN, "a", dataset, spec).version.version
+
+
+@pytest.mark.parametrize(("canary_data", "expected"), [("shifted", "withdrawn"), ("same", "50%")])
+def test_an_anomaly_canary_without_labels_is_judged_by_its_anomaly_rate(
+    service: VigilService, clock: Clock, canary_data: str, expected: str
+) -> None:
+    _anomaly_version(service, frame(400, seed=1))
+    # A canary trained elsewhere (x2 around 6) finds today's normal traffic strange.
+    _anomaly_version(service, frame(400, seed=2, shifted=canary_data == "shifted"))
+    service.deploy(ADMIN, "a", 2, strategy="canary", weight=10)
+    service.put_policy(ADMIN, "a", CANARY_POLICY)
+    clock.advance(minutes=5)
+    traffic(service, "a", frame(40, seed=5), version=2, feedback=False)
+    traffic(service, "a", frame(40, seed=6), version=1, feedback=False)
+    done = [a for a in actions(service.lifecycle_tick(), "a") if a.startswith("canary")]
+    assert done == [f"canary v2 {'withdrawn' if expected == 'withdrawn' else '-> 50%'}"]
+    if expected == "withdrawn":
+        last = service.history(ADMIN, "a")[-1]
+        assert (last.action, last.version) == ("undeploy", 2)
+        assert "anomaly rate" in last.reason and "(unlabelled)" in last.reason

@@ -16,8 +16,10 @@ as a manual one does. The checks of one model, in order:
 4. retraining triggers: labelled feedback since the last retraining, metric
    drop, drift, and the schedule (claimed compare-and-set in the database);
 5. canary steps: a healthy canary moves to the next weight once it has
-   answered ``min_predictions`` times at the current one; an unhealthy one is
-   withdrawn;
+   answered ``min_predictions`` times at the current one; an unhealthy one
+   (its live metric below production's, or for an anomaly model without
+   enough labels, flagging more than twice production's share of the same
+   traffic) is withdrawn;
 6. retention.
 
 Before them, alerts of the model whose webhook post a process left pending
@@ -47,6 +49,9 @@ RETRAIN_COOLDOWN = timedelta(hours=1)
 # An alert not posted to the webhook this long after it was raised is posted again: longer
 # than a post with all its retries takes, so only posts whose process ended are repeated.
 UNDELIVERED_AFTER = timedelta(minutes=10)
+# An anomaly canary without enough labels is withdrawn when it flags more than twice
+# production's share of the same traffic, and at least this much more.
+CANARY_ANOMALY_RATE_EXCESS = 0.05
 # Drift is judged on at most this many recent production inputs.
 DRIFT_ROWS = 1000
 
@@ -363,11 +368,11 @@ class LifecycleController:
         if live.get("predictions", 0) < policy.canary.min_predictions:
             return
         value = live.get("metrics", {}).get(metric)
-        champion = (
-            self.service.live_summary(caller, record.model, model.production_version, since=since)
-            .get("metrics", {})
-            .get(metric)
+        production = self.service.live_summary(
+            caller, record.model, model.production_version, since=since
         )
+        champion = production.get("metrics", {}).get(metric)
+        unhealthy = None
         if (
             live.get("feedback", 0) >= policy.min_feedback
             and value is not None
@@ -375,23 +380,27 @@ class LifecycleController:
         ):
             sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
             if sign * (float(champion) - float(value)) > policy.rollback.metric_drop:
-                self.service.undeploy(
-                    caller,
-                    record.model,
-                    canary,
-                    reason=f"canary withdrawn: live {metric} {value:.4f} vs production "
-                    f"{champion:.4f}",
-                )
-                self.service.raise_alert(
-                    caller,
-                    record.model,
-                    kind="canary",
-                    severity="warning",
-                    message=f"Canary v{canary} withdrawn: {metric} {value:.4f} vs {champion:.4f}",
-                    version=canary,
-                )
-                report.actions.append(f"canary v{canary} withdrawn")
-                return
+                unhealthy = f"live {metric} {value:.4f} vs production {champion:.4f}"
+        elif model.task == "anomaly" and production.get("predictions", 0):
+            # Without enough labels an anomaly model still shows its health: flagging far
+            # more of the same traffic than production does pages people for nothing.
+            rate, usual = live.get("anomaly_rate", 0.0), production.get("anomaly_rate", 0.0)
+            if rate > usual + max(CANARY_ANOMALY_RATE_EXCESS, usual):
+                unhealthy = f"anomaly rate {rate:.4f} vs production {usual:.4f} (unlabelled)"
+        if unhealthy is not None:
+            self.service.undeploy(
+                caller, record.model, canary, reason=f"canary withdrawn: {unhealthy}"
+            )
+            self.service.raise_alert(
+                caller,
+                record.model,
+                kind="canary",
+                severity="warning",
+                message=f"Canary v{canary} withdrawn: {unhealthy}",
+                version=canary,
+            )
+            report.actions.append(f"canary v{canary} withdrawn")
+            return
         following = next((s for s in steps if s > model.canary_weight), 100.0)
         if following >= 100.0:
             self.service.deploy(
