@@ -1495,12 +1495,11 @@ class VigilService:
             self.notifier.notify(alert, url)
         return alert, created
 
-    def resume_alert_deliveries(self, caller: Caller, name: str, *, before: datetime) -> int:
+    def resume_alert_deliveries(
+        self, caller: Caller, name: str, url: str, *, before: datetime
+    ) -> int:
         """Returns how many of the model's alerts raised before ``before`` and still not
-        posted (their process ended first) were queued again for the policy's webhook."""
-        url = parse_policy(self.policies.get(caller.tenant, name).document).webhook_url
-        if url is None:
-            return 0
+        posted (their process ended first) were queued again for ``url``, its webhook."""
         return self.notifier.resume(url, tenant=caller.tenant, model=name, created_before=before)
 
     def list_alerts(

@@ -108,11 +108,12 @@ class LifecycleController:
         caller = Caller(tenant=record.tenant, actor=POLICY_ACTOR, role="admin")
         # An alert still unposted this long after it was raised lost its process (a
         # restart, a crash) before the post; the one leader posts it again.
-        resumed = self.service.resume_alert_deliveries(
-            caller, record.model, before=now - UNDELIVERED_AFTER
-        )
-        if resumed:
-            report.actions.append(f"webhook: {resumed} unposted alert(s) queued again")
+        if policy.webhook_url is not None:
+            resumed = self.service.resume_alert_deliveries(
+                caller, record.model, policy.webhook_url, before=now - UNDELIVERED_AFTER
+            )
+            if resumed:
+                report.actions.append(f"webhook: {resumed} unposted alert(s) queued again")
         model = self.service.get_model(caller, record.model)
         if model.production_version is None:
             return report
