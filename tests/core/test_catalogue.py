@@ -5,6 +5,8 @@ A new catalogue entry is tested here the moment it is registered.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.catalogue import CATALOGUE
 from vigil.algorithms.dbscan import InductiveDBSCAN
+from vigil.errors import UsageError
 from vigil.training.trainer import TrainSpec, train_model
 
 CASES = [(name, task) for name, spec in sorted(CATALOGUE.items()) for task in spec.tasks]
@@ -79,3 +82,50 @@ def test_empty_batch_gives_no_predictions() -> None:
 )
 def test_vigil_estimators_follow_the_scikit_learn_contract(estimator, check) -> None:  # type: ignore[no-untyped-def]
     check(estimator)
+
+
+def _auto_detector(kind: str, **params: Any) -> tuple[Any, dict[str, Any]]:
+    """Returns the model of an ``auto`` bundle trained on ``kind`` data, and its params."""
+    from vigil.simulate import simulate
+
+    frame = simulate(kind, 600, 0.05, 3).drop(columns=["is_anomaly", "anomaly_type"])
+    spec = TrainSpec(
+        task="anomaly",
+        algorithm="auto",
+        feature_kind="metrics" if kind == "metrics" else "tabular",
+        params=dict(params),
+    )
+    bundle = train_model(frame, spec).bundle
+    return bundle.pipeline[-1], bundle.params
+
+
+def test_auto_is_ecod_alone_on_metric_streams_and_says_so() -> None:
+    from vigil.algorithms.ecod import ECODDetector
+
+    model, params = _auto_detector("metrics")
+    assert params["members"] == "ecod"
+    assert isinstance(model, CalibratedAnomalyDetector)
+    assert isinstance(model.detector_, ECODDetector)
+
+
+def test_auto_is_knn_and_ecod_on_tables_and_takes_members_when_given() -> None:
+    from vigil.algorithms.ensemble import AnomalyEnsemble
+
+    model, params = _auto_detector("transactions")
+    assert params["members"] == "subsampled_knn,ecod"
+    assert isinstance(model.detector_, AnomalyEnsemble)
+    assert [name for name, _ in model.detector_.detectors_] == ["subsampled_knn", "ecod"]
+    model, params = _auto_detector("metrics", members="isolation_forest,ecod", contamination=0.02)
+    assert params["members"] == "isolation_forest,ecod"
+    assert model.contamination == 0.02
+
+
+def test_auto_with_one_member_keeps_its_own_threshold_settings() -> None:
+    model, _ = _auto_detector("transactions", members="isolation_forest", target_fpr=0.01)
+    assert isinstance(model.detector_, IsolationForest)
+    assert model.target_fpr == 0.01
+
+
+def test_auto_refuses_unknown_members_naming_itself() -> None:
+    with pytest.raises(UsageError, match=r"Parameter 'members' of auto .* 'forest' is not one"):
+        _auto_detector("transactions", members="forest")

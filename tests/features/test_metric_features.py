@@ -67,6 +67,42 @@ def test_lags_differences_and_windows_on_a_hand_made_series() -> None:
     assert X["robust_z"].iloc[-1] > 10
 
 
+def test_range_excess_measures_a_new_extreme_from_the_trailing_range() -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01", periods=8, freq="10min"),
+            "value": [5.0, 6.0, 4.0, 9.0, 8.0, 2.0, 9.0, 4.0],
+        }
+    )
+    features = MetricWindowFeatures(range_window=4).fit(frame)
+    X = features.transform(frame)
+    _, spread = features.scales_[""]
+    # No history: neutral. Then beyond the highest / lowest of up to the 4 points before.
+    expected = np.array([0.0, 1.0, -1.0, 3.0, 0.0, -2.0, 0.0, 0.0]) / spread
+    assert np.allclose(X["range_excess"], expected)
+
+
+def test_a_lasting_level_change_is_a_new_extreme_once() -> None:
+    values = np.r_[np.tile([10.0, 11.0, 12.0, 11.0], 50), np.tile([30.0, 31.0, 32.0, 31.0], 50)]
+    frame = pd.DataFrame(
+        {"timestamp": pd.date_range("2024-01-01", periods=400, freq="5min"), "value": values}
+    )
+    X = MetricWindowFeatures().fit(frame.iloc[:200]).transform(frame)
+    excess = X["range_excess"].to_numpy()
+    # The step and the first climb to the new top are new extremes; the plateau is not.
+    assert excess[200] > 10
+    assert np.count_nonzero(excess[200:]) == 3
+    assert np.all(X["value"].to_numpy()[200:] > 10)  # the level stays far from training
+
+
+def test_a_model_saved_before_range_excess_still_transforms(stream: pd.DataFrame) -> None:
+    features = MetricWindowFeatures(columns="detector").fit(stream)
+    expected = features.transform(stream).drop(columns=["range_excess"])
+    del features.range_window_
+    features.feature_names_ = list(expected.columns)
+    assert np.allclose(features.transform(stream).to_numpy(), expected.to_numpy())
+
+
 def test_series_are_scaled_separately(stream: pd.DataFrame) -> None:
     features = MetricWindowFeatures().fit(stream)
     X = features.transform(stream)
@@ -90,16 +126,23 @@ def test_bad_options_are_refused() -> None:
         MetricWindowFeatures(value_column="reading_x").fit(frame)
 
 
-def test_the_detector_set_leaves_out_level_copies_and_calendar_coordinates(
+def test_the_detector_set_leaves_out_the_level_its_copies_and_calendar_coordinates(
     stream: pd.DataFrame,
 ) -> None:
     full = MetricWindowFeatures().fit(stream)
     detector = MetricWindowFeatures(columns="detector").fit(stream)
-    assert {"lag_1", "rolling_mean", "hour_sin", "weekday_cos"} <= set(full.feature_names_)
+    assert {"value", "lag_1", "rolling_mean", "hour_sin", "weekday_cos"} <= set(full.feature_names_)
     kept = set(detector.feature_names_)
     assert not any(n.startswith(("lag_", "hour_", "weekday_")) for n in kept)
-    assert "rolling_mean" not in kept
-    assert {"value", "diff_1", "rolling_std", "rolling_z", "robust_z", "seasonal_z"} <= kept
+    assert not {"value", "rolling_mean"} & kept
+    assert {
+        "diff_1",
+        "rolling_std",
+        "rolling_z",
+        "robust_z",
+        "range_excess",
+        "seasonal_z",
+    } <= kept
     # The kept columns are the same numbers as in the full set, only fewer.
     X_full = full.transform(stream)
     X_detector = detector.transform(stream)

@@ -29,7 +29,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 
-from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, get_algorithm
+from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, auto_members, get_algorithm
 from vigil.data.schema import ColumnSchema, conform, infer_schema
 from vigil.errors import InvalidInput, UsageError
 from vigil.features.extractors import FEATURE_KINDS, FeatureExtractor, make_extractor
@@ -393,10 +393,16 @@ def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
 
 
 def build_pipeline(
-    data: PreparedData, params: Mapping[str, Any]
+    data: PreparedData, params: Mapping[str, Any], feature_kind: str = "tabular"
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """Returns the unfitted preprocessing + estimator pipeline and the resolved parameters."""
+    """Returns the unfitted preprocessing + estimator pipeline and the resolved parameters.
+
+    ``auto`` without members given is made of the members chosen for
+    ``feature_kind``, and they are recorded in the resolved parameters.
+    """
     algorithm = get_algorithm(data.algorithm)
+    if algorithm.name == "auto" and params.get("members") is None:
+        params = {**params, "members": auto_members(feature_kind)}
     estimator, resolved = algorithm.build(data.task, params)
     preprocess = build_preprocessor(data.schema, scale=algorithm.scale, dense=algorithm.dense)
     return Pipeline([("preprocess", preprocess), ("model", estimator)]), resolved
@@ -415,7 +421,7 @@ def train_model(
         progress(0.03, f"extracting {spec.feature_kind} features")
         extracted = prepare_extracted(frame, spec)
         data = extracted.data
-    pipeline, resolved = build_pipeline(data, spec.params)
+    pipeline, resolved = build_pipeline(data, spec.params, spec.feature_kind)
     if spec.cv is not None and not 2 <= spec.cv <= 20:
         raise UsageError(f"cv must be between 2 and 20 folds, got {spec.cv}.")
     if extracted is None:
