@@ -95,6 +95,21 @@ def test_a_lasting_level_change_is_a_new_extreme_once() -> None:
     assert np.all(X["value"].to_numpy()[200:] > 10)  # the level stays far from training
 
 
+def test_a_lone_point_is_judged_by_its_level_with_or_without_timestamps() -> None:
+    values = np.random.default_rng(0).normal(size=300)
+    untimed = MetricWindowFeatures(columns="detector").fit(pd.DataFrame({"value": values}))
+    assert "value" in untimed.feature_names_
+    assert untimed.transform(pd.DataFrame({"value": [1e6]}))["value"].iloc[0] > 100
+    timed = MetricWindowFeatures(columns="detector").fit(
+        pd.DataFrame(
+            {"timestamp": pd.date_range("2024-01-01", periods=300, freq="5min"), "value": values}
+        )
+    )
+    assert "value" not in timed.feature_names_
+    lone = pd.DataFrame({"timestamp": ["2024-01-02 10:00"], "value": [1e6]})
+    assert timed.transform(lone)["seasonal_z"].iloc[0] == 100.0
+
+
 def test_a_model_saved_before_range_excess_still_transforms(stream: pd.DataFrame) -> None:
     features = MetricWindowFeatures(columns="detector").fit(stream)
     expected = features.transform(stream).drop(columns=["range_excess"])

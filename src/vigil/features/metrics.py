@@ -32,7 +32,9 @@ against the learned profile. The level itself, scaled by the training
 median, is judged against the training data only, so after a lasting change
 every point reads as anomalous until the next retraining; the level enters
 through features that judge it against the recent past instead
-(``robust_z``, ``range_excess``) and against the hour (``seasonal_z``). On
+(``robust_z``, ``range_excess``) and against the hour (``seasonal_z``).
+A stream without timestamps keeps the level: without a seasonal profile
+nothing else judges a point that arrives without its history. On
 NAB's realAWSCloudwatch series (benchmarks/anomaly/nab.py, daily retraining)
 leaving out the lags, rolling mean and calendar took ECOD from 49.8 to 57.2;
 adding ``range_excess`` and leaving out the level took it to 63.7, with 90
@@ -178,7 +180,10 @@ class MetricWindowFeatures:
         self.profile_ = self._seasonal_profile(frame, values, names, codes)
         names = list(self._features(frame.head(0)).columns)
         if self.columns == "detector":
-            names = [n for n in names if not n.startswith(_DETECTOR_DROPS)]
+            # Without timestamps there is no seasonal profile to judge the level by, and
+            # a point sent alone (no history) would have no feature but the level.
+            drops = tuple(d for d in _DETECTOR_DROPS if self.time_ is not None or d != "value")
+            names = [n for n in names if not n.startswith(drops)]
         self.feature_names_ = names
         return self
 
