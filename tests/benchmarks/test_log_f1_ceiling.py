@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from benchmark_support import load_benchmark
 
-
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "anomaly" / "logs.py"
-    spec = importlib.util.spec_from_file_location("logs_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-logs = _load()
+logs = load_benchmark("logs.py")
 
 
 def _brute_force(signature: np.ndarray, y: np.ndarray) -> float:

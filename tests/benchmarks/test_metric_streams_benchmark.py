@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_support import load_benchmark
 
-
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "anomaly" / "metric_streams.py"
-    spec = importlib.util.spec_from_file_location("metric_streams_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-streams = _load()
+streams = load_benchmark("metric_streams.py")
 
 
 def test_a_fault_is_a_run_of_faulty_points_of_one_series() -> None:

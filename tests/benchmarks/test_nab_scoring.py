@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_support import load_benchmark
 
 STANDARD = {"tp": 1.0, "fp": 0.11, "fn": 1.0}
 
 
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "anomaly" / "nab.py"
-    spec = importlib.util.spec_from_file_location("nab_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-nab = _load()
+nab = load_benchmark("nab.py")
 
 
 def _series(rows: int) -> pd.Series:
