@@ -74,18 +74,19 @@ def test_range_excess_measures_a_new_extreme_from_the_trailing_range() -> None:
             "value": [5.0, 6.0, 4.0, 9.0, 8.0, 2.0, 9.0, 4.0],
         }
     )
-    features = MetricWindowFeatures(range_window=4).fit(frame)
+    features = MetricWindowFeatures(range_window=4, baseline_window=2).fit(frame)
     X = features.transform(frame)
     _, spread = features.scales_[""]
-    # No history: neutral. Then beyond the highest / lowest of up to the 4 points before.
-    expected = np.array([0.0, 1.0, -1.0, 3.0, 0.0, -2.0, 0.0, 0.0]) / spread
+    # Neutral until 2 points (the baseline window) came before; then beyond the highest /
+    # lowest of up to the 4 points before.
+    expected = np.array([0.0, 0.0, -1.0, 3.0, 0.0, -2.0, 0.0, 0.0]) / spread
     assert np.allclose(X["range_excess"], expected)
 
 
 def test_a_lasting_level_change_is_a_new_extreme_once() -> None:
     values = np.r_[np.tile([10.0, 11.0, 12.0, 11.0], 50), np.tile([30.0, 31.0, 32.0, 31.0], 50)]
     frame = pd.DataFrame(
-        {"timestamp": pd.date_range("2024-01-01", periods=400, freq="5min"), "value": values}
+        {"timestamp": pd.date_range("2024-01-01", periods=400, freq="10min"), "value": values}
     )
     X = MetricWindowFeatures().fit(frame.iloc[:200]).transform(frame)
     excess = X["range_excess"].to_numpy()
@@ -93,6 +94,19 @@ def test_a_lasting_level_change_is_a_new_extreme_once() -> None:
     assert excess[200] > 10
     assert np.count_nonzero(excess[200:]) == 3
     assert np.all(X["value"].to_numpy()[200:] > 10)  # the level stays far from training
+
+
+def test_range_excess_waits_for_a_day_of_the_stream_at_hand(stream: pd.DataFrame) -> None:
+    features = MetricWindowFeatures(columns="detector").fit(stream)
+    X = features.transform(stream)
+    age = pd.to_datetime(stream["timestamp"]) - pd.to_datetime(stream["timestamp"]).min()
+    young = (age < pd.Timedelta("1D")).to_numpy()
+    assert young.any() and (X["range_excess"].to_numpy()[young] == 0).all()
+    assert (X["range_excess"].to_numpy()[~young] != 0).any()
+    # A batch that starts later waits for its own first day: what counts is the history at hand.
+    later = stream.iloc[len(stream) // 2 :]
+    tail = features.transform(later)["range_excess"].to_numpy()
+    assert (tail[: int(young.sum())] == 0).all()
 
 
 def test_a_lone_point_is_judged_by_its_level_with_or_without_timestamps() -> None:

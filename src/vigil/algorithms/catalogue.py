@@ -375,12 +375,12 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
       burst a little wider than before) that are normal; k-NN ranks them
       above real faults, and as the larger score it decides. On NAB's real
       CloudWatch series (benchmarks/anomaly/nab.py, daily retraining) ECOD
-      alone scores 63.7, the members for tables 22.2, the isolation forest
-      47.1. On simulated metric streams (benchmarks/anomaly/
+      alone scores 66.9, the members for tables 39.0, the isolation forest
+      43.8. On simulated metric streams (benchmarks/anomaly/
       metric_streams.py) both see a fault where it starts as well (ROC AUC
       of its first points against normal ones 98.1, 97.6 for the members for
       tables); k-NN keeps flagging more of a lasting fault's later points
-      (per-point ROC AUC 85.1 against 81.7), which an alert does not need.
+      (per-point ROC AUC 85.0 against 81.7), which an alert does not need.
     """
     names = _member_names(p["members"] or ",".join(AUTO_MEMBERS), "auto")
     if len(names) == 1:
