@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from vigil.errors import Unauthorized
 from vigil.registry.sessions import SqlStore
@@ -77,7 +78,15 @@ class KeyStore(SqlStore):
         """Makes ``text`` (``VIGIL_ADMIN_KEY``) the admin key of tenant ``default``.
 
         Run at every start: a changed variable replaces the previous key.
+        Replicas started together race to create the row; the one that loses
+        finds it there on a second look and checks it like any later start.
         """
+        try:
+            self._put_environment_admin(text)
+        except IntegrityError:
+            self._put_environment_admin(text)
+
+    def _put_environment_admin(self, text: str) -> None:
         with self.writing() as session:
             row = session.get(ApiKeyRow, ENVIRONMENT_ADMIN_ID)
             if row is None:
