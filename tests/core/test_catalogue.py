@@ -16,7 +16,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.catalogue import CATALOGUE
 from vigil.algorithms.dbscan import InductiveDBSCAN
+from vigil.algorithms.ecod import ECODDetector
+from vigil.algorithms.ensemble import AnomalyEnsemble
 from vigil.errors import UsageError
+from vigil.simulate import simulate
 from vigil.training.trainer import TrainSpec, train_model
 
 CASES = [(name, task) for name, spec in sorted(CATALOGUE.items()) for task in spec.tasks]
@@ -86,8 +89,6 @@ def test_vigil_estimators_follow_the_scikit_learn_contract(estimator, check) -> 
 
 def _auto_detector(kind: str, **params: Any) -> tuple[Any, dict[str, Any]]:
     """Returns the model of an ``auto`` bundle trained on ``kind`` data, and its params."""
-    from vigil.simulate import simulate
-
     frame = simulate(kind, 600, 0.05, 3).drop(columns=["is_anomaly", "anomaly_type"])
     spec = TrainSpec(
         task="anomaly",
@@ -100,8 +101,6 @@ def _auto_detector(kind: str, **params: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def test_auto_is_ecod_alone_on_metric_streams_and_says_so() -> None:
-    from vigil.algorithms.ecod import ECODDetector
-
     model, params = _auto_detector("metrics")
     assert params["members"] == "ecod"
     assert isinstance(model, CalibratedAnomalyDetector)
@@ -109,8 +108,6 @@ def test_auto_is_ecod_alone_on_metric_streams_and_says_so() -> None:
 
 
 def test_auto_is_knn_and_ecod_on_tables_and_takes_members_when_given() -> None:
-    from vigil.algorithms.ensemble import AnomalyEnsemble
-
     model, params = _auto_detector("transactions")
     assert params["members"] == "subsampled_knn,ecod"
     assert isinstance(model.detector_, AnomalyEnsemble)

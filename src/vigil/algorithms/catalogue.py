@@ -308,7 +308,7 @@ AUTO_MEMBERS = ("subsampled_knn", "ecod")
 AUTO_MEMBERS_BY_KIND = {"metrics": ("ecod",)}
 
 
-def auto_members(feature_kind: str) -> str:
+def auto_members(feature_kind: str = "tabular") -> str:
     """Returns the members ``auto`` is made of for ``feature_kind``, comma-separated."""
     return ",".join(AUTO_MEMBERS_BY_KIND.get(feature_kind, AUTO_MEMBERS))
 
@@ -382,12 +382,12 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
       tables); k-NN keeps flagging more of a lasting fault's later points
       (per-point ROC AUC 85.0 against 81.7), which an alert does not need.
     """
-    names = _member_names(p["members"] or ",".join(AUTO_MEMBERS), "auto")
+    names = _member_names(p["members"] or auto_members(), "auto")
     if len(names) == 1:
         # One member needs no ensemble: it is calibrated with auto's threshold settings.
         spec = CATALOGUE[names[0]]
         shared = {param.name for param in spec.params} & set(p)
-        return spec.build(task, {name: p[name] for name in shared if name != "members"})[0]
+        return spec.build(task, {name: p[name] for name in shared})[0]
     return _calibrated(AnomalyEnsemble(_members(names, p["random_state"])), p)
 
 
@@ -775,7 +775,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
                 "str",
                 None,
                 "comma-separated anomaly algorithms (none = chosen by the kind of features: "
-                f"{auto_members('metrics')} for metric streams, {','.join(AUTO_MEMBERS)} "
+                f"{auto_members('metrics')} for metric streams, {auto_members()} "
                 "otherwise)",
                 nullable=True,
             ),
