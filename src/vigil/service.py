@@ -42,7 +42,6 @@ from vigil.errors import (
     UsageError,
     VigilError,
 )
-from vigil.features.extractors import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
 from vigil.ids import uuid7
 from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner, new_worker_id, worker_is_dead
@@ -80,6 +79,7 @@ from vigil.serving.prediction_log import (
 from vigil.serving.routing import choose_version
 from vigil.training.bundle import BatchPrediction, ModelBundle
 from vigil.training.metrics import LOWER_IS_BETTER
+from vigil.training.request import spec_to_json, train_spec_from_request
 from vigil.training.trainer import (
     Progress,
     TrainOutcome,
@@ -1721,22 +1721,6 @@ MAX_RECENT_ROWS = 50_000
 SOURCE_KINDS = frozenset({"dataset_id", "rows", "url", "sql"})
 # A URL source larger than this is refused rather than filling memory.
 MAX_FETCH_BYTES = 512 * 1024 * 1024
-_TRAIN_FIELDS = frozenset(
-    {
-        "data",
-        "task",
-        "algorithm",
-        "target",
-        "features",
-        "params",
-        "test_size",
-        "cv",
-        "deploy",
-        "seed",
-        "feature_options",
-        "holdout_rows",
-    }
-)
 
 
 class JobCancelled(Exception):
@@ -1754,77 +1738,6 @@ def _check_tenant(tenant: str) -> None:
             f"Tenant {tenant!r} is not allowed; use 1-128 letters, digits, '-', '_' or '.'.",
             errors=[{"loc": ["tenant"], "msg": "invalid tenant"}],
         )
-
-
-def train_spec_from_request(request: dict[str, Any]) -> TrainSpec:
-    """Returns the TrainSpec described by a train request body (the REST shape).
-
-    Raises InvalidInput naming the field that has the wrong type or an unknown name.
-    """
-    unknown = sorted(set(request) - _TRAIN_FIELDS)
-    if unknown:
-        raise InvalidInput(
-            f"Unknown field {unknown[0]!r} in the train request.",
-            errors=[{"loc": [name], "msg": "unknown field"} for name in unknown],
-        )
-
-    def typed(name: str, kinds: type | tuple[type, ...], default: Any) -> Any:
-        value = request.get(name, default)
-        if value is not None and not isinstance(value, kinds):
-            raise InvalidInput(
-                f"Field {name!r} has the wrong type ({type(value).__name__}).",
-                errors=[{"loc": [name], "msg": "wrong type"}],
-            )
-        return value
-
-    features = typed("features", (list, str), None)
-    kind = "tabular"
-    if isinstance(features, str):
-        # A kind name (logs, metrics, requests, tabular) asks for that feature extraction.
-        if features not in FEATURE_KINDS:
-            raise InvalidInput(
-                f"Field 'features' is a list of columns or one of {', '.join(FEATURE_KINDS)}; "
-                f"got {features!r}.",
-                errors=[{"loc": ["features"], "msg": "unknown feature kind"}],
-            )
-        kind, features = features, None
-    if features is not None and not all(isinstance(f, str) for f in features):
-        raise InvalidInput("Field 'features' must be a list of column names.")
-    options = typed("feature_options", dict, None) or {}
-    test_size = typed("test_size", (int, float), 0.2)
-    return TrainSpec(
-        task=typed("task", str, "auto") or "auto",
-        algorithm=typed("algorithm", str, None),
-        target=typed("target", str, None),
-        features=features,
-        params=typed("params", dict, None) or {},
-        test_size=float(test_size),
-        cv=typed("cv", int, None),
-        seed=typed("seed", int, 42),
-        feature_kind=kind,
-        feature_options=options,
-        holdout_rows=typed("holdout_rows", int, 0) or 0,
-    )
-
-
-def spec_to_json(spec: TrainSpec) -> dict[str, Any]:
-    """Returns a TrainSpec as the request fields that rebuild it."""
-    return {
-        "task": spec.task,
-        "algorithm": spec.algorithm,
-        "target": spec.target,
-        "features": spec.features,
-        "params": dict(spec.params),
-        "test_size": spec.test_size,
-        "cv": spec.cv,
-        "seed": spec.seed,
-        **(
-            {"features": spec.feature_kind, "feature_options": dict(spec.feature_options)}
-            if spec.feature_kind != "tabular"
-            else {}
-        ),
-        **({"holdout_rows": spec.holdout_rows} if spec.holdout_rows else {}),
-    }
 
 
 def _with_algorithm(spec: TrainSpec, algorithm: str) -> TrainSpec:
