@@ -34,7 +34,7 @@ Drifts (the size is the same for both models):
 Part 1, detection. Per model, seed and drift a fresh model (v1, production)
 is trained, then production traffic arrives: first 1000 undrifted predictions
 (the controller's drift window, ``DRIFT_ROWS``, so the window is full of normal
-traffic when the drift begins), then 1000 drifted ones, with ``service.drift``
+traffic when the drift begins), then 1000 drifted ones, with ``service.monitoring.drift``
 (over the last 1000 logged inputs, as the controller calls it) checked after
 25, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500, 600, 800 and 1000 drifted
 predictions (every 25 would triple the run time; the traffic between two
@@ -55,11 +55,11 @@ same counts of predictions) and warm (a full window). Every check records the
 test statistic of the changed fields' features (``response_time`` too).
 
 Part 2, recovery. After the 1000 drifted predictions every prediction (normal
-and drifted) gets its true label as feedback and ``service.retrain`` runs (the
+and drifted) gets its true label as feedback and ``service.retraining.retrain`` runs (the
 challenger learns from v1's data plus the labelled recent predictions; it is
 promoted if it beats v1 on the service's evaluation rows, v1's test split plus
 held-back recent labels, by the policy's margin, 0). Both versions are then
-scored with ``service.evaluate`` on a fresh labelled sample neither saw,
+scored with ``service.predictions.evaluate`` on a fresh labelled sample neither saw,
 undrifted and drifted (the same rows, the same drift): v1 before the drift
 (undrifted), v1 on drifted data, v2 on drifted data, and v2 on undrifted data
 (what the retraining cost on the old distribution); precision and recall are
@@ -103,7 +103,8 @@ from vigil.monitoring.drift import DriftSettings
 from vigil.registry.artifacts import LocalArtifactStore
 from vigil.registry.db import create_engine_for, upgrade
 from vigil.registry.store import RegistryStore
-from vigil.service import Caller, VigilService
+from vigil.security import Caller
+from vigil.service import VigilService
 from vigil.simulate.logs import DEFAULT_START, simulate_logs
 from vigil.training.trainer import TrainSpec
 
@@ -300,13 +301,15 @@ class Bench:
         )
 
     def close(self) -> None:
-        self.service.stop_workers()
+        self.service.jobs.stop_workers()
         self.engine.dispose()
 
     def predict(self, scenario: Scenario, name: str, rows: pd.DataFrame) -> list[dict[str, Any]]:
         if rows.empty:
             return []
-        answer = self.service.predict(CALLER, name, rows.drop(columns=list(scenario.hidden)))
+        answer = self.service.predictions.predict(
+            CALLER, name, rows.drop(columns=list(scenario.hidden))
+        )
         self.clock.advance(minutes=1)
         return [
             {"prediction_id": p["id"], "actual": int(label)}
@@ -314,7 +317,7 @@ class Bench:
         ]
 
     def check(self, name: str, watch: tuple[str, ...], observe: tuple[str, ...]) -> dict[str, Any]:
-        report = self.service.drift(CALLER, name)
+        report = self.service.monitoring.drift(CALLER, name)
         flagged = report.get("drifted_features", [])
         return {
             "rows": report["rows"],
@@ -350,9 +353,11 @@ def run_one(bench: Bench, scenario: Scenario, seed: int, drift: Drift) -> dict[s
     train = scenario.frame(TRAIN_ROWS, seed, 0, Drift("none"), 0)
     dataset = Dataset(train, f"{seed:064d}", "parquet", f"{scenario.name} seed {seed}")
     started = time.perf_counter()
-    trained = service.train(CALLER, name, dataset, scenario.spec, deploy="always").version
+    trained = service.training.train(CALLER, name, dataset, scenario.spec, deploy="always").version
     v1 = trained.version
-    service.put_policy(CALLER, name, {"drift_share": DRIFT_SHARE, "metric": scenario.metrics[0]})
+    service.policies.put_policy(
+        CALLER, name, {"drift_share": DRIFT_SHARE, "metric": scenario.metrics[0]}
+    )
     watch = (
         tuple(f for fields in scenario.watch.values() for f in fields)
         if drift.kind == "none"
@@ -384,10 +389,10 @@ def run_one(bench: Bench, scenario: Scenario, seed: int, drift: Drift) -> dict[s
     detection_seconds = time.perf_counter() - started
 
     # Part 2: every prediction labelled, then the retraining and a fresh labelled sample.
-    service.record_feedback(CALLER, name, feedback)
+    service.monitoring.record_feedback(CALLER, name, feedback)
     bench.clock.advance(minutes=5)
     started = time.perf_counter()
-    retrained = service.retrain(CALLER, name, reason="benchmark: after the drift")
+    retrained = service.retraining.retrain(CALLER, name, reason="benchmark: after the drift")
     retrain_seconds = time.perf_counter() - started
     v2 = retrained["challenger"]
     clean = scenario.frame(EVAL_ROWS, seed, 2, Drift("none"), 0)
@@ -399,7 +404,9 @@ def run_one(bench: Bench, scenario: Scenario, seed: int, drift: Drift) -> dict[s
         ("v2_drifted", v2, drifted),
         ("v2_undrifted", v2, clean),
     ):
-        metrics = service.evaluate(CALLER, name, frame, scenario.target, version=version)
+        metrics = service.predictions.evaluate(
+            CALLER, name, frame, scenario.target, version=version
+        )
         scores[label] = {m: _round(metrics["metrics"].get(m)) for m in scenario.metrics}
     return {
         "seed": seed,

@@ -503,7 +503,8 @@ def main() -> None:
 
     from vigil.config import Settings
     from vigil.data.loading import Dataset
-    from vigil.service import Caller, VigilService
+    from vigil.security import Caller
+    from vigil.service import VigilService
     from vigil.training.trainer import TrainSpec, train_model
 
     load_before = os.getloadavg()
@@ -518,7 +519,7 @@ def main() -> None:
         names = ["iforest"] + [f"iforest-{i}" for i in range(1, MODELS_LOADED)]
         print(f"training {len(names)} isolation forests on {args.rows:,} rows ...", flush=True)
         for seed, name in enumerate(names):
-            service.train(
+            service.training.train(
                 caller,
                 name,
                 dataset,
@@ -529,7 +530,7 @@ def main() -> None:
                     seed=42 + seed,
                 ),
             )
-        anomaly = service.load_bundle("default", "iforest", 1)
+        anomaly = service.predictions.load_bundle("default", "iforest", 1)
         service.store.engine.dispose()
         classifier = train_model(
             frame.head(min(RF_TRAIN_ROWS, args.rows)),

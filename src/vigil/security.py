@@ -14,10 +14,42 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from vigil.errors import InvalidInput, Unauthorized
+from vigil.errors import Forbidden, InvalidInput, Unauthorized
 
 ROLES = ("viewer", "predictor", "trainer", "admin")
 _PREFIX = "vk"
+# The tenant of the operator (VIGIL_ADMIN_KEY, the first admin key): it may administer others.
+OPERATOR_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the tenant whose resources they reach, their role, and the actor recorded.
+
+    The command line acts as an admin of tenant ``default`` (it runs where the
+    database is); the API builds a Caller from the presented key.
+    """
+
+    tenant: str = "default"
+    actor: str = "cli"
+    role: str = "admin"
+    key_id: str | None = None
+
+
+def require_role(caller: Caller, required: str) -> None:
+    """Raises Forbidden unless the caller's role is at least ``required``."""
+    if not role_allows(caller.role, required):
+        raise Forbidden(f"This needs the {required} role; the key has {caller.role}.")
+
+
+def check_tenant(tenant: str) -> str:
+    """Returns ``tenant`` if it is a valid tenant name, else raises InvalidInput naming it."""
+    if not tenant or len(tenant) > 128 or not all(ch.isalnum() or ch in "-_." for ch in tenant):
+        raise InvalidInput(
+            f"Tenant {tenant!r} is not allowed; use 1-128 letters, digits, '-', '_' or '.'.",
+            errors=[{"loc": ["tenant"], "msg": "invalid tenant"}],
+        )
+    return tenant
 
 
 def role_rank(role: str) -> int:

@@ -108,7 +108,7 @@ class Api:
 
     def run_jobs(self) -> int:
         """Runs every queued job to its end in this thread; returns how many ran."""
-        return self.service.run_pending_jobs()
+        return self.service.jobs.run_pending_jobs()
 
 
 def open_api(home: Path, settings: ApiSettings) -> Iterator[Api]:

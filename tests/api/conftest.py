@@ -25,7 +25,8 @@ from api_support import VIGIL_ENV_NAMES, Api, Server, open_api, read_until_start
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
-from vigil.service import Caller, VigilService
+from vigil.security import Caller
+from vigil.service import VigilService
 from vigil.training.trainer import TrainSpec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -45,10 +46,10 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     default = Caller(tenant="default", actor="test:setup", role="admin")
     for params in ({"n_estimators": 30}, {"n_estimators": 20}, {"max_depth": 4}):
         spec = TrainSpec(target="churned", algorithm="random_forest", params=params)
-        service.train(default, "churn", churn, spec)
+        service.training.train(default, "churn", churn, spec)
     acme = Caller(tenant="acme", actor="test:setup", role="admin")
     spec = TrainSpec(target="churned", algorithm="random_forest", params={"n_estimators": 10})
-    service.train(acme, "fraud", churn, spec)
+    service.training.train(acme, "fraud", churn, spec)
     service.store.engine.dispose()
     return home
 

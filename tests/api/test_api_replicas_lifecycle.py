@@ -29,7 +29,8 @@ from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset
 from vigil.registry.tables import LeaseRow, PolicyRow
-from vigil.service import Caller, VigilService
+from vigil.security import Caller
+from vigil.service import VigilService
 from vigil.simulate.logs import simulate_logs
 from vigil.training.trainer import TrainSpec
 
@@ -107,7 +108,7 @@ def _cluster(env: dict[str, str]) -> Iterator[list[str]]:
 
 
 def _retrains(service: VigilService) -> list[dict]:
-    return [j for j in service.list_jobs(OWNER) if j["kind"] == "retrain"]
+    return [j for j in service.jobs.list_jobs(OWNER) if j["kind"] == "retrain"]
 
 
 def _one_leader(service: VigilService) -> None:
@@ -122,8 +123,8 @@ def shared(postgres_url: str, tmp_path: Path) -> Iterator[tuple[VigilService, di
     env = _environment(postgres_url, tmp_path)
     service = VigilService.from_settings(Settings.from_env(env))
     spec = TrainSpec(target="churned", algorithm="random_forest", params={"n_estimators": 20})
-    service.train(OWNER, "churn", load_dataset(CHURN), spec)
-    service.put_policy(OWNER, "churn", {"triggers": {"feedback_count": 30}})
+    service.training.train(OWNER, "churn", load_dataset(CHURN), spec)
+    service.policies.put_policy(OWNER, "churn", {"triggers": {"feedback_count": 30}})
     yield service, env
     service.store.engine.dispose()
 
@@ -159,7 +160,7 @@ def test_one_scheduler_acts_and_the_worker_runs_its_job(
         assert len(_retrains(service)) == 1
         submits = [
             e
-            for e in service.list_audit(OWNER)
+            for e in service.audit.list_audit(OWNER)
             if e["action"] == "job.submit" and e["detail"].get("kind") == "retrain"
         ]
         assert len(submits) == 1 and submits[0]["actor"] == "policy"
@@ -180,7 +181,7 @@ def _send_with_feedback(api: httpx.Client, frame: pd.DataFrame) -> None:
 
 
 def _alert_kinds(service: VigilService) -> set[str]:
-    return {a["kind"] for a in service.list_alerts(OWNER, "logs")}
+    return {a["kind"] for a in service.alerts.list_alerts(OWNER, "logs")}
 
 
 def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
@@ -190,9 +191,9 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
     service = VigilService.from_settings(Settings.from_env(env))
     try:
         data = Dataset(simulate_logs(3000, 0.05, 1), "a" * 64, "jsonl", "sim")
-        assert service.train(OWNER, "logs", data, LOG_SPEC).version.version == 1
+        assert service.training.train(OWNER, "logs", data, LOG_SPEC).version.version == 1
         # Ticks come five times a second while feedback arrives: judge whole batches.
-        service.put_policy(OWNER, "logs", {**LOG_POLICY, "min_feedback": 600})
+        service.policies.put_policy(OWNER, "logs", {**LOG_POLICY, "min_feedback": 600})
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with (
             _cluster(env) as urls,
@@ -212,8 +213,8 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
             assert {"drift", "degradation"} <= _alert_kinds(service)
             assert result["champion"] == 1 and result["challenger"] == 2
             assert result["promoted"] is True, result
-            assert service.get_model(OWNER, "logs").production_version == 2, service.history(
-                OWNER, "logs"
+            assert service.models.get_model(OWNER, "logs").production_version == 2, (
+                service.models.history(OWNER, "logs")
             )
 
             # v2 serves the shifted traffic through the second process below its trained f1
@@ -222,14 +223,14 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
             withheld = eventually(
                 lambda: [
                     a
-                    for a in service.list_alerts(OWNER, "logs")
+                    for a in service.alerts.list_alerts(OWNER, "logs")
                     if "was not rolled back" in a["message"]
                 ],
                 bool,
                 timeout=60,
             )
-            assert withheld and withheld[0]["version"] == 2, service.history(OWNER, "logs")
-            assert service.get_model(OWNER, "logs").production_version == 2
+            assert withheld and withheld[0]["version"] == 2, service.models.history(OWNER, "logs")
+            assert service.models.get_model(OWNER, "logs").production_version == 2
 
             # A retraining asked for by hand that cannot beat v2 by the margin is kept back.
             policy = second.get("/v1/models/logs/policy").json()["policy"]
@@ -244,11 +245,11 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
             )
             assert kept["status"] == "succeeded", kept
             assert kept["result"]["promoted"] is False and kept["result"]["challenger"] == 3
-            assert service.get_model(OWNER, "logs").production_version == 2
+            assert service.models.get_model(OWNER, "logs").production_version == 2
 
             worse_data = simulate_logs(3000, 0.3, 4)
             worse_data = worse_data[worse_data["is_anomaly"] == 1].drop(columns=LABELS)
-            worse = service.train(
+            worse = service.training.train(
                 OWNER,
                 "logs",
                 Dataset(worse_data, "b" * 64, "jsonl", "anomalies only"),
@@ -275,17 +276,17 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
             assert served == worse
             _send_with_feedback(first, shifted_logs(600, seed=5))
             history = eventually(
-                lambda: service.history(OWNER, "logs"),
+                lambda: service.models.history(OWNER, "logs"),
                 lambda events: events[-1].action == "rollback",
                 timeout=60,
             )
             assert history[-1].action == "rollback" and history[-1].actor == "policy"
-            assert service.get_model(OWNER, "logs").production_version == 2
+            assert service.models.get_model(OWNER, "logs").production_version == 2
             assert "rollback" in _alert_kinds(service)
             # The policy queued one retraining in all (the other was asked for); one lease.
             submitters = sorted(
                 e["actor"]
-                for e in service.list_audit(OWNER)
+                for e in service.audit.list_audit(OWNER)
                 if e["action"] == "job.submit" and e["detail"].get("kind") == "retrain"
             )
             assert submitters == ["key:environment", "policy"], submitters
@@ -298,7 +299,7 @@ def test_a_due_schedule_runs_once_across_the_processes(
     shared: tuple[VigilService, dict[str, str]],
 ) -> None:
     service, env = shared
-    service.put_policy(OWNER, "churn", {"schedule": {"interval_minutes": 60}})
+    service.policies.put_policy(OWNER, "churn", {"schedule": {"interval_minutes": 60}})
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     with _cluster(env) as urls:
         # The hour has passed: every process's scheduler ticks five times a second.
@@ -312,7 +313,7 @@ def test_a_due_schedule_runs_once_across_the_processes(
         )
         assert [j["status"] for j in done] == ["succeeded"], done
         assert done[0]["result"]["reason"] == "schedule", done
-        state = service.get_policy(OWNER, "churn")
+        state = service.policies.get_policy(OWNER, "churn")
         assert state["next_run_at"] is not None
         assert datetime.fromisoformat(state["next_run_at"]) > datetime.now(UTC)
         # More ticks, asked for on both API processes: the run is not repeated.

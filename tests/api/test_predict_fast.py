@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from vigil.api.deps import KeyCache
 from vigil.registry.tables import PredictionRow
-from vigil.service import Caller
+from vigil.security import Caller
 
 PREDICT = "/v1/models/churn/predict"
 
@@ -23,7 +23,7 @@ def test_one_row_answers_as_the_service_does(api: Api) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/json"
     (prediction,) = answer.json()["predictions"]
-    expected = api.service.predict(Caller(), "churn", row).predictions[0]
+    expected = api.service.predictions.predict(Caller(), "churn", row).predictions[0]
     assert prediction["version"] == expected["version"] == 1
     assert prediction["prediction"] == expected["prediction"]
     assert prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-12)
@@ -62,7 +62,7 @@ def test_a_revoked_key_is_refused_once_its_cache_entry_expires(api: Api) -> None
     assert api.request("POST", PREDICT, role="predictor", json={"instances": row}).is_success
     key_id = api.keys[("default", "predictor")].split("_")[1]
 
-    api.service.keys.revoke(key_id)
+    api.service.stores.keys.revoke(key_id)
     cached = api.request("POST", PREDICT, role="predictor", json={"instances": row})
     clock.advance(2.5)
     expired = api.request("POST", PREDICT, role="predictor", json={"instances": row})

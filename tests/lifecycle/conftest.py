@@ -47,5 +47,5 @@ def service(
         now=clock,
     )
     yield svc
-    svc.stop_workers()
+    svc.jobs.stop_workers()
     svc.notifier.stop()

@@ -15,8 +15,10 @@ import orjson
 import pandas as pd
 
 from vigil.data.loading import Dataset
-from vigil.service import Caller, TrainResult, VigilService
+from vigil.security import Caller
+from vigil.service import VigilService
 from vigil.training.trainer import TrainSpec
+from vigil.usecases.training import TrainResult
 
 ADMIN = Caller(tenant="default", actor="test:admin", role="admin")
 FEATURES = ["x1", "x2", "x3"]
@@ -72,7 +74,7 @@ def train(
 ) -> TrainResult:
     """Returns a version of ``name`` trained on ``data`` (the first one becomes production)."""
     dataset = Dataset(data, f"{abs(hash(data.to_csv())):064x}"[:64], "csv", "synthetic")
-    return service.train(caller, name, dataset, SPEC, deploy=deploy)
+    return service.training.train(caller, name, dataset, SPEC, deploy=deploy)
 
 
 def traffic(
@@ -86,24 +88,24 @@ def traffic(
 ) -> list[dict[str, Any]]:
     """Returns the answers to ``data`` (sent to ``version`` if given), labelled with its ``y``."""
     instances = data[FEATURES].to_dict(orient="records")
-    answers = service.predict(caller, name, instances, version=version).predictions
+    answers = service.predictions.predict(caller, name, instances, version=version).predictions
     if feedback:
         items = [
             {"prediction_id": a["id"], "actual": int(label)}
             for a, label in zip(answers, data["y"], strict=True)
         ]
-        service.record_feedback(caller, name, items)
+        service.monitoring.record_feedback(caller, name, items)
     return answers
 
 
 def alerts(service: VigilService, name: str, kind: str, caller: Caller = ADMIN) -> list[dict]:
     """Returns the model's alerts of ``kind``, newest first."""
-    return [a for a in service.list_alerts(caller, name) if a["kind"] == kind]
+    return [a for a in service.alerts.list_alerts(caller, name) if a["kind"] == kind]
 
 
 def retrain_jobs(service: VigilService, caller: Caller = ADMIN) -> list[dict[str, Any]]:
     """Returns the tenant's retraining jobs, newest first."""
-    return [j for j in service.list_jobs(caller) if j["kind"] == "retrain"]
+    return [j for j in service.jobs.list_jobs(caller) if j["kind"] == "retrain"]
 
 
 def actions(reports: list[dict[str, Any]] | None, model: str) -> list[str]:

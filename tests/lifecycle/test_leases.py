@@ -102,8 +102,8 @@ def test_racing_for_a_lease_has_one_winner(engine: Engine, database_url: str, cl
 
 def _scheduled_model(service: VigilService) -> int:
     train(service, "m", frame(200, seed=1))
-    service.put_policy(ADMIN, "m", {"schedule": {"interval_minutes": 60}})
-    return service.policies.get("default", "m").model_id
+    service.policies.put_policy(ADMIN, "m", {"schedule": {"interval_minutes": 60}})
+    return service.stores.policies.get("default", "m").model_id
 
 
 def test_claim_run_moves_the_schedule_only_from_the_expected_time(
@@ -129,7 +129,7 @@ def test_concurrent_claims_of_one_run_have_one_winner(
     service: VigilService, clock: Clock, database_url: str
 ) -> None:
     model_id = _scheduled_model(service)
-    due = service.policies.get("default", "m").next_run_at
+    due = service.stores.policies.get("default", "m").next_run_at
     assert due is not None
     clock.advance(hours=2)
     engines = [create_engine_for(database_url) for _ in range(3)]

@@ -21,7 +21,7 @@ from vigil.api.routes.alerts import router
 from vigil.errors import NotFound, Unauthorized
 from vigil.monitoring.alerts import AlertStore
 from vigil.registry.db import create_engine_for, upgrade
-from vigil.service import Caller
+from vigil.security import Caller
 
 KEYS = {
     "viewer-key": Caller(tenant="acme", actor="key:viewer", role="viewer", key_id="v"),

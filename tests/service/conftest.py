@@ -39,5 +39,5 @@ def service(
         now=clock,
     )
     yield svc
-    svc.stop_workers()
+    svc.jobs.stop_workers()
     engine.dispose()

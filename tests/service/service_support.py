@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vigil.service import Caller
+from vigil.security import Caller
 
 ADMIN = Caller(tenant="default", actor="test:admin", role="admin")
 

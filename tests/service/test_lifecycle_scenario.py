@@ -27,38 +27,40 @@ from vigil.simulate.logs import simulate_logs
 def _predict_with_feedback(
     service: VigilService, clock: Clock, frame: pd.DataFrame, *, feedback: bool = True
 ) -> list[dict]:
-    answers = service.predict(ADMIN, "logs", frame.drop(columns=LABELS)).predictions
+    answers = service.predictions.predict(ADMIN, "logs", frame.drop(columns=LABELS)).predictions
     clock.advance(minutes=1)
     if feedback:
         items = [
             {"prediction_id": a["id"], "actual": int(label)}
             for a, label in zip(answers, frame["is_anomaly"], strict=True)
         ]
-        service.record_feedback(ADMIN, "logs", items)
+        service.monitoring.record_feedback(ADMIN, "logs", items)
     return answers
 
 
 def _alerts(service: VigilService, kind: str) -> list[dict]:
-    return [a for a in service.list_alerts(ADMIN, "logs") if a["kind"] == kind]
+    return [a for a in service.alerts.list_alerts(ADMIN, "logs") if a["kind"] == kind]
 
 
 def test_the_loop_detects_retrains_promotes_and_rolls_back(
     service: VigilService, clock: Clock, database_url: str, settings: Settings, tmp_path: Path
 ) -> None:
     # v1, trained on simulated logs, is production.
-    first = service.train(
+    first = service.training.train(
         ADMIN, "logs", Dataset(simulate_logs(3000, 0.05, 1), "a" * 64, "jsonl", "sim"), LOG_SPEC
     )
     assert first.version.version == 1
-    service.put_policy(ADMIN, "logs", LOG_POLICY)
-    assert service.lifecycle_tick() == [{"tenant": "default", "model": "logs", "actions": []}]
+    service.policies.put_policy(ADMIN, "logs", LOG_POLICY)
+    assert service.scheduling.lifecycle_tick() == [
+        {"tenant": "default", "model": "logs", "actions": []}
+    ]
 
     # Shifted traffic: drift is reported and alerted; the labels show v1 degraded.
     clock.advance(hours=2)
     _predict_with_feedback(service, clock, shifted_logs(1600, seed=2))
-    drift = service.drift(ADMIN, "logs")
+    drift = service.monitoring.drift(ADMIN, "logs")
     assert drift["drifted"], drift["share_drifted"]
-    reports = service.lifecycle_tick()
+    reports = service.scheduling.lifecycle_tick()
     assert reports is not None
     actions = reports[0]["actions"]
     assert "alert drift v1" in actions
@@ -66,13 +68,13 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
     assert any(a.startswith("retrain (metric drop") for a in actions), actions
     assert _alerts(service, "drift") and _alerts(service, "degradation")
     # The same conditions on the next tick raise nothing new and queue no second job.
-    again = service.lifecycle_tick()
+    again = service.scheduling.lifecycle_tick()
     assert again is not None and not [a for a in again[0]["actions"] if "retrain" in a]
 
     # The retraining job: a challenger on v1's data plus recent normal traffic, judged
     # against v1 on v1's held-out rows plus held-back recent labels.
-    assert service.run_pending_jobs() == 1
-    job = next(j for j in service.list_jobs(ADMIN) if j["kind"] == "retrain")
+    assert service.jobs.run_pending_jobs() == 1
+    job = next(j for j in service.jobs.list_jobs(ADMIN) if j["kind"] == "retrain")
     result = job["result"]
     assert job["status"] == "succeeded", job
     assert result["champion"] == 1 and result["challenger"] == 2
@@ -82,48 +84,48 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
     better = result["challenger_score"] > result["champion_score"] + result["margin"]
     assert result["promoted"] is better
     assert better, json.dumps(result)  # on shifted traffic the retrained model is the better one
-    assert service.get_model(ADMIN, "logs").production_version == 2
+    assert service.models.get_model(ADMIN, "logs").production_version == 2
     assert _alerts(service, "promoted")
 
     # A retraining that cannot beat the champion by the margin is kept, not promoted.
-    policy = service.get_policy(ADMIN, "logs")["policy"]
-    service.put_policy(ADMIN, "logs", {**policy, "promotion": {"margin": 1.0}})
-    kept = service.retrain(ADMIN, "logs", reason="test")
+    policy = service.policies.get_policy(ADMIN, "logs")["policy"]
+    service.policies.put_policy(ADMIN, "logs", {**policy, "promotion": {"margin": 1.0}})
+    kept = service.retraining.retrain(ADMIN, "logs", reason="test")
     assert kept["promoted"] is False and kept["challenger"] == 3
-    assert service.get_model(ADMIN, "logs").production_version == 2
+    assert service.models.get_model(ADMIN, "logs").production_version == 2
 
     # v2 serves the shifted traffic below its trained f1 (measured mostly on held-out rows
     # of the old traffic) but better than v1 did: going back to v1 cannot help, so the
     # rollback is withheld and alerted.
     clock.advance(hours=2)
     _predict_with_feedback(service, clock, shifted_logs(600, seed=3))
-    reports = service.lifecycle_tick()
+    reports = service.scheduling.lifecycle_tick()
     assert reports is not None
     assert "rollback of v2 withheld: v1 did worse" in reports[0]["actions"], reports
-    assert service.get_model(ADMIN, "logs").production_version == 2
+    assert service.models.get_model(ADMIN, "logs").production_version == 2
     assert any("was not rolled back" in a["message"] for a in _alerts(service, "degradation"))
 
     # Then a deliberately worse version is deployed.
     worse_data = simulate_logs(3000, 0.3, 4)
     worse_data = worse_data[worse_data["is_anomaly"] == 1]
-    worse = service.train(
+    worse = service.training.train(
         ADMIN,
         "logs",
         Dataset(worse_data.drop(columns=LABELS), "b" * 64, "jsonl", "anomalies only"),
         replace(LOG_SPEC, target=None),
     )
-    service.deploy(ADMIN, "logs", worse.version.version, reason="test: a bad deploy")
+    service.models.deploy(ADMIN, "logs", worse.version.version, reason="test: a bad deploy")
     # Loaded before traffic: until then the last served version answers (hot swap).
-    service.models.get("default", "logs", worse.version.version)
+    service.model_cache.get("default", "logs", worse.version.version)
     clock.advance(minutes=5)
     _predict_with_feedback(service, clock, shifted_logs(600, seed=5))
-    reports = service.lifecycle_tick()
+    reports = service.scheduling.lifecycle_tick()
     assert reports is not None
     assert reports[0]["actions"] == [f"rolled back v{worse.version.version} -> v2"]
-    assert service.get_model(ADMIN, "logs").production_version == 2
+    assert service.models.get_model(ADMIN, "logs").production_version == 2
     rollback_alerts = _alerts(service, "rollback")
     assert rollback_alerts and rollback_alerts[0]["severity"] == "critical"
-    history = service.history(ADMIN, "logs")
+    history = service.models.history(ADMIN, "logs")
     assert history[-1].action == "rollback" and history[-1].actor == "policy"
     assert "automatic rollback" in history[-1].reason
     # Every step is in the history: v2 promoted by the retraining, the bad deploy, the rollback.
@@ -142,7 +144,7 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
         now=clock,
     )
     try:
-        assert other.lifecycle_tick() is None
+        assert other.scheduling.lifecycle_tick() is None
     finally:
         engine.dispose()
 
@@ -150,11 +152,11 @@ def test_the_loop_detects_retrains_promotes_and_rolls_back(
 def test_a_schedule_fires_once_however_many_schedulers_tick(
     service: VigilService, clock: Clock, database_url: str, settings: Settings, tmp_path: Path
 ) -> None:
-    service.train(
+    service.training.train(
         ADMIN, "logs", Dataset(simulate_logs(1500, 0.05, 1), "a" * 64, "jsonl", "sim"), LOG_SPEC
     )
-    service.put_policy(ADMIN, "logs", {"schedule": {"interval_minutes": 60}})
-    assert service.get_policy(ADMIN, "logs")["next_run_at"] == "2026-01-05T10:00:00+00:00"
+    service.policies.put_policy(ADMIN, "logs", {"schedule": {"interval_minutes": 60}})
+    assert service.policies.get_policy(ADMIN, "logs")["next_run_at"] == "2026-01-05T10:00:00+00:00"
     replicas = []
     engines = []
     for _ in range(2):
@@ -171,21 +173,21 @@ def test_a_schedule_fires_once_however_many_schedulers_tick(
     try:
         clock.advance(minutes=30)
         for svc in (service, *replicas):
-            svc.lifecycle_tick()
-        assert not [j for j in service.list_jobs(ADMIN) if j["kind"] == "retrain"]
+            svc.scheduling.lifecycle_tick()
+        assert not [j for j in service.jobs.list_jobs(ADMIN) if j["kind"] == "retrain"]
         clock.advance(minutes=31)
         for svc in (*replicas, service):
-            svc.lifecycle_tick()
-        jobs = [j for j in service.list_jobs(ADMIN) if j["kind"] == "retrain"]
+            svc.scheduling.lifecycle_tick()
+        jobs = [j for j in service.jobs.list_jobs(ADMIN) if j["kind"] == "retrain"]
         assert len(jobs) == 1 and jobs[0]["status"] == "queued"
-        state = service.get_policy(ADMIN, "logs")
+        state = service.policies.get_policy(ADMIN, "logs")
         assert state["next_run_at"] == "2026-01-05T11:00:00+00:00"
         # Paused: the schedule does not fire.
-        service.set_policy_paused(ADMIN, "logs", True)
+        service.policies.set_policy_paused(ADMIN, "logs", True)
         clock.advance(hours=1)
         for svc in (service, *replicas):
-            svc.lifecycle_tick()
-        assert len([j for j in service.list_jobs(ADMIN) if j["kind"] == "retrain"]) == 1
+            svc.scheduling.lifecycle_tick()
+        assert len([j for j in service.jobs.list_jobs(ADMIN) if j["kind"] == "retrain"]) == 1
     finally:
         for engine in engines:
             engine.dispose()

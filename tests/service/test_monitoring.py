@@ -26,7 +26,7 @@ def _frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 def _train(service: VigilService) -> None:
     frame = _frame(1500, seed=1)
-    service.train(
+    service.training.train(
         ADMIN,
         "m",
         Dataset(frame, "f" * 64, "csv", "test"),
@@ -36,13 +36,17 @@ def _train(service: VigilService) -> None:
 
 def test_feedback_is_joined_once_and_unknown_ids_are_reported(service: VigilService) -> None:
     _train(service)
-    answers = service.predict(ADMIN, "m", _frame(20, seed=2).drop(columns="label")).predictions
+    answers = service.predictions.predict(
+        ADMIN, "m", _frame(20, seed=2).drop(columns="label")
+    ).predictions
     items = [{"prediction_id": p["id"], "actual": "yes"} for p in answers[:10]]
-    first = service.record_feedback(ADMIN, "m", [*items, {"prediction_id": "nope", "actual": "no"}])
+    first = service.monitoring.record_feedback(
+        ADMIN, "m", [*items, {"prediction_id": "nope", "actual": "no"}]
+    )
     assert first == {"accepted": 10, "unchanged": 0, "unknown": ["nope"]}
-    again = service.record_feedback(ADMIN, "m", items)
+    again = service.monitoring.record_feedback(ADMIN, "m", items)
     assert again == {"accepted": 0, "unchanged": 10, "unknown": []}
-    corrected = service.record_feedback(
+    corrected = service.monitoring.record_feedback(
         ADMIN, "m", [{"prediction_id": answers[0]["id"], "actual": "no"}]
     )
     assert corrected["accepted"] == 1
@@ -51,7 +55,9 @@ def test_feedback_is_joined_once_and_unknown_ids_are_reported(service: VigilServ
 def test_feedback_items_are_validated_by_position(service: VigilService) -> None:
     _train(service)
     with pytest.raises(InvalidInput, match="item 1 needs a prediction_id"):
-        service.record_feedback(ADMIN, "m", [{"prediction_id": "a", "actual": 1}, {"actual": 1}])
+        service.monitoring.record_feedback(
+            ADMIN, "m", [{"prediction_id": "a", "actual": 1}, {"actual": 1}]
+        )
 
 
 def test_performance_reports_metrics_from_feedback_per_window(
@@ -59,16 +65,18 @@ def test_performance_reports_metrics_from_feedback_per_window(
 ) -> None:
     _train(service)
     rows = _frame(200, seed=3)
-    old = service.predict(ADMIN, "m", rows.drop(columns="label").head(50)).predictions
+    old = service.predictions.predict(ADMIN, "m", rows.drop(columns="label").head(50)).predictions
     clock.advance(days=2)
-    recent = service.predict(ADMIN, "m", rows.drop(columns="label").tail(150)).predictions
+    recent = service.predictions.predict(
+        ADMIN, "m", rows.drop(columns="label").tail(150)
+    ).predictions
     truth = rows["label"].tolist()
-    service.record_feedback(
+    service.monitoring.record_feedback(
         ADMIN,
         "m",
         [{"prediction_id": p["id"], "actual": a} for p, a in zip(old + recent, truth, strict=True)],
     )
-    report = service.performance(ADMIN, "m")
+    report = service.monitoring.performance(ADMIN, "m")
     week = report["windows"]["last_week"]["versions"]["1"]
     day = report["windows"]["last_day"]["versions"]["1"]
     assert week["predictions"] == 200 and day["predictions"] == 150
@@ -79,11 +87,11 @@ def test_performance_reports_metrics_from_feedback_per_window(
 
 def test_shifted_traffic_is_reported_as_drift(service: VigilService) -> None:
     _train(service)
-    service.predict(ADMIN, "m", _frame(500, seed=4).drop(columns="label"))
-    calm = service.drift(ADMIN, "m")
+    service.predictions.predict(ADMIN, "m", _frame(500, seed=4).drop(columns="label"))
+    calm = service.monitoring.drift(ADMIN, "m")
     assert calm["drifted"] is False
-    service.predict(ADMIN, "m", _frame(1000, seed=5, shift=2.0).drop(columns="label"))
-    shifted = service.drift(ADMIN, "m", rows=500)
+    service.predictions.predict(ADMIN, "m", _frame(1000, seed=5, shift=2.0).drop(columns="label"))
+    shifted = service.monitoring.drift(ADMIN, "m", rows=500)
     assert shifted["drifted"] is True
     assert set(shifted["drifted_features"]) == {"x", "colour"}
     assert shifted["features"]["z"]["drifted"] is False

@@ -53,7 +53,7 @@ def test_a_routing_key_always_lands_on_the_same_side() -> None:
 
 
 def _train(service: VigilService, **params: object) -> int:
-    result = service.train(
+    result = service.training.train(
         ADMIN,
         "churn",
         load_dataset(CHURN),
@@ -74,7 +74,7 @@ def _logged(service: VigilService) -> list[tuple[str, int, bool]]:
 def test_every_prediction_is_logged_with_its_version(service: VigilService) -> None:
     _train(service)
     rows = pd.read_csv(CHURN).drop(columns="churned").head(25)
-    result = service.predict(ADMIN, "churn", rows)
+    result = service.predictions.predict(ADMIN, "churn", rows)
     logged = _logged(service)
     assert sorted(i for i, _, _ in logged) == sorted(p["id"] for p in result.predictions)
     assert {(v, s) for _, v, s in logged} == {(1, False)}
@@ -83,9 +83,9 @@ def test_every_prediction_is_logged_with_its_version(service: VigilService) -> N
 def test_shadow_results_are_recorded_and_absent_from_responses(service: VigilService) -> None:
     _train(service)
     _train(service, n_estimators=12)
-    service.deploy(ADMIN, "churn", 2, strategy="shadow")
+    service.models.deploy(ADMIN, "churn", 2, strategy="shadow")
     rows = pd.read_csv(CHURN).drop(columns="churned").head(10)
-    result = service.predict(ADMIN, "churn", rows)
+    result = service.predictions.predict(ADMIN, "churn", rows)
     assert {p["version"] for p in result.predictions} == {1}
     service.close()
     logged = _logged(service)
@@ -97,7 +97,11 @@ def test_the_buffered_log_is_flushed_on_close(service: VigilService) -> None:
     _train(service)
     service.prediction_log.start()
     rows = pd.read_csv(CHURN).drop(columns="churned").head(3)
-    ids = [p["id"] for _ in range(20) for p in service.predict(ADMIN, "churn", rows).predictions]
+    ids = [
+        p["id"]
+        for _ in range(20)
+        for p in service.predictions.predict(ADMIN, "churn", rows).predictions
+    ]
     service.close()
     assert sorted(i for i, _, _ in _logged(service)) == sorted(ids)
     assert service.prediction_log.stats.dropped == 0
@@ -110,7 +114,7 @@ def test_a_full_buffer_drops_and_counts_instead_of_blocking(service: VigilServic
     service.prediction_log.flush_interval = 3600
     service.prediction_log.start()
     rows = pd.read_csv(CHURN).drop(columns="churned").head(8)
-    service.predict(ADMIN, "churn", rows)
+    service.predictions.predict(ADMIN, "churn", rows)
     assert service.prediction_log.stats.dropped == 3
     service.close()
     assert len(_logged(service)) == 5
@@ -120,23 +124,23 @@ def test_a_new_deployment_is_served_once_loaded_without_waiting(service: VigilSe
     _train(service)
     _train(service, n_estimators=12)
     rows = pd.read_csv(CHURN).drop(columns="churned").head(2)
-    assert service.predict(ADMIN, "churn", rows).version == 1
-    service.deploy(ADMIN, "churn", 2)
+    assert service.predictions.predict(ADMIN, "churn", rows).version == 1
+    service.models.deploy(ADMIN, "churn", 2)
     # The first request after the change is answered by the loaded version while v2 loads.
-    first = service.predict(ADMIN, "churn", rows).version
+    first = service.predictions.predict(ADMIN, "churn", rows).version
     assert first in (1, 2)
-    service.models.wait_for_loads()
-    assert service.predict(ADMIN, "churn", rows).version == 2
+    service.model_cache.wait_for_loads()
+    assert service.predictions.predict(ADMIN, "churn", rows).version == 2
 
 
 def test_deployments_made_elsewhere_are_seen_after_the_cache_expires(service: VigilService) -> None:
     _train(service)
     _train(service, n_estimators=12)
     rows = pd.read_csv(CHURN).drop(columns="churned").head(2)
-    service.predict(ADMIN, "churn", rows)
+    service.predictions.predict(ADMIN, "churn", rows)
     # Another replica moves production: this one only sees the database.
     service.store.deploy("default", "churn", 2, strategy="replace", weight=None, actor="other")
     service.deployments.forget("default", "churn")  # what the 1 s expiry does on its own
-    service.predict(ADMIN, "churn", rows)
-    service.models.wait_for_loads()
-    assert service.predict(ADMIN, "churn", rows).version == 2
+    service.predictions.predict(ADMIN, "churn", rows)
+    service.model_cache.wait_for_loads()
+    assert service.predictions.predict(ADMIN, "churn", rows).version == 2

@@ -34,8 +34,10 @@ def test_loopback_is_refused_even_when_allow_listed(url: str) -> None:
 def test_a_url_source_pointing_at_loopback_is_refused_at_submit(service: VigilService) -> None:
     service.settings = replace(service.settings, url_allowlist=("127.0.0.1",))
     with pytest.raises(InvalidInput, match="internal address"):
-        service.submit_training(ADMIN, "m", {"data": {"url": "http://127.0.0.1:9/data.csv"}})
-    assert service.list_jobs(ADMIN) == []
+        service.training.submit_training(
+            ADMIN, "m", {"data": {"url": "http://127.0.0.1:9/data.csv"}}
+        )
+    assert service.jobs.list_jobs(ADMIN) == []
 
 
 def test_non_http_schemes_are_refused() -> None:
@@ -74,7 +76,7 @@ def test_sql_source_trains_through_a_job(
     service: VigilService, sales_db: dict[str, object]
 ) -> None:
     service.settings = replace(service.settings, sql_sources=sales_db)
-    job = service.submit_training(
+    job = service.training.submit_training(
         ADMIN,
         "sales",
         {
@@ -85,6 +87,6 @@ def test_sql_source_trains_through_a_job(
             "algorithm": "isolation_forest",
         },
     )
-    service.run_pending_jobs()
-    done = service.get_job(ADMIN, job["id"])
+    service.jobs.run_pending_jobs()
+    done = service.jobs.get_job(ADMIN, job["id"])
     assert done["status"] == "succeeded", done["error"]

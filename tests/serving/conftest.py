@@ -21,7 +21,9 @@ def trained_serving_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("serving-home")
     service = VigilService.from_settings(Settings.from_env({"VIGIL_HOME": str(home)}))
     spec = TrainSpec(task="anomaly", algorithm="isolation_forest", params={"n_estimators": 20})
-    service.train(ADMIN, MODEL, Dataset(readings(600), "readings", "csv", "readings"), spec)
+    service.training.train(
+        ADMIN, MODEL, Dataset(readings(600), "readings", "csv", "readings"), spec
+    )
     service.store.engine.dispose()
     return home
 

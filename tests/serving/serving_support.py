@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vigil.service import Caller
+from vigil.security import Caller
 
 ADMIN = Caller(tenant="default", actor="test:admin", role="admin")
 MODEL = "detector"

@@ -154,9 +154,11 @@ def test_the_service_scores_a_file_as_predict_answers_the_whole_table(
     rows.to_parquet(source, index=False)
     output = tmp_path / "scored.parquet"
 
-    summary = service.predict_file(ADMIN, MODEL, source, output, chunk_rows=64, log=False)
+    summary = service.predictions.predict_file(
+        ADMIN, MODEL, source, output, chunk_rows=64, log=False
+    )
 
-    expected = service.predict(ADMIN, MODEL, rows).predictions
+    expected = service.predictions.predict(ADMIN, MODEL, rows).predictions
     written = pd.read_parquet(output)
     assert summary["rows"] == 250 and summary["chunks"] == 4 and summary["version"] == 1
     assert written["score"].tolist() == pytest.approx([p["score"] for p in expected], abs=1e-12)
@@ -170,7 +172,7 @@ def test_logged_file_scoring_records_every_prediction(
     source = tmp_path / "rows.csv"
     readings(90, seed=4).to_csv(source, index=False)
 
-    service.predict_file(ADMIN, MODEL, source, tmp_path / "out.jsonl", chunk_rows=40)
+    service.predictions.predict_file(ADMIN, MODEL, source, tmp_path / "out.jsonl", chunk_rows=40)
 
     written = pd.read_json(tmp_path / "out.jsonl", lines=True)
     with service.store.engine.connect() as connection:

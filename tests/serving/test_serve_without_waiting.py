@@ -9,8 +9,9 @@ from serving_support import ADMIN, MODEL, readings
 from sqlalchemy import select
 
 from vigil.registry.tables import PredictionRow
-from vigil.service import INLINE_MAX_ROWS, VigilService
+from vigil.service import VigilService
 from vigil.serving.model_cache import ModelCache, WouldBlock
+from vigil.usecases.predictions import INLINE_MAX_ROWS
 
 
 def _rows(count: int) -> list[dict[str, object]]:
@@ -22,11 +23,11 @@ def test_a_cold_model_would_block_then_answers_once_warm(service: VigilService) 
     service.prediction_log.start()
     rows = _rows(1)
     with pytest.raises(WouldBlock):
-        service.predict(ADMIN, MODEL, rows, block=False)
+        service.predictions.predict(ADMIN, MODEL, rows, block=False)
     assert service.prediction_log.stats.pending == 0  # refused before anything was logged
 
-    warm = service.predict(ADMIN, MODEL, rows)
-    inline = service.predict(ADMIN, MODEL, rows, block=False)
+    warm = service.predictions.predict(ADMIN, MODEL, rows)
+    inline = service.predictions.predict(ADMIN, MODEL, rows, block=False)
 
     assert inline.version == warm.version == 1
     answer = {k: v for k, v in inline.predictions[0].items() if k != "id"}
@@ -44,30 +45,30 @@ def test_requests_that_need_more_than_the_compiled_path_would_block(
     service: VigilService, kwargs: dict[str, object]
 ) -> None:
     service.prediction_log.start()
-    service.predict(ADMIN, MODEL, _rows(1))
+    service.predictions.predict(ADMIN, MODEL, _rows(1))
     with pytest.raises(WouldBlock):
-        service.predict(ADMIN, MODEL, _rows(1), block=False, **kwargs)  # type: ignore[arg-type]
+        service.predictions.predict(ADMIN, MODEL, _rows(1), block=False, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_big_batch_or_a_table_would_block(service: VigilService) -> None:
     service.prediction_log.start()
-    service.predict(ADMIN, MODEL, _rows(1))
-    service.predict(ADMIN, MODEL, _rows(INLINE_MAX_ROWS), block=False)
+    service.predictions.predict(ADMIN, MODEL, _rows(1))
+    service.predictions.predict(ADMIN, MODEL, _rows(INLINE_MAX_ROWS), block=False)
     with pytest.raises(WouldBlock):
-        service.predict(ADMIN, MODEL, _rows(INLINE_MAX_ROWS + 1), block=False)
+        service.predictions.predict(ADMIN, MODEL, _rows(INLINE_MAX_ROWS + 1), block=False)
     with pytest.raises(WouldBlock):
-        service.predict(ADMIN, MODEL, readings(2), block=False)
+        service.predictions.predict(ADMIN, MODEL, readings(2), block=False)
 
 
 def test_without_the_log_writer_thread_it_would_block(service: VigilService) -> None:
-    service.predict(ADMIN, MODEL, _rows(1))
+    service.predictions.predict(ADMIN, MODEL, _rows(1))
     with pytest.raises(WouldBlock):
-        service.predict(ADMIN, MODEL, _rows(1), block=False)
+        service.predictions.predict(ADMIN, MODEL, _rows(1), block=False)
 
 
 def test_rows_sent_as_mappings_are_logged_as_sent(service: VigilService) -> None:
     rows = _rows(3)
-    result = service.predict(ADMIN, MODEL, rows)
+    result = service.predictions.predict(ADMIN, MODEL, rows)
     with service.store.engine.connect() as connection:
         stored = dict(connection.execute(select(PredictionRow.id, PredictionRow.inputs)).all())
     assert [stored[p["id"]] for p in result.predictions] == rows

@@ -65,7 +65,7 @@ def create_app(
         ensure_json_logging(settings.log_level)
         running = service or VigilService.from_settings(Settings.from_env())
         app.state.service = running
-        admin_key = running.ensure_admin_key()
+        admin_key = running.access.ensure_admin_key()
         if admin_key is not None:
             # Printed, never logged: logs are shipped and kept; this is shown once.
             print(
@@ -129,11 +129,11 @@ def _serving_stats(app: FastAPI) -> Mapping[str, float] | None:
         "dropped": stats.dropped,
         "write_errors": stats.write_errors,
         "pending": stats.pending,
-        "shadow_errors": service.shadow_errors,
+        "shadow_errors": service.predictions.shadow_errors,
     }
 
 
 def _job_counts(app: FastAPI) -> Mapping[str, int]:
     """Returns the number of jobs in each state, or nothing before the service exists."""
     service: VigilService | None = getattr(app.state, "service", None)
-    return {} if service is None else service.job_counts()
+    return {} if service is None else service.jobs.job_counts()

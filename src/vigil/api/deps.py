@@ -27,8 +27,8 @@ from vigil.api.metrics import ApiMetrics
 from vigil.api.ratelimit import RateLimiter
 from vigil.api.settings import ApiSettings
 from vigil.errors import Forbidden, PayloadTooLarge, Unauthorized
-from vigil.security import role_allows
-from vigil.service import Caller, VigilService
+from vigil.security import Caller, role_allows
+from vigil.service import VigilService
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -117,7 +117,7 @@ async def get_caller(
         # Read from the app rather than through ServiceDep: each dependency FastAPI
         # resolves costs about as much as a fast-path prediction.
         service: VigilService = request.app.state.service
-        caller = await run_in_threadpool(service.authenticate, credentials.credentials)
+        caller = await run_in_threadpool(service.access.authenticate, credentials.credentials)
         cache.put(digest, caller)
     # The access log names the key (never the secret) once it is known.
     request.state.key_id = caller.key_id

@@ -15,7 +15,8 @@ import typer
 
 from vigil.cli import render
 from vigil.errors import UsageError
-from vigil.service import Caller, VigilService
+from vigil.security import Caller
+from vigil.service import VigilService
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -53,15 +54,17 @@ def register(
         svc, who = service(), caller()
         if file is not None or set_:
             document = (
-                _read_policy(file) if file is not None else svc.get_policy(who, name)["policy"]
+                _read_policy(file)
+                if file is not None
+                else svc.policies.get_policy(who, name)["policy"]
             )
             for assignment in set_ or []:
                 _assign(document, assignment)
-            state = svc.put_policy(who, name, document)
+            state = svc.policies.put_policy(who, name, document)
         else:
-            state = svc.get_policy(who, name)
+            state = svc.policies.get_policy(who, name)
         if pause or resume:
-            state = svc.set_policy_paused(who, name, pause)
+            state = svc.policies.set_policy_paused(who, name, pause)
         if json_output:
             render.emit_json(state)
             return
@@ -81,14 +84,14 @@ def register(
         """Retrain a model on its data plus recent feedback; promote only if it beats production."""
         svc, who = service(), caller()
         if queue:
-            job = svc.submit_retraining(who, name, reason=reason)
+            job = svc.retraining.submit_retraining(who, name, reason=reason)
             if json_output:
                 render.emit_json(job)
             else:
                 render.out.print(f"Queued retraining job {job['id']} ({job['status']}).")
             return
         with render.progress_bar(not json_output, f"retraining {name}") as progress:
-            result = svc.retrain(
+            result = svc.retraining.retrain(
                 who,
                 name,
                 reason=reason,
@@ -120,13 +123,13 @@ def register(
         if status is not None and status not in ("open", "acknowledged", "resolved"):
             raise UsageError(f"--status must be open, acknowledged or resolved, got {status!r}.")
         if ack is not None:
-            alert = svc.acknowledge_alert(who, name, ack)
+            alert = svc.alerts.acknowledge_alert(who, name, ack)
             if json_output:
                 render.emit_json(alert)
             else:
                 render.out.print(f"Alert {ack} acknowledged.")
             return
-        found = svc.list_alerts(who, name, status=status, limit=limit)
+        found = svc.alerts.list_alerts(who, name, status=status, limit=limit)
         if json_output:
             render.emit_json({"model": name, "alerts": found})
             return
@@ -145,7 +148,7 @@ def register(
     @scheduler_app.command("run")
     def scheduler_run(json_output: JsonFlag = False) -> None:
         """Run every policy's checks now (if no other process leads the scheduler)."""
-        report = service().run_lifecycle_now(caller())
+        report = service().scheduling.run_lifecycle_now(caller())
         if json_output:
             render.emit_json(report)
             return

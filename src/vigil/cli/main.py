@@ -24,17 +24,12 @@ from vigil.data.loading import load_dataset
 from vigil.data.writing import write_table
 from vigil.errors import UsageError, VigilError
 from vigil.features.extractors import FEATURE_KINDS, make_extractor
-from vigil.service import (
-    Caller,
-    VigilService,
-    compare_algorithms,
-    event_to_json,
-    list_algorithms,
-    model_to_json,
-    version_to_json,
-)
+from vigil.security import Caller
+from vigil.service import VigilService
 from vigil.serving.batch import predictions_frame, streamable
 from vigil.training.trainer import TrainSpec
+from vigil.usecases.models import event_to_json, model_to_json, version_to_json
+from vigil.usecases.training import compare_algorithms, list_algorithms
 
 app = typer.Typer(
     name="vigil",
@@ -190,7 +185,7 @@ def train(
     dataset = load_dataset(data, lines=kind == "logs")
     service = _service()
     with render.progress_bar(not json_output, f"training {name}") as progress:
-        result = service.train(
+        result = service.training.train(
             _caller(),
             name,
             dataset,
@@ -242,10 +237,10 @@ def predict(
     service = _service()
     caller = _caller()
     # A log model parses lines itself, counting malformed ones instead of failing.
-    lines = service.feature_kind(caller, name, version) == "logs"
+    lines = service.models.feature_kind(caller, name, version) == "logs"
     if output is not None and not lines and streamable(data):
         with render.progress_bar(not json_output, f"Scoring with {name}") as update:
-            summary = service.predict_file(
+            summary = service.predictions.predict_file(
                 caller,
                 name,
                 data,
@@ -264,7 +259,9 @@ def predict(
             )
         return
     dataset = load_dataset(data, lines=lines)
-    result = service.predict(caller, name, dataset.frame, version=version, explain=explain)
+    result = service.predictions.predict(
+        caller, name, dataset.frame, version=version, explain=explain
+    )
     document = result.to_json()
     _report_malformed(document.get("parse"))
     if output is not None:
@@ -305,7 +302,9 @@ def evaluate(
 ) -> None:
     """Score a model version on labelled data."""
     dataset = load_dataset(data)
-    result = _service().evaluate(_caller(), name, dataset.frame, target, version=version)
+    result = _service().predictions.evaluate(
+        _caller(), name, dataset.frame, target, version=version
+    )
     if json_output:
         render.emit_json(result)
         return
@@ -407,7 +406,7 @@ def simulate(
 @models_app.command("list")
 def models_list(json_output: JsonFlag = False) -> None:
     """List models."""
-    records = _service().list_models(_caller())
+    records = _service().models.list_models(_caller())
     if json_output:
         render.emit_json({"models": [model_to_json(m) for m in records]})
         return
@@ -426,8 +425,8 @@ def models_show(name: str, json_output: JsonFlag = False) -> None:
     """Show a model, its deployment and its history."""
     service = _service()
     caller = _caller()
-    model = service.get_model(caller, name)
-    history = service.history(caller, name)
+    model = service.models.get_model(caller, name)
+    history = service.models.history(caller, name)
     if json_output:
         render.emit_json({**model_to_json(model), "history": [event_to_json(e) for e in history]})
         return
@@ -458,8 +457,8 @@ def models_versions(name: str, json_output: JsonFlag = False) -> None:
     """List a model's versions."""
     service = _service()
     caller = _caller()
-    records = service.list_versions(caller, name)
-    production = service.get_model(caller, name).production_version
+    records = service.models.list_versions(caller, name)
+    production = service.models.get_model(caller, name).production_version
     if json_output:
         render.emit_json({"model": name, "versions": [version_to_json(v) for v in records]})
         return
@@ -496,7 +495,7 @@ def models_deploy(
     if canary is not None and shadow:
         raise UsageError("Choose --canary or --shadow, not both.")
     strategy = "canary" if canary is not None else "shadow" if shadow else "replace"
-    model = _service().deploy(
+    model = _service().models.deploy(
         _caller(), name, version, strategy=strategy, weight=canary, reason=reason
     )
     if json_output:
@@ -522,7 +521,7 @@ def models_rollback(
     json_output: JsonFlag = False,
 ) -> None:
     """Move production back to the previous version, or to --to VERSION."""
-    model = _service().rollback(_caller(), name, to_version=to, reason=reason)
+    model = _service().models.rollback(_caller(), name, to_version=to, reason=reason)
     if json_output:
         render.emit_json(model_to_json(model))
         return
@@ -538,9 +537,9 @@ def models_delete(
     """Delete a model (all versions) or one version."""
     service = _service()
     if version is not None:
-        deleted = [service.delete_version(_caller(), name, version)]
+        deleted = [service.models.delete_version(_caller(), name, version)]
     else:
-        deleted = service.delete_model(_caller(), name)
+        deleted = service.models.delete_model(_caller(), name)
     document = {"model": name, "deleted_versions": [v.version for v in deleted]}
     if json_output:
         render.emit_json(document)
@@ -560,7 +559,7 @@ def models_best(
     json_output: JsonFlag = False,
 ) -> None:
     """Show the version with the best value of a metric."""
-    record = _service().best_version(_caller(), name, metric)
+    record = _service().models.best_version(_caller(), name, metric)
     if json_output:
         render.emit_json(version_to_json(record))
         return
@@ -584,7 +583,7 @@ def feedback(
         {"prediction_id": str(row.prediction_id), "actual": row.actual}
         for row in frame[["prediction_id", "actual"]].itertuples(index=False)
     ]
-    outcome = _service().record_feedback(_caller(), name, items)
+    outcome = _service().monitoring.record_feedback(_caller(), name, items)
     if json_output:
         render.emit_json(outcome)
         return
@@ -602,9 +601,9 @@ def monitor(
     """Show live performance per version and drift of recent inputs."""
     service = _service()
     caller = _caller()
-    performance = service.performance(caller, name)
+    performance = service.monitoring.performance(caller, name)
     try:
-        drift: dict[str, Any] | None = service.drift(caller, name)
+        drift: dict[str, Any] | None = service.monitoring.drift(caller, name)
     except VigilError as exc:
         drift = {"error": exc.message}
     if json_output:
@@ -653,7 +652,7 @@ def keys_create(
     json_output: JsonFlag = False,
 ) -> None:
     """Create an API key; its text is shown this once."""
-    created = _service().create_key(_caller(), role, tenant)
+    created = _service().access.create_key(_caller(), role, tenant)
     if json_output:
         render.emit_json(created)
         return
@@ -672,15 +671,15 @@ def worker(
     """Run jobs from the shared queue (scale mode: start as many as you need)."""
     service = _service()
     if once:
-        ran = service.run_pending_jobs()
-        service.lifecycle_tick()
+        ran = service.jobs.run_pending_jobs()
+        service.scheduling.lifecycle_tick()
         render.err.print(f"Ran {ran} jobs and one policy check.")
         return
-    service.start_workers(threads)
+    service.jobs.start_workers(threads)
     # The scheduler acts only while this process holds the lease, so any number may run.
-    service.start_scheduler()
+    service.scheduling.start_scheduler()
     render.err.print(
-        f"Worker {service.runner.worker_id if service.runner else ''} running jobs and "
+        f"Worker {service.jobs.runner.worker_id if service.jobs.runner else ''} running jobs and "
         "schedules; Ctrl-C stops it."
     )
     try:

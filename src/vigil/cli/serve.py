@@ -42,7 +42,7 @@ def serve(
     logging.config.dictConfig(log_config)
     # Migrate and create the first admin key once, here, rather than racing in each worker.
     service = VigilService.from_settings(Settings.from_env())
-    admin_key = service.ensure_admin_key()
+    admin_key = service.access.ensure_admin_key()
     home = service.settings.home
     # The app builds its own service in each worker; this one's connections are done.
     service.store.engine.dispose()

@@ -31,15 +31,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vigil.errors import Conflict, VigilError
 from vigil.lifecycle.policy import Policy, parse_policy
+from vigil.lifecycle.ports import (
+    AlertsPort,
+    ModelsPort,
+    MonitoringPort,
+    PoliciesPort,
+    RetrainingPort,
+)
 from vigil.registry.policies import PolicyRecord
-from vigil.training.metrics import LOWER_IS_BETTER
-
-if TYPE_CHECKING:
-    from vigil.service import Caller, VigilService
+from vigil.security import Caller
+from vigil.training.metric_names import LOWER_IS_BETTER
 
 log = logging.getLogger("vigil.lifecycle")
 
@@ -84,15 +89,27 @@ class TickReport:
 
 
 class LifecycleController:
-    """Applies each model's policy through the service."""
+    """Applies each model's policy through the use cases it is handed."""
 
-    def __init__(self, service: VigilService) -> None:
-        self.service = service
+    def __init__(
+        self,
+        *,
+        models: ModelsPort,
+        monitoring: MonitoringPort,
+        alerts: AlertsPort,
+        policies: PoliciesPort,
+        retraining: RetrainingPort,
+    ) -> None:
+        self.models = models
+        self.monitoring = monitoring
+        self.alerts = alerts
+        self.policies = policies
+        self.retraining = retraining
 
     def tick(self, now: datetime) -> list[TickReport]:
         """Returns what every model's policy did at ``now`` (errors of one model are logged)."""
         reports = []
-        for record in self.service.policies.all():
+        for record in self.policies.all_policies():
             try:
                 reports.append(self.check(record, now))
             except Exception:  # one broken model must not stop the others' policies
@@ -101,28 +118,26 @@ class LifecycleController:
 
     def check(self, record: PolicyRecord, now: datetime) -> TickReport:
         """Returns what the policy of one model did at ``now``."""
-        from vigil.service import Caller
-
         report = TickReport(record.tenant, record.model)
         policy = parse_policy(record.document)
         caller = Caller(tenant=record.tenant, actor=POLICY_ACTOR, role="admin")
         # An alert still unposted this long after it was raised lost its process (a
         # restart, a crash) before the post; the one leader posts it again.
         if policy.webhook_url is not None:
-            resumed = self.service.resume_alert_deliveries(
+            resumed = self.alerts.resume_alert_deliveries(
                 caller, record.model, policy.webhook_url, before=now - UNDELIVERED_AFTER
             )
             if resumed:
                 report.actions.append(f"webhook: {resumed} unposted alert(s) queued again")
-        model = self.service.get_model(caller, record.model)
+        model = self.models.get_model(caller, record.model)
         if model.production_version is None:
             return report
-        metric = self.service.policy_metric(model.task, policy)
+        metric = self.policies.policy_metric(model.task, policy)
         production = model.production_version
         health = self._production_health(caller, record, policy, metric, production)
         if health.previous == production or (
             health.drop is not None
-            and self.service.get_model(caller, record.model).production_version != production
+            and self.models.get_model(caller, record.model).production_version != production
         ):
             # Production moved on while this tick judged it (a retraining on a worker, a
             # person): what was read belongs to two deployments. Judge afresh next tick.
@@ -147,7 +162,7 @@ class LifecycleController:
         if record.paused:
             return report
         reasons = self._triggers(caller, record, policy, drop, why, drifted, now)
-        if reasons and self.service.get_model(caller, record.model).canary_version is not None:
+        if reasons and self.models.get_model(caller, record.model).canary_version is not None:
             # A rollout in progress finishes (or is withdrawn) before a new challenger comes.
             reasons = []
         if reasons:
@@ -162,21 +177,20 @@ class LifecycleController:
         self, caller: Caller, record: PolicyRecord, policy: Policy, metric: str, version: int
     ) -> Health:
         """Returns how far production's live metric is below its references, and why."""
-        service = self.service
-        deployed_at = service.deployed_at(caller, record.model, version)
-        live = service.live_summary(caller, record.model, version, since=deployed_at)
+        deployed_at = self.models.deployed_at(caller, record.model, version)
+        live = self.monitoring.live_summary(caller, record.model, version, since=deployed_at)
         value = live.get("metrics", {}).get(metric)
         if live.get("feedback", 0) < policy.min_feedback or value is None:
             return Health()
         sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
         references: list[tuple[float, str]] = []
-        trained = service.get_version(caller, record.model, version).metrics.get(metric)
+        trained = self.models.get_version(caller, record.model, version).metrics.get(metric)
         if isinstance(trained, int | float):
             references.append((float(trained), f"its trained {metric} {float(trained):.4f}"))
-        previous = service.previous_production(caller, record.model)
+        previous = self.models.previous_production(caller, record.model)
         previous_live: float | None = None
         if previous is not None:
-            before = service.live_summary(
+            before = self.monitoring.live_summary(
                 caller, record.model, previous, since=deployed_at - timedelta(days=7)
             )
             earlier = before.get("metrics", {}).get(metric)
@@ -204,7 +218,7 @@ class LifecycleController:
     def _rollback_withheld(
         self, caller: Caller, record: PolicyRecord, version: int, health: Health, report: TickReport
     ) -> None:
-        _, created = self.service.raise_alert(
+        _, created = self.alerts.raise_alert(
             caller,
             record.model,
             kind="degradation",
@@ -226,14 +240,14 @@ class LifecycleController:
         try:
             # Compare-and-set on the judged version: a version deployed since (by a
             # retraining on a worker, or a person) is not undone for its predecessor's faults.
-            model = self.service.rollback(
+            model = self.models.rollback(
                 caller, record.model, from_version=version, reason=f"automatic rollback: {why}"
             )
         except Conflict as exc:
-            if self.service.get_model(caller, record.model).production_version != version:
+            if self.models.get_model(caller, record.model).production_version != version:
                 return True  # production moved on while this tick judged it: judge it next time
             # Nothing earlier to go back to: say so once, and keep watching.
-            self.service.raise_alert(
+            self.alerts.raise_alert(
                 caller,
                 record.model,
                 kind="degradation",
@@ -243,7 +257,7 @@ class LifecycleController:
                 dedup_key=f"rollback-impossible:{record.model}:{version}",
             )
             return False
-        self.service.raise_alert(
+        self.alerts.raise_alert(
             caller,
             record.model,
             kind="rollback",
@@ -267,7 +281,7 @@ class LifecycleController:
     ) -> None:
         key = f"degradation:{record.model}:{version}"
         if drop is not None and drop > policy.degradation_drop:
-            _, created = self.service.raise_alert(
+            _, created = self.alerts.raise_alert(
                 caller,
                 record.model,
                 kind="degradation",
@@ -280,13 +294,13 @@ class LifecycleController:
             if created:
                 report.actions.append(f"alert degradation v{version}")
         elif drop is not None:
-            self.service.alerts.resolve(record.tenant, key)
+            self.alerts.resolve_alert(caller, key)
 
     def _drift(
         self, caller: Caller, record: PolicyRecord, version: int, report: TickReport
     ) -> bool:
         try:
-            drift = self.service.drift(caller, record.model, version=version, rows=DRIFT_ROWS)
+            drift = self.monitoring.drift(caller, record.model, version=version, rows=DRIFT_ROWS)
         except VigilError:
             return False  # no reference sample or no traffic yet: nothing to judge
         key = f"drift:{record.model}:{version}"
@@ -294,7 +308,7 @@ class LifecycleController:
             return False  # too few production rows to judge yet
         if drift.get("drifted"):
             drifted = list(drift.get("drifted_features", []))
-            _, created = self.service.raise_alert(
+            _, created = self.alerts.raise_alert(
                 caller,
                 record.model,
                 kind="drift",
@@ -310,7 +324,7 @@ class LifecycleController:
             if created:
                 report.actions.append(f"alert drift v{version}")
             return True
-        self.service.alerts.resolve(record.tenant, key)
+        self.alerts.resolve_alert(caller, key)
         return False
 
     # --- retraining ------------------------------------------------------------------
@@ -335,21 +349,21 @@ class LifecycleController:
         if cooled and triggers.drift and drifted:
             reasons.append("input drift")
         if cooled and triggers.feedback_count is not None:
-            count = self.service.feedback_count(caller, record.model, since=last)
+            count = self.monitoring.feedback_count(caller, record.model, since=last)
             if count >= triggers.feedback_count:
                 reasons.append(f"{count} labelled predictions since the last retraining")
         due = record.next_run_at
         if policy.schedule is not None and due is not None and due <= now:
             following = policy.schedule.next_after(due, now)
-            if self.service.policies.claim_run(record.model_id, due, following, now):
+            if self.policies.claim_scheduled_run(record, due, following, now):
                 reasons.append("schedule")
         return reasons
 
     def _retrain(
         self, caller: Caller, record: PolicyRecord, reason: str, now: datetime, report: TickReport
     ) -> None:
-        job = self.service.submit_retraining(caller, record.model, reason=reason)
-        self.service.policies.update_state(record.model_id, {"last_retrain_at": now.isoformat()})
+        job = self.retraining.submit_retraining(caller, record.model, reason=reason)
+        self.policies.mark_retrained(record, now)
         report.actions.append(f"retrain ({reason}) job {job['id']}")
 
     # --- canary steps ----------------------------------------------------------------
@@ -357,19 +371,19 @@ class LifecycleController:
     def _step_canary(
         self, caller: Caller, record: PolicyRecord, policy: Policy, metric: str, report: TickReport
     ) -> None:
-        model = self.service.get_model(caller, record.model)
+        model = self.models.get_model(caller, record.model)
         canary = model.canary_version
         steps = policy.canary.steps
         if canary is None or not steps or model.production_version is None:
             return
         # Every step (and a canary deployed again by hand) is a canary event: its answers
         # are counted from the latest one, so each step is observed afresh.
-        since = self.service.deployed_at(caller, record.model, canary, action="canary")
-        live = self.service.live_summary(caller, record.model, canary, since=since)
+        since = self.models.deployed_at(caller, record.model, canary, action="canary")
+        live = self.monitoring.live_summary(caller, record.model, canary, since=since)
         if live.get("predictions", 0) < policy.canary.min_predictions:
             return
         value = live.get("metrics", {}).get(metric)
-        production = self.service.live_summary(
+        production = self.monitoring.live_summary(
             caller, record.model, model.production_version, since=since
         )
         champion = production.get("metrics", {}).get(metric)
@@ -389,10 +403,10 @@ class LifecycleController:
             if rate > usual + max(CANARY_ANOMALY_RATE_EXCESS, usual):
                 unhealthy = f"anomaly rate {rate:.4f} vs production {usual:.4f} (unlabelled)"
         if unhealthy is not None:
-            self.service.undeploy(
+            self.models.undeploy(
                 caller, record.model, canary, reason=f"canary withdrawn: {unhealthy}"
             )
-            self.service.raise_alert(
+            self.alerts.raise_alert(
                 caller,
                 record.model,
                 kind="canary",
@@ -404,10 +418,10 @@ class LifecycleController:
             return
         following = next((s for s in steps if s > model.canary_weight), 100.0)
         if following >= 100.0:
-            self.service.deploy(
+            self.models.deploy(
                 caller, record.model, canary, reason="canary healthy at every step: promoted"
             )
-            self.service.raise_alert(
+            self.alerts.raise_alert(
                 caller,
                 record.model,
                 kind="promoted",
@@ -417,7 +431,7 @@ class LifecycleController:
             )
             report.actions.append(f"canary v{canary} promoted")
             return
-        self.service.deploy(
+        self.models.deploy(
             caller,
             record.model,
             canary,
@@ -440,11 +454,9 @@ class LifecycleController:
         keep_last, keep_days = policy.retention.keep_last, policy.retention.keep_days
         if keep_last is None and keep_days is None:
             return
-        model = self.service.get_model(caller, record.model)
+        model = self.models.get_model(caller, record.model)
         deployed = {model.production_version, model.canary_version, *model.shadow_versions}
-        versions = sorted(
-            self.service.list_versions(caller, record.model), key=lambda v: -v.version
-        )
+        versions = sorted(self.models.list_versions(caller, record.model), key=lambda v: -v.version)
         for index, version in enumerate(versions):
             if version.version in deployed:
                 continue
@@ -452,7 +464,7 @@ class LifecycleController:
                 continue
             if keep_days is not None and now - version.created_at < timedelta(days=keep_days):
                 continue
-            self.service.delete_version(caller, record.model, version.version)
+            self.models.delete_version(caller, record.model, version.version)
             report.actions.append(f"deleted v{version.version} (retention)")
 
 

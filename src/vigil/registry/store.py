@@ -24,7 +24,7 @@ from vigil.errors import Conflict, InvalidInput, NotFound
 from vigil.registry.db import for_reading
 from vigil.registry.entities import DeploymentEvent, ModelRecord, NewVersion, VersionRecord
 from vigil.registry.tables import DeploymentEventRow, ModelRow, ModelVersionRow
-from vigil.training.metrics import LOWER_IS_BETTER
+from vigil.training.metric_names import LOWER_IS_BETTER
 
 __all__ = ["STRATEGIES", "RegistryStore"]
 
@@ -429,6 +429,19 @@ class RegistryStore:
                 reason=reason,
             )
             return self._model_record(session, model)
+
+    def previous_production(self, tenant: str, name: str) -> int | None:
+        """Returns the version a rollback without a target would go back to, or None.
+
+        The one definition of "previous production": the automatic rollback
+        judges the same version it would roll back to.
+        """
+        with self._read_sessions.begin() as session:
+            model = self._require_model(session, tenant, name)
+            try:
+                return self._previous_production(session, model)
+            except Conflict:
+                return None
 
     def history(self, tenant: str, name: str) -> list[DeploymentEvent]:
         """Returns every deployment change of the model, oldest first."""

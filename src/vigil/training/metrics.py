@@ -7,12 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-# Metrics that measure an error or a cost (smaller is better); everything else is
-# higher-is-better. The one list both the registry's best version and the
-# service's "if better" deployment use, so the two can never disagree.
-LOWER_IS_BETTER = frozenset(
-    {"mse", "rmse", "mae", "mape", "davies_bouldin", "log_loss", "fit_seconds"}
-)
+# Re-exported: callers of this module compare metrics by it.
+from vigil.training.metric_names import LOWER_IS_BETTER as LOWER_IS_BETTER
 
 
 def classification_metrics(

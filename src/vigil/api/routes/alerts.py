@@ -59,7 +59,10 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Returns the model's alerts, newest first, only those with ``status`` if given."""
-    return {"model": name, "alerts": service.list_alerts(caller, name, status=status, limit=limit)}
+    return {
+        "model": name,
+        "alerts": service.alerts.list_alerts(caller, name, status=status, limit=limit),
+    }
 
 
 @router.post("/{name}/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
@@ -67,4 +70,4 @@ def acknowledge_alert(
     name: str, alert_id: str, caller: TrainerDep, service: ServiceDep
 ) -> dict[str, Any]:
     """Marks the alert as seen by the caller and returns it; acknowledging again changes nothing."""
-    return service.acknowledge_alert(caller, name, alert_id)
+    return service.alerts.acknowledge_alert(caller, name, alert_id)

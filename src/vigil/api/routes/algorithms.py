@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from vigil.api.deps import ViewerDep
 from vigil.api.problems import problem_responses
 from vigil.api.schemas import AlgorithmList
-from vigil.service import list_algorithms
+from vigil.usecases.training import list_algorithms
 
 router = APIRouter(
     prefix="/v1/algorithms", tags=["algorithms"], responses=problem_responses(401, 403, 429)

@@ -23,4 +23,4 @@ def list_audit(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     """Returns the tenant's audit events, newest first, a page at a time."""
-    return {"events": service.list_audit(caller, limit=limit, offset=offset)}
+    return {"events": service.audit.list_audit(caller, limit=limit, offset=offset)}

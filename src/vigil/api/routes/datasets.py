@@ -69,7 +69,7 @@ async def create_dataset(request: Request, caller: TrainerDep, service: ServiceD
         finally:
             await form.close()
         return await run_in_threadpool(
-            service.create_dataset,
+            service.datasets.create_dataset,
             caller,
             name=name if isinstance(name, str) else "",
             payload=payload,
@@ -78,7 +78,7 @@ async def create_dataset(request: Request, caller: TrainerDep, service: ServiceD
     if content_type.startswith("application/json") or not content_type:
         body = _parse_rows(await request.body())
         return await run_in_threadpool(
-            service.create_dataset_from_rows, caller, name=body.name, rows=body.rows
+            service.datasets.create_dataset_from_rows, caller, name=body.name, rows=body.rows
         )
     raise InvalidInput(
         "Send a dataset as multipart/form-data (field 'file') or as application/json "
@@ -90,7 +90,7 @@ async def create_dataset(request: Request, caller: TrainerDep, service: ServiceD
 @router.get("/{dataset_id}", response_model=DatasetPublic)
 def get_dataset(dataset_id: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns a dataset's name, shape, columns and fingerprint."""
-    return service.get_dataset(caller, dataset_id)
+    return service.datasets.get_dataset(caller, dataset_id)
 
 
 def _parse_rows(raw: bytes) -> DatasetRowsCreate:

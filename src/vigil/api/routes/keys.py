@@ -18,4 +18,4 @@ router = APIRouter(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 def create_key(body: KeyCreate, caller: AdminDep, service: ServiceDep) -> dict[str, Any]:
     """Creates a key with a role for a tenant; the key text is in this answer only."""
-    return service.create_key(caller, body.role, tenant=body.tenant)
+    return service.access.create_key(caller, body.role, tenant=body.tenant)

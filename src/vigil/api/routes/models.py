@@ -20,7 +20,7 @@ from vigil.api.schemas import (
     VersionList,
     VersionPublic,
 )
-from vigil.service import event_to_json, model_to_json, version_to_json
+from vigil.usecases.models import event_to_json, model_to_json, version_to_json
 
 router = APIRouter(
     prefix="/v1/models", tags=["models"], responses=problem_responses(401, 403, 404, 429)
@@ -32,26 +32,26 @@ VersionPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Version numbe
 @router.get("", response_model=ModelList)
 def list_models(caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns the tenant's models with their deployment pointers."""
-    return {"models": [model_to_json(m) for m in service.list_models(caller)]}
+    return {"models": [model_to_json(m) for m in service.models.list_models(caller)]}
 
 
 @router.get("/{name}", response_model=ModelPublic)
 def get_model(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns one model and where its deployment pointers stand."""
-    return model_to_json(service.get_model(caller, name))
+    return model_to_json(service.models.get_model(caller, name))
 
 
 @router.delete("/{name}", response_model=DeletedVersions, responses=problem_responses(409))
 def delete_model(name: str, caller: TrainerDep, service: ServiceDep) -> dict[str, Any]:
     """Deletes the model with all its versions; returns the version numbers removed."""
-    deleted = service.delete_model(caller, name)
+    deleted = service.models.delete_model(caller, name)
     return {"model": name, "deleted_versions": [v.version for v in deleted]}
 
 
 @router.get("/{name}/versions", response_model=VersionList)
 def list_versions(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns the model's versions, oldest first."""
-    versions = service.list_versions(caller, name)
+    versions = service.models.list_versions(caller, name)
     return {"model": name, "versions": [version_to_json(v) for v in versions]}
 
 
@@ -60,7 +60,7 @@ def get_version(
     name: str, version: VersionPath, caller: ViewerDep, service: ServiceDep
 ) -> dict[str, Any]:
     """Returns one version: algorithm, params, metrics, schema, fingerprints, provenance."""
-    return version_to_json(service.get_version(caller, name, version))
+    return version_to_json(service.models.get_version(caller, name, version))
 
 
 @router.delete(
@@ -72,7 +72,7 @@ def delete_version(
     name: str, version: VersionPath, caller: TrainerDep, service: ServiceDep
 ) -> dict[str, Any]:
     """Deletes one version (never a deployed one: that is a 409)."""
-    deleted = service.delete_version(caller, name, version)
+    deleted = service.models.delete_version(caller, name, version)
     return {"model": name, "deleted_versions": [deleted.version]}
 
 
@@ -83,7 +83,7 @@ def deploy(
     name: str, body: DeployRequest, caller: TrainerDep, service: ServiceDep
 ) -> dict[str, Any]:
     """Deploys a version as production, canary or shadow; returns the model after."""
-    model = service.deploy(
+    model = service.models.deploy(
         caller,
         name,
         body.version,
@@ -102,14 +102,17 @@ def rollback(
 ) -> dict[str, Any]:
     """Moves production back to the previous version, or to ``version``."""
     body = body or RollbackRequest()
-    model = service.rollback(caller, name, to_version=body.version, reason=body.reason)
+    model = service.models.rollback(caller, name, to_version=body.version, reason=body.reason)
     return model_to_json(model)
 
 
 @router.get("/{name}/deployments", response_model=DeploymentHistory)
 def deployments(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns every deployment change of the model, oldest first."""
-    return {"model": name, "history": [event_to_json(e) for e in service.history(caller, name)]}
+    return {
+        "model": name,
+        "history": [event_to_json(e) for e in service.models.history(caller, name)],
+    }
 
 
 @router.post(
@@ -122,6 +125,8 @@ def train(
     name: str, body: TrainRequest, response: Response, caller: TrainerDep, service: ServiceDep
 ) -> dict[str, Any]:
     """Queues a training job for a new version of the model; follow it at /v1/jobs/{id}."""
-    job = service.submit_training(caller, name, body.model_dump(mode="json", exclude_unset=True))
+    job = service.training.submit_training(
+        caller, name, body.model_dump(mode="json", exclude_unset=True)
+    )
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return {"job_id": job["id"], "status": job["status"]}

@@ -28,13 +28,13 @@ def feedback(
     """Joins ground truth to earlier predictions by id; reports ids it does not know."""
     check_batch(len(body.items), settings, "items")
     items = [item.model_dump() for item in body.items]
-    return service.record_feedback(caller, name, items)
+    return service.monitoring.record_feedback(caller, name, items)
 
 
 @router.get("/{name}/performance", response_model=Performance)
 def performance(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns live metrics per version over the last hour, day, week and since deploy."""
-    return service.performance(caller, name)
+    return service.monitoring.performance(caller, name)
 
 
 @router.get("/{name}/drift", response_model=Drift, responses=problem_responses(409))
@@ -46,4 +46,4 @@ def drift(
     rows: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> dict[str, Any]:
     """Returns drift of recent production inputs against the version's training sample."""
-    return service.drift(caller, name, version=version, rows=rows)
+    return service.monitoring.drift(caller, name, version=version, rows=rows)

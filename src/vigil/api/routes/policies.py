@@ -43,7 +43,7 @@ class SchedulerRun(PublicModel):
 @router.get("/v1/models/{name}/policy", response_model=PolicyPublic)
 def get_policy(name: str, caller: ViewerDep, service: ServiceDep) -> dict[str, Any]:
     """Returns the model's policy (defaults filled in) and when its schedule fires next."""
-    return service.get_policy(caller, name)
+    return service.policies.get_policy(caller, name)
 
 
 @router.put(
@@ -68,19 +68,19 @@ def put_policy(
     ),
 ) -> dict[str, Any]:
     """Replaces the model's policy; every field is checked and a wrong one is named."""
-    return service.put_policy(caller, name, document)
+    return service.policies.put_policy(caller, name, document)
 
 
 @router.post("/v1/models/{name}/policy/pause", response_model=PolicyPublic)
 def pause(name: str, caller: TrainerDep, service: ServiceDep) -> dict[str, Any]:
     """Pauses the model's automatic actions (schedule, triggers, rollback, canary steps)."""
-    return service.set_policy_paused(caller, name, True)
+    return service.policies.set_policy_paused(caller, name, True)
 
 
 @router.post("/v1/models/{name}/policy/resume", response_model=PolicyPublic)
 def resume(name: str, caller: TrainerDep, service: ServiceDep) -> dict[str, Any]:
     """Resumes the model's automatic actions."""
-    return service.set_policy_paused(caller, name, False)
+    return service.policies.set_policy_paused(caller, name, False)
 
 
 @router.post(
@@ -98,7 +98,7 @@ def retrain(
 ) -> dict[str, Any]:
     """Queues a retraining now (the waiting one if there is one); follow it at /v1/jobs/{id}."""
     reason = body.reason if body is not None else "requested"
-    job = service.submit_retraining(caller, name, reason=reason)
+    job = service.retraining.submit_retraining(caller, name, reason=reason)
     response.headers["Location"] = f"/v1/jobs/{job['id']}"
     return {"job_id": job["id"], "status": job["status"]}
 
@@ -106,4 +106,4 @@ def retrain(
 @router.post("/v1/scheduler/run", response_model=SchedulerRun)
 def run_scheduler(caller: AdminDep, service: ServiceDep) -> dict[str, Any]:
     """Runs every policy's checks now, on this process if it leads (admin)."""
-    return service.run_lifecycle_now(caller)
+    return service.scheduling.run_lifecycle_now(caller)

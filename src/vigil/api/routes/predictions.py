@@ -15,8 +15,9 @@ from vigil.api.responses import OrjsonResponse
 from vigil.api.schemas import PredictRequest, PredictResponse
 from vigil.api.settings import ApiSettings
 from vigil.errors import InvalidInput
-from vigil.service import PredictResult, VigilService
+from vigil.service import VigilService
 from vigil.serving.model_cache import WouldBlock
+from vigil.usecases.predictions import PredictResult
 
 router = APIRouter(
     prefix="/v1/models",
@@ -40,7 +41,7 @@ async def predict(
 
     def answer(block: bool) -> PredictResult:
         # The rows go as they came: a fast-path model reads them without a DataFrame.
-        return service.predict(
+        return service.predictions.predict(
             caller,
             name,
             body.instances,
