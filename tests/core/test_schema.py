@@ -63,6 +63,16 @@ def test_wrong_type_names_column_and_first_row() -> None:
         conform(frame, schema)
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e999", float("inf")])
+def test_an_infinite_number_is_refused_with_column_and_row(value: object) -> None:
+    schema = [ColumnSchema("x", "numeric", "float64")]
+    with pytest.raises(
+        InvalidInput, match=r"Column 'x' must be a finite number, but row 1 holds"
+    ) as e:
+        conform(pd.DataFrame({"x": [1.0, value]}), schema)
+    assert e.value.errors == [{"loc": ["data", 1, "x"], "msg": "must be a finite number"}]
+
+
 def test_missing_values_are_not_type_errors() -> None:
     schema = [ColumnSchema("x", "numeric", "float64"), ColumnSchema("t", "datetime", "object")]
     out = conform(pd.DataFrame({"x": [None, 1], "t": [None, "2024-01-01"]}), schema)

@@ -36,11 +36,6 @@ class ColumnSchema:
         """Returns the column as a JSON object."""
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ColumnSchema:
-        """Returns the column described by a JSON object from ``to_json``."""
-        return cls(name=data["name"], kind=data["kind"], dtype=data["dtype"])
-
 
 def infer_kind(series: pd.Series) -> str:
     """Returns the kind of values in ``series`` (one of ``KINDS``)."""
@@ -100,9 +95,10 @@ def infer_schema(frame: pd.DataFrame, columns: list[str] | None = None) -> list[
 def conform(frame: pd.DataFrame, schema: list[ColumnSchema]) -> pd.DataFrame:
     """Returns ``frame`` reduced to the schema's columns, each coerced to its kind.
 
-    Extra columns are dropped. A missing column, or a value that cannot be read
-    as its column's kind, raises ``InvalidInput`` naming the column and the first
-    offending row (0-based, in input order).
+    Extra columns are dropped. A missing column, a value that cannot be read
+    as its column's kind, or an infinite number (``"inf"``, ``"1e999"``: no
+    model can weigh it) raises ``InvalidInput`` naming the column and the
+    first offending row (0-based, in input order).
     """
     missing = [c.name for c in schema if c.name not in frame.columns]
     if missing:
@@ -124,7 +120,9 @@ def _coerce(series: pd.Series, column: ColumnSchema) -> pd.Series:
     if column.kind == "numeric":
         converted = pd.to_numeric(series, errors="coerce")
         _refuse_lost_values(series, converted, column, "a number")
-        return converted.astype(float)
+        numbers = converted.astype(float)
+        _refuse_infinite(series, numbers, column)
+        return numbers
     if column.kind == "boolean":
         if pd.api.types.is_bool_dtype(series):
             return series.astype(float)
@@ -142,6 +140,18 @@ def _coerce(series: pd.Series, column: ColumnSchema) -> pd.Series:
     return series.map(
         lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
     )
+
+
+def _refuse_infinite(original: pd.Series, numbers: pd.Series, column: ColumnSchema) -> None:
+    infinite = np.isinf(numbers.to_numpy(dtype=np.float64))
+    if infinite.any():
+        position = int(np.flatnonzero(infinite)[0])
+        value = original.iloc[position]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise InvalidInput(
+            f"Column {column.name!r} must be a finite number, but row {position} holds {value!r}.",
+            errors=[{"loc": ["data", position, column.name], "msg": "must be a finite number"}],
+        )
 
 
 def _refuse_lost_values(

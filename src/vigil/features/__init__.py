@@ -8,7 +8,9 @@
 - :mod:`~vigil.features.metrics`: causal window features of metric streams;
 - :mod:`~vigil.features.requests`: features of HTTP request payloads;
 - :mod:`~vigil.features.extractors`: the interface the trainer uses, and
-  :func:`make_extractor` to build one per kind (``logs``, ``metrics``, ``requests``).
+  :func:`make_extractor` to build one per kind (``logs``, ``metrics``, ``requests``);
+- :mod:`~vigil.features.fields`: the fields a fitted extractor reads from each
+  event (:class:`InputField`), and the check that refuses events it cannot read.
 """
 
 from vigil.features.extractors import (
@@ -18,6 +20,7 @@ from vigil.features.extractors import (
     Units,
     make_extractor,
 )
+from vigil.features.fields import InputField
 from vigil.features.logs import LogEventFeatures
 from vigil.features.metrics import MetricWindowFeatures
 from vigil.features.parsers import ParseReport, parse_lines
@@ -29,6 +32,7 @@ __all__ = [
     "FEATURE_KINDS",
     "Extracted",
     "FeatureExtractor",
+    "InputField",
     "LogEventFeatures",
     "MetricWindowFeatures",
     "ParseReport",

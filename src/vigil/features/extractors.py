@@ -11,7 +11,11 @@ artifact, so prediction extracts features exactly as training did:
   the trainer can split units into train and test and fit on the train part only;
 - :meth:`~FeatureExtractor.fit` learns from events; :meth:`~FeatureExtractor.transform`
   gives an :class:`Extracted`: the numeric feature table, one row per unit,
-  with session keys when units are sessions.
+  with session keys when units are sessions;
+- :meth:`~FeatureExtractor.fields` lists the fields the fitted extractor reads
+  (required or optional, text, number or time); once fitted, ``read`` refuses
+  events that lack a required field or hold a value of the wrong kind, naming
+  the row and the field (:mod:`vigil.features.fields`).
 
 :func:`make_extractor` builds one for a kind: ``logs`` (per event, or
 sessions with ``session_key`` / ``session_field`` / ``window``), ``metrics``
@@ -29,6 +33,12 @@ import pandas as pd
 
 from vigil.data.loading import LINE_COLUMN
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.fields import (
+    InputField,
+    check_fields,
+    describe_fields,
+    missing_fields,
+)
 from vigil.features.logs import LogEventFeatures, parse_window
 from vigil.features.metrics import MetricWindowFeatures
 from vigil.features.parsers import ParseReport, check_format, parse_lines
@@ -97,10 +107,42 @@ class FeatureExtractor:
     """Base of every extractor: read raw input, list units, fit, transform."""
 
     kind: ClassVar[str] = ""
+    # What one input is called in error messages.
+    noun: ClassVar[str] = "events"
+
+    @property
+    def fitted(self) -> bool:
+        """Returns whether the extractor has been fitted (and so checks what it reads)."""
+        return hasattr(self, "features_")
 
     def read(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ParseReport | None]:
-        """Returns the events in ``frame`` and, for raw lines, the parse report."""
-        return frame.reset_index(drop=True), None
+        """Returns the events in ``frame`` and, for raw lines, the parse report.
+
+        Once fitted, events without a required field or with a value of the
+        wrong kind are refused with ``InvalidInput`` naming row and field.
+        """
+        events = frame.reset_index(drop=True)
+        if self.fitted:
+            self.check(events)
+        return events, None
+
+    def fields(self) -> list[InputField]:
+        """Returns the fields of an event the fitted extractor reads."""
+        recorded = getattr(self, "fields_", None)
+        # Models saved before fields were recorded take every field as always present.
+        return list(recorded) if recorded is not None else self._fields(None)
+
+    def _fields(self, events: pd.DataFrame | None) -> list[InputField]:
+        """Returns the fields read, required as seen in training ``events`` (None: unknown)."""
+        return []
+
+    def check(self, events: pd.DataFrame) -> None:
+        """Raises ``InvalidInput`` naming the first event the fitted extractor cannot read."""
+        check_fields(events, self.fields(), self._reads())
+
+    def _reads(self) -> str:
+        """Returns what the fitted model reads, in words, for error messages."""
+        return f"{self.noun} with {describe_fields(self.fields())}"
 
     def units(self, events: pd.DataFrame) -> Units:
         """Returns the units of ``events``: each event by default."""
@@ -127,6 +169,7 @@ class LogExtractor(FeatureExtractor):
     """Log events to features: per event, or per session when a session option is set."""
 
     kind = "logs"
+    noun = "log events"
 
     def __init__(
         self,
@@ -179,23 +222,76 @@ class LogExtractor(FeatureExtractor):
         }
         return {k: v for k, v in values.items() if v is not None}
 
+    @property
+    def reads_lines(self) -> bool:
+        """Returns whether the model was trained on raw lines (a ``line`` field per event)."""
+        return hasattr(self, "format_")
+
     def read(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ParseReport | None]:
         """Returns events: parsed from raw lines (a one-column ``line`` table), else as given.
 
         The format is the one given, or the one guessed when the extractor was
         fitted, so prediction reads lines the way training did. Events parsed
-        from lines are indexed by their 1-based line number.
+        from lines are indexed by their 1-based line number. A model trained
+        on raw lines reads the ``line`` field whatever else an input holds,
+        and takes events already parsed too. Once fitted, an input the model
+        cannot read is refused with ``InvalidInput`` naming row and field.
         """
-        if list(frame.columns) != [LINE_COLUMN]:
-            return frame.reset_index(drop=True), None
+        raw = list(frame.columns) == [LINE_COLUMN] or (
+            self.fitted and self.reads_lines and LINE_COLUMN in frame.columns
+        )
+        if not raw:
+            events = frame.reset_index(drop=True)
+            if self.fitted:
+                self.check(events)
+            return events, None
+        lines = frame[LINE_COLUMN].reset_index(drop=True)
+        if self.fitted:
+            check_fields(lines.to_frame(), [_LINE_FIELD], self._reads())
         fmt = getattr(self, "format_", self.log_format)
-        parsed = parse_lines(frame[LINE_COLUMN], fmt, self.log_pattern)
-        if not hasattr(self, "features_"):
+        parsed = parse_lines(lines, fmt, self.log_pattern)
+        if not self.fitted:
             # Reading the training data: remember the guessed format for prediction.
             self.format_ = parsed.report.format
         events = parsed.events
         events.index = pd.Index(parsed.line_numbers, name=LINE_COLUMN)
+        if self.fitted:
+            self.check(events)
         return events, parsed.report
+
+    def check(self, events: pd.DataFrame) -> None:
+        """Raises ``InvalidInput`` naming the first event the model cannot read.
+
+        A model trained on raw lines, given events without the parsed fields
+        it needs, asks for the ``line`` it reads.
+        """
+        fields = self.fields()
+        if self.reads_lines and events.index.name != LINE_COLUMN:
+            absent = missing_fields(events, fields)
+            if absent is not None:
+                check_fields(events, [_LINE_FIELD], self._reads())
+        check_fields(events, fields, self._reads())
+        if self.session_field is not None and self.session_field not in events.columns:
+            # Without the field no event belongs to a session, and the batch would get no answer.
+            raise InvalidInput(
+                f"No event has {self.session_field!r}, the field that names sessions; "
+                f"the model reads {self._reads()}.",
+                errors=[{"loc": ["data", 0, self.session_field], "msg": "missing field"}],
+            )
+
+    def _reads(self) -> str:
+        """Returns what the fitted model reads, in words, for error messages."""
+        fields = describe_fields(self.fields())
+        if self.reads_lines:
+            return (
+                'raw log lines, each as {"line": "<log line>"} '
+                f"(or events already parsed, with {fields})"
+            )
+        return f"{self.noun} with {fields}"
+
+    def _fields(self, events: pd.DataFrame | None) -> list[InputField]:
+        """Returns the fields the fitted per-event or session features read."""
+        return self.features_.input_fields(events)
 
     def units(self, events: pd.DataFrame) -> Units:
         """Returns each event, or each session in session mode."""
@@ -222,6 +318,7 @@ class LogExtractor(FeatureExtractor):
                 tfidf_features=self.tfidf_features,
                 template_sim_th=self.template_sim_th,
             ).fit(events)
+        self.fields_ = self._fields(events)
         return self
 
     def transform(self, events: pd.DataFrame) -> Extracted:
@@ -260,6 +357,7 @@ class MetricExtractor(FeatureExtractor):
     """Metric points to causal window features, one row per point."""
 
     kind = "metrics"
+    noun = "metric points"
 
     def __init__(
         self,
@@ -295,7 +393,12 @@ class MetricExtractor(FeatureExtractor):
             # Detectors weigh every column alike; supervised models pick their own.
             columns="detector" if task == "anomaly" else "all",
         ).fit(_positional(events))
+        self.fields_ = self._fields(events)
         return self
+
+    def _fields(self, events: pd.DataFrame | None) -> list[InputField]:
+        """Returns the time, value and series fields the fitted features read."""
+        return self.features_.input_fields(events)
 
     def transform(self, events: pd.DataFrame) -> Extracted:
         """Returns one feature row per point, in input order."""
@@ -307,6 +410,7 @@ class RequestExtractor(FeatureExtractor):
     """Requests to payload features, one row per request."""
 
     kind = "requests"
+    noun = "requests"
 
     def __init__(
         self, text_column: str | None = None, numeric_columns: list[str] | None = None
@@ -326,13 +430,21 @@ class RequestExtractor(FeatureExtractor):
         self.features_ = RequestFeatures(
             text_column=self.text_column, numeric_columns=self.numeric_columns
         ).fit(_positional(events))
+        self.fields_ = self._fields(events)
         return self
+
+    def _fields(self, events: pd.DataFrame | None) -> list[InputField]:
+        """Returns the text and numeric fields the fitted features read."""
+        return self.features_.input_fields(events)
 
     def transform(self, events: pd.DataFrame) -> Extracted:
         """Returns one feature row per request, in input order."""
         frame = self.features_.transform(_positional(events))
         return Extracted(frame, Units.per_event(len(frame)))
 
+
+# What a model trained on raw lines reads from each input.
+_LINE_FIELD = InputField(LINE_COLUMN, "text", required=True)
 
 _EXTRACTORS: dict[str, type[FeatureExtractor]] = {
     "logs": LogExtractor,

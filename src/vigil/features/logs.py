@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.fields import FieldKind, InputField, observed_field
 from vigil.features.templates import UNSEEN, TemplateMiner, as_arrow_text, mask_messages
 
 # Field names looked for, in order, when a column is not named explicitly.
@@ -112,6 +113,18 @@ def find_column(
         if name in lowered:
             return lowered[name]
     return None
+
+
+def field_values(events: pd.DataFrame, name: str | None) -> pd.Series | None:
+    """Returns the values of field ``name``, or None when there is no such field in ``events``.
+
+    An optional field (some training events lacked it) may be absent from a
+    whole batch; it then reads as missing on every event, as it would have in
+    training.
+    """
+    if name is None or name not in events.columns:
+        return None
+    return events[name]
 
 
 def event_times(values: pd.Series | None, rows: int) -> np.ndarray:
@@ -400,6 +413,29 @@ class LogEventFeatures:
         """Returns the feature rows of ``events`` after fitting on them."""
         return self.fit(events).transform(events)
 
+    def input_fields(self, events: pd.DataFrame | None = None) -> list[InputField]:
+        """Returns the event fields the fitted features read, required as in training ``events``.
+
+        Time, level, service and message are required when every training
+        event had them; numbers are optional (a missing one is imputed).
+        """
+        fields: dict[str, InputField] = {}
+        roles: tuple[tuple[str, FieldKind], ...] = (
+            ("time", "time"),
+            ("level", "text"),
+            ("service", "text"),
+            ("message", "text"),
+        )
+        for role, kind in roles:
+            name = self.columns_[role]
+            if name is not None:
+                fields.setdefault(name, observed_field(events, name, kind))
+        numbers = [self.columns_["latency"], self.columns_["status"], *self.numeric_]
+        for name in numbers:
+            if name is not None:
+                fields.setdefault(name, InputField(name, "number", required=False))
+        return list(fields.values())
+
     # --- learned pieces -------------------------------------------------------------
 
     def _numeric_columns(self, events: pd.DataFrame) -> list[str]:
@@ -432,7 +468,7 @@ class LogEventFeatures:
     def _levels(self, events: pd.DataFrame) -> tuple[list[str], np.ndarray]:
         """Returns the normalised distinct levels and each event's index among them."""
         column = self.columns_["level"]
-        uniques, codes = encode_text(events[column] if column is not None else None, len(events))
+        uniques, codes = encode_text(field_values(events, column), len(events))
         return [normalise_level(u) for u in uniques], codes
 
     # --- the features ---------------------------------------------------------------
@@ -449,13 +485,13 @@ class LogEventFeatures:
                 )
             )
         service_column = self.columns_["service"]
-        services = encode_text(events[service_column] if service_column is not None else None, rows)
+        services = encode_text(field_values(events, service_column), rows)
         if service_column is not None:
             columns.update(
                 one_hot(category_codes(*services, self.services_), self.services_, "service")
             )
         time_column = self.columns_["time"]
-        times = event_times(events[time_column] if time_column else None, rows)
+        times = event_times(field_values(events, time_column), rows)
         if time_column is not None:
             columns.update(cyclic_time(times))
 
@@ -513,7 +549,8 @@ class LogEventFeatures:
 
         if self.miner_ is not None:
             assert self.columns_["message"] is not None
-            messages = as_arrow_text(events[self.columns_["message"]])
+            given = field_values(events, self.columns_["message"])
+            messages = as_arrow_text(given if given is not None else [""] * rows)
             ids = self.miner_.transform(messages)
             for template_id in self.top_template_ids_:
                 columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)

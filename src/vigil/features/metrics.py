@@ -58,11 +58,13 @@ import numpy as np
 import pandas as pd
 
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.fields import InputField, observed_field
 from vigil.features.logs import (
     category_codes,
     cyclic_time,
     encode_text,
     event_times,
+    field_values,
     find_column,
     one_hot,
 )
@@ -189,6 +191,21 @@ class MetricWindowFeatures:
         self.feature_names_ = names
         return self
 
+    def input_fields(self, frame: pd.DataFrame | None = None) -> list[InputField]:
+        """Returns the point fields the fitted features read, required as in training ``frame``.
+
+        The value is always required (a point is its value); the time and the
+        series are required when every training point had them.
+        """
+        assert self.value_ is not None
+        fields: dict[str, InputField] = {}
+        if self.time_ is not None:
+            fields[self.time_] = observed_field(frame, self.time_, "time")
+        fields.setdefault(self.value_, InputField(self.value_, "number", required=True))
+        if self.series_ is not None:
+            fields.setdefault(self.series_, observed_field(frame, self.series_, "text"))
+        return list(fields.values())
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Returns the feature rows of ``frame``, one per point in input order."""
         return self._features(frame)[self.feature_names_]
@@ -237,7 +254,7 @@ class MetricWindowFeatures:
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
         rows = len(frame)
-        names, codes = encode_text(frame[self.series_] if self.series_ else None, rows)
+        names, codes = encode_text(field_values(frame, self.series_), rows)
         times = (
             event_times(frame[self.time_], rows)
             if self.time_ is not None and self.time_ in frame.columns

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from vigil.errors import InvalidInput
+from vigil.features.fields import InputField, observed_field
 from vigil.features.templates import as_arrow_text
 
 TEXT_CANDIDATES = (
@@ -162,6 +163,17 @@ class RequestFeatures:
                 self.vectorizer_ = None
         self.feature_names_ = list(self._features(frame.head(0)).columns)
         return self
+
+    def input_fields(self, frame: pd.DataFrame | None = None) -> list[InputField]:
+        """Returns the request fields the fitted features read, required as in training ``frame``.
+
+        The text field is required when every training request had it;
+        numbers are optional (a missing one is imputed).
+        """
+        fields = {self.text_: observed_field(frame, self.text_, "text")}
+        for name in self.numeric_:
+            fields.setdefault(name, InputField(name, "number", required=False))
+        return list(fields.values())
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Returns the feature rows of ``frame``, one per request in input order."""

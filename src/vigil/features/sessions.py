@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from vigil.errors import InvalidInput, UsageError
+from vigil.features.fields import InputField, observed_field
 from vigil.features.logs import (
     ERROR_LEVELS,
     event_times,
@@ -244,6 +245,26 @@ class SessionFeatures:
         if self.latency_ is not None:
             self.feature_names_ += ["latency_mean", "latency_max"]
         return self
+
+    def input_fields(self, events: pd.DataFrame | None = None) -> list[InputField]:
+        """Returns the event fields the fitted features read, required as in training ``events``.
+
+        The message and the time are required when every training event had
+        them; an event without its session field belongs to no session, and
+        level, status and latency are optional.
+        """
+        assert self.message_ is not None  # fit refuses events without one
+        fields = {self.message_: observed_field(events, self.message_, "text")}
+        if self.time_ is not None:
+            fields.setdefault(self.time_, observed_field(events, self.time_, "time"))
+        if self.field is not None:
+            fields.setdefault(self.field, InputField(self.field, "text", required=False))
+        if self.level_ is not None:
+            fields.setdefault(self.level_, InputField(self.level_, "text", required=False))
+        for name in (self.status_, self.latency_):
+            if name is not None:
+                fields.setdefault(name, InputField(name, "number", required=False))
+        return list(fields.values())
 
     def transform(self, events: pd.DataFrame) -> tuple[pd.DataFrame, Sessions]:
         """Returns one feature row per session (first-appearance order) and the sessions."""

@@ -15,6 +15,11 @@ whose ``is_anomaly`` column (0/1) says which rows are anomalous and whose
 - ``users``: per-user behaviour with true segments and anomalous users
   (bots, resellers).
 
+:data:`LABEL_COLUMNS` names, per kind, the columns that say what a row truly
+is (``is_anomaly``, ``anomaly_type``, and the users' ``segment``); the
+trainer leaves them out of the features unless they are the target or are
+named as features (:mod:`vigil.simulate.labels`).
+
 Every generator is deterministic for a seed: the same arguments give the same
 frame, and :func:`write_frame` turns it into the same bytes. Anomalies arrive
 as incidents spanning several consecutive events, and their share of the rows
@@ -25,33 +30,31 @@ why it resembles real data.
 
 from __future__ import annotations
 
+import importlib
 import numbers
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from vigil.data.writing import write_table
 from vigil.errors import UsageError
-from vigil.simulate.logs import simulate_logs
-from vigil.simulate.metrics import simulate_metrics
-from vigil.simulate.requests import simulate_requests
-from vigil.simulate.transactions import simulate_transactions
-from vigil.simulate.users import simulate_users
+from vigil.simulate.labels import ALL_LABEL_COLUMNS, LABEL_COLUMNS
 
-__all__ = ["KINDS", "MAX_ANOMALY_RATE", "simulate", "write_frame"]
+if TYPE_CHECKING:
+    import pandas as pd
 
+__all__ = [
+    "ALL_LABEL_COLUMNS",
+    "KINDS",
+    "LABEL_COLUMNS",
+    "MAX_ANOMALY_RATE",
+    "simulate",
+    "write_frame",
+]
+
+# Each kind's generator is vigil.simulate.<kind>.simulate_<kind>, imported when first
+# asked for: the trainer reads LABEL_COLUMNS without loading every generator.
 KINDS = ("logs", "metrics", "requests", "transactions", "users")
 MAX_ANOMALY_RATE = 0.5
-
-_GENERATORS: dict[str, Callable[[int, float, int, datetime | None], pd.DataFrame]] = {
-    "logs": simulate_logs,
-    "metrics": simulate_metrics,
-    "requests": simulate_requests,
-    "transactions": simulate_transactions,
-    "users": lambda rows, rate, seed, _start: simulate_users(rows, rate, seed),
-}
 
 
 def simulate(
@@ -78,7 +81,7 @@ def simulate(
         >>> simulate("metrics", rows=1000, seed=7).equals(frame)
         True
     """
-    if kind not in _GENERATORS:
+    if kind not in KINDS:
         raise UsageError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
     if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
         raise UsageError(f"rows must be a whole number of at least 1, not {rows!r}.")
@@ -90,7 +93,12 @@ def simulate(
         raise UsageError(f"seed must be a whole number of at least 0, not {seed!r}.")
     if start is not None and not isinstance(start, datetime):
         raise UsageError(f"start must be a datetime, not {start!r}.")
-    return _GENERATORS[kind](int(rows), float(anomaly_rate), int(seed), start)
+    generate = getattr(importlib.import_module(f"vigil.simulate.{kind}"), f"simulate_{kind}")
+    if kind == "users":  # users have no timeline
+        frame: pd.DataFrame = generate(int(rows), float(anomaly_rate), int(seed))
+    else:
+        frame = generate(int(rows), float(anomaly_rate), int(seed), start)
+    return frame
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
@@ -100,4 +108,6 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
     appears whole or not at all. Raises :class:`~vigil.errors.InvalidInput`
     naming the suffix and the allowed ones when the suffix is unknown.
     """
+    from vigil.data.writing import write_table  # Arrow loads on the first write only
+
     write_table(frame, path)

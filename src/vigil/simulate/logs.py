@@ -43,6 +43,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from vigil.simulate.labels import ANOMALY_TYPE, IS_ANOMALY
+
 DEFAULT_START = datetime(2024, 1, 1)  # a Monday, so weekly cycles start on a week boundary
 
 # Relative traffic of a web application by hour of day (0-23), mean about 1.
@@ -232,7 +234,7 @@ def labels(
     is_anomaly[positions] = 1
     anomaly_type = np.full(rows, "", dtype=object)
     anomaly_type[positions] = np.asarray(names, dtype=object)[types]
-    return {"is_anomaly": is_anomaly, "anomaly_type": anomaly_type}
+    return {IS_ANOMALY: is_anomaly, ANOMALY_TYPE: anomaly_type}
 
 
 def ordered_frame(columns: dict[str, np.ndarray], order: np.ndarray) -> pd.DataFrame:

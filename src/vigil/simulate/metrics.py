@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from vigil.simulate.labels import ANOMALY_TYPE, IS_ANOMALY
 from vigil.simulate.logs import (
     as_naive_utc,
     labels,
@@ -171,16 +172,16 @@ def simulate_metrics(
         timestamp.append(times[:points])
         series.append(np.full(points, code))
         value.append(np.round(faulty, 3))
-        is_anomaly.append(label["is_anomaly"])
-        anomaly_type.append(label["anomaly_type"])
+        is_anomaly.append(label[IS_ANOMALY])
+        anomaly_type.append(label[ANOMALY_TYPE])
 
     series_code = np.concatenate(series)
     columns = {
         "timestamp": np.concatenate(timestamp),
         "series": np.array(SERIES, dtype=object)[series_code],
         "value": np.concatenate(value),
-        "is_anomaly": np.concatenate(is_anomaly),
-        "anomaly_type": np.concatenate(anomaly_type),
+        IS_ANOMALY: np.concatenate(is_anomaly),
+        ANOMALY_TYPE: np.concatenate(anomaly_type),
     }
     order = np.lexsort((series_code, columns["timestamp"]))
     return ordered_frame(columns, order)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vigil.simulate.labels import SEGMENT
 from vigil.simulate.logs import labels, ordered_frame, place_runs, plan_incidents, run_positions
 
 SEGMENTS = ("casual", "power", "shopper", "churning")
@@ -110,7 +111,7 @@ def simulate_users(rows: int, anomaly_rate: float, seed: int) -> pd.DataFrame:
     user_id = np.strings.add("user-", np.strings.zfill((np.arange(rows) + 1).astype(str), 6))
     columns = {
         "user_id": user_id.astype(object),
-        "segment": np.array(SEGMENTS + ANOMALY_TYPES, dtype=object)[group],
+        SEGMENT: np.array(SEGMENTS + ANOMALY_TYPES, dtype=object)[group],
         "device": np.array(DEVICES, dtype=object)[device],
         "account_age_days": np.floor(age).astype(np.int64),
         "sessions_per_week": np.round(sessions, 1),

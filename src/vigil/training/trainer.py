@@ -4,6 +4,14 @@
 a ``TrainSpec`` and returns the fitted ``ModelBundle`` with its metrics, so
 the same code serves the CLI, the API and retraining jobs.
 
+Which columns are features: the ones named in ``features``, else every
+column but the target, less those named in ``exclude``, the label columns of
+simulated data (``vigil.simulate.LABEL_COLUMNS``) and identifiers (categories
+different on every row, such as a transaction id). Extracted features leave
+out the fields named in ``exclude`` and the label columns before the
+extractor sees the events. What was left out, and why, is reported in
+``TrainOutcome.excluded``.
+
 With ``feature_kind`` other than ``tabular`` (``logs``, ``metrics``,
 ``requests``) the table holds raw events (or raw lines) and a feature
 extractor turns them into one row per unit: per event, or per session. The
@@ -30,11 +38,12 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 
 from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, auto_members, get_algorithm
-from vigil.data.schema import ColumnSchema, conform, infer_schema
+from vigil.data.schema import ColumnSchema, conform, infer_kind, infer_schema
 from vigil.errors import InvalidInput, UsageError
 from vigil.features.extractors import FEATURE_KINDS, FeatureExtractor, make_extractor
 from vigil.features.parsers import ParseReport
 from vigil.features.tabular import build_preprocessor, source_column
+from vigil.simulate.labels import ALL_LABEL_COLUMNS
 from vigil.training import metrics as task_metrics
 from vigil.training.bundle import ModelBundle, anomaly_labels, profile_inputs
 from vigil.training.tasks import check_task, detect_task
@@ -46,6 +55,18 @@ log = logging.getLogger("vigil.training")
 _MIN_SPLIT_ROWS = 2
 # Permutation importance is costly; on large test sets a sample gives the same ranking.
 _PERMUTATION_MAX_ROWS = 2000
+# Below this many values, a category different on every row may be chance, not an identifier.
+_MIN_IDENTIFIER_ROWS = 20
+
+# Extractor options whose values are field names (text_column, numeric_columns, session_field).
+_FIELD_OPTION_SUFFIXES = ("_column", "_columns", "_field")
+
+# Why a column was left out of the features, as TrainOutcome.excluded reports it.
+EXCLUDED_AS_ASKED = "excluded as asked"
+EXCLUDED_LABEL = "a label column of simulated data; name it in features to use it"
+EXCLUDED_IDENTIFIER = (
+    "an identifier (a different value on every row); name it in features to use it"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class TrainSpec:
     algorithm: str | None = None
     target: str | None = None
     features: list[str] | None = None
+    # Columns (or, for extracted features, input fields) never used as features.
+    exclude: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     test_size: float = 0.2
     cv: int | None = None
@@ -95,6 +118,9 @@ class TrainOutcome:
     # A bounded sample of the model's input rows (features, for extracted models):
     # production inputs are compared with it for drift.
     reference: pd.DataFrame | None = None
+    # Columns of the data left out of the features, each with the reason why
+    # (asked by ``exclude``, a label column, an identifier).
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 # Drift compares production inputs with at most this many training rows.
@@ -110,6 +136,8 @@ class PreparedData:
     schema: list[ColumnSchema]
     X: pd.DataFrame
     y: pd.Series | None
+    # Columns of the data left out of the features, each with the reason.
+    excluded: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,20 +177,7 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> PreparedData:
         )
     target = frame[spec.target] if spec.target is not None else None
     task, algorithm = _task_and_algorithm(target, spec)
-    if spec.features is not None:
-        unknown = [c for c in spec.features if c not in frame.columns]
-        if unknown:
-            raise InvalidInput(
-                f"Feature column {unknown[0]!r} does not exist; columns are: "
-                + ", ".join(map(str, frame.columns))
-                + ".",
-                errors=[{"loc": ["features", c], "msg": "no such column"} for c in unknown],
-            )
-        features = [c for c in spec.features if c != spec.target]
-    else:
-        features = [c for c in frame.columns if c != spec.target]
-    if not features:
-        raise InvalidInput("No feature columns are left once the target is set aside.")
+    features, excluded = choose_features(frame, spec)
     if target is not None:
         # Rows without a label cannot be learned from or scored against.
         frame = frame[target.notna()]
@@ -170,7 +185,86 @@ def prepare(frame: pd.DataFrame, spec: TrainSpec) -> PreparedData:
     schema = infer_schema(frame, features)
     X = conform(frame, schema)
     y = target.reset_index(drop=True) if target is not None else None
-    return PreparedData(task, algorithm, schema, X.reset_index(drop=True), y)
+    return PreparedData(task, algorithm, schema, X.reset_index(drop=True), y, excluded)
+
+
+def choose_features(frame: pd.DataFrame, spec: TrainSpec) -> tuple[list[str], dict[str, str]]:
+    """Returns the feature columns of ``frame`` for ``spec`` and the columns left out, with why.
+
+    Named ``features`` are taken as they are. Otherwise every column but the
+    target is a feature, except those in ``exclude``, the label columns of
+    simulated data, and identifiers (categories different on every row).
+    """
+    columns = [str(c) for c in frame.columns]
+    check_exclude(spec, columns)
+    excluded = dict.fromkeys(spec.exclude, EXCLUDED_AS_ASKED)
+    if spec.features is not None:
+        unknown = [c for c in spec.features if c not in frame.columns]
+        if unknown:
+            raise InvalidInput(
+                f"Feature column {unknown[0]!r} does not exist; columns are: "
+                + ", ".join(columns)
+                + ".",
+                errors=[{"loc": ["features", c], "msg": "no such column"} for c in unknown],
+            )
+        features = [c for c in spec.features if c != spec.target]
+    else:
+        for column in columns:
+            if column == spec.target or column in excluded:
+                continue
+            if column in ALL_LABEL_COLUMNS:
+                excluded[column] = EXCLUDED_LABEL
+            elif _is_identifier(frame[column]):
+                excluded[column] = EXCLUDED_IDENTIFIER
+        features = [c for c in columns if c != spec.target and c not in excluded]
+    if not features:
+        left_out = "".join(f"; {c} is {why}" for c, why in excluded.items())
+        raise InvalidInput(
+            f"No feature columns are left once the target is set aside{left_out}.",
+            errors=[{"loc": ["features"], "msg": "no feature columns"}],
+        )
+    return features, excluded
+
+
+def check_exclude(spec: TrainSpec, columns: list[str]) -> None:
+    """Raises ``InvalidInput`` unless each excluded column exists and is neither target nor feature.
+
+    ``columns`` are those of the data (the event fields, for extracted features).
+    """
+    unknown = [c for c in spec.exclude if c not in columns]
+    if unknown:
+        raise InvalidInput(
+            f"Excluded column {unknown[0]!r} does not exist; columns are: "
+            + ", ".join(columns)
+            + ".",
+            errors=[{"loc": ["exclude", c], "msg": "no such column"} for c in unknown],
+        )
+    if spec.target is not None and spec.target in spec.exclude:
+        raise InvalidInput(
+            f"Column {spec.target!r} is the target; it cannot also be excluded "
+            "(the target is never a feature).",
+            errors=[{"loc": ["exclude", spec.target], "msg": "is the target"}],
+        )
+    both = [c for c in spec.exclude if spec.features is not None and c in spec.features]
+    if both:
+        raise InvalidInput(
+            f"Column {both[0]!r} is both named in features and excluded; keep it in one of them.",
+            errors=[{"loc": ["exclude", c], "msg": "also named in features"} for c in both],
+        )
+
+
+def _is_identifier(values: pd.Series) -> bool:
+    """Returns whether ``values`` are categories different on every row: an id, not a feature.
+
+    Free text is usually different on every row too, and is a feature (TF-IDF);
+    numbers are never taken for identifiers.
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    present = values.dropna()
+    if len(present) < _MIN_IDENTIFIER_ROWS or present.nunique() != len(present):
+        return False
+    return infer_kind(present) == "categorical"
 
 
 def _task_and_algorithm(target: pd.Series | None, spec: TrainSpec) -> tuple[str, str]:
@@ -281,6 +375,9 @@ class _SplitEvents:
     units: Any
     y: pd.Series | None
     indices: tuple[np.ndarray, np.ndarray] | None
+    # The events as read, excluded fields kept: what a retraining or a champion is given.
+    read_events: pd.DataFrame
+    excluded: dict[str, str]
 
 
 def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
@@ -299,16 +396,19 @@ def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
         detail = f" {report.summary()}" if report is not None else ""
         raise InvalidInput(f"No events could be read from the data.{detail}")
     raw_labels: pd.Series | None = None
+    if spec.target is not None and spec.target not in events.columns:
+        raise InvalidInput(
+            f"Target column {spec.target!r} does not exist; columns are: "
+            + ", ".join(map(str, events.columns))
+            + ".",
+            errors=[{"loc": ["target"], "msg": "no such column"}],
+        )
+    excluded = _excluded_fields(events, spec, extractor)
     if spec.target is not None:
-        if spec.target not in events.columns:
-            raise InvalidInput(
-                f"Target column {spec.target!r} does not exist; columns are: "
-                + ", ".join(map(str, events.columns))
-                + ".",
-                errors=[{"loc": ["target"], "msg": "no such column"}],
-            )
         raw_labels = events[spec.target]
         events = events.drop(columns=[spec.target])
+    read_events = events
+    events = events.drop(columns=list(excluded))
     task, algorithm = _task_and_algorithm(raw_labels, spec)
     units = extractor.units(events)
     if units.count == 0:
@@ -331,7 +431,60 @@ def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
         # Held-out rows are events; sessions are split at random like any first training.
         spec = dataclasses.replace(spec, holdout_rows=0)
     indices = split_indices(y, task, spec)
-    return _SplitEvents(extractor, report, events, raw_labels, task, algorithm, units, y, indices)
+    return _SplitEvents(
+        extractor,
+        report,
+        events,
+        raw_labels,
+        task,
+        algorithm,
+        units,
+        y,
+        indices,
+        read_events,
+        excluded,
+    )
+
+
+def _excluded_fields(
+    events: pd.DataFrame, spec: TrainSpec, extractor: FeatureExtractor
+) -> dict[str, str]:
+    """Returns the event fields the extractor must not see: those excluded, and label columns.
+
+    The extractor picks its fields itself (by role, or as its options name
+    them), so a field is left out by removing it from the events before it
+    is fitted; the fitted extractor never reads it afterwards. A field named
+    by an option cannot be excluded. Identifiers are not left out here: a
+    request id is what names a session.
+    """
+    fields = [str(c) for c in events.columns]
+    check_exclude(spec, fields)
+    named = _option_fields(extractor)
+    clash = [c for c in spec.exclude if c in named]
+    if clash:
+        raise InvalidInput(
+            f"Field {clash[0]!r} is excluded but named by the {named[clash[0]]} option; "
+            "keep it in one of them.",
+            errors=[{"loc": ["exclude", c], "msg": "named by a feature option"} for c in clash],
+        )
+    excluded = dict.fromkeys(spec.exclude, EXCLUDED_AS_ASKED)
+    for name in fields:
+        if name in ALL_LABEL_COLUMNS and name != spec.target and name not in named:
+            excluded.setdefault(name, EXCLUDED_LABEL)
+    return excluded
+
+
+def _option_fields(extractor: FeatureExtractor) -> dict[str, str]:
+    """Returns the fields the extractor's options name, each with the option naming it."""
+    named: dict[str, str] = {}
+    for option, value in extractor.options().items():
+        if not option.endswith(_FIELD_OPTION_SUFFIXES):
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, str):
+                named.setdefault(item, option)
+    return named
 
 
 def split_frame(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -352,7 +505,7 @@ def split_frame(frame: pd.DataFrame, spec: TrainSpec) -> tuple[pd.DataFrame, pd.
             return labelled, None
         return labelled.iloc[np.sort(indices[0])], labelled.iloc[np.sort(indices[1])]
     split = _split_events(frame, spec)
-    events = split.events
+    events = split.read_events
     if split.raw_labels is not None:
         events = events.assign(**{str(spec.target): split.raw_labels.to_numpy()})
     if split.indices is None:
@@ -386,9 +539,9 @@ def prepare_extracted(frame: pd.DataFrame, spec: TrainSpec) -> ExtractedData:
     test_frame = None
     if test is not None and raw_labels is not None:
         held_out = units.events_of(test)
-        test_frame = events.iloc[held_out].copy()
+        test_frame = split.read_events.iloc[held_out].copy()
         test_frame[spec.target] = raw_labels.iloc[held_out].to_numpy()
-    data = PreparedData(task, split.algorithm, schema, X, y)
+    data = PreparedData(task, split.algorithm, schema, X, y, split.excluded)
     return ExtractedData(data, extractor, split.report, train, test, test_frame)
 
 
@@ -488,6 +641,7 @@ def train_model(
         parse_report=extracted.report if extracted is not None else None,
         test_frame=extracted.test_frame if extracted is not None else None,
         reference=_reference_sample(data.X),
+        excluded=data.excluded,
     )
 
 
