@@ -86,6 +86,8 @@ class TrainResult:
             "artifact_sha256": self.version.artifact_sha256,
             "deployed": self.deployed,
             "deploy_reason": self.deploy_reason,
+            # Columns left out of the features, each with why (asked, a label, an id).
+            "excluded": dict(self.outcome.excluded),
             **extraction_json(self.outcome.bundle, self.outcome.parse_report),
         }
 
@@ -272,6 +274,7 @@ class Training:
                 # What a retraining needs to repeat this run on fresh data.
                 "dataset_id": dataset_id,
                 "train_spec": spec_to_json(spec),
+                "excluded": dict(outcome.excluded),
                 **extraction_json(outcome.bundle, outcome.parse_report),
             },
         )
