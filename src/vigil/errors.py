@@ -85,10 +85,3 @@ class ArtifactIntegrityError(VigilError):
 
     status = 500
     title = "Artifact integrity check failed"
-
-
-class TrainingFailed(VigilError):
-    """Fitting the model failed for a reason that is not the caller's input."""
-
-    status = 500
-    title = "Training failed"

@@ -19,6 +19,13 @@ def uuid7(now_ms: int | None = None) -> str:
     well in a B-tree. Within one millisecond the 12-bit ``rand_a`` field is a
     counter (RFC 9562, section 6.2, method 1), so the ids one process makes
     sort in the order it made them: a batch's predictions sort by row.
+
+    >>> from uuid import UUID
+    >>> earlier, later = uuid7(now_ms=1_700_000_000_000), uuid7(now_ms=1_700_000_000_001)
+    >>> earlier[:13], UUID(earlier).version
+    ('018bcfe5-6800', 7)
+    >>> earlier < later
+    True
     """
     global _last_millis, _counter
     millis = int(time.time() * 1000) if now_ms is None else now_ms

@@ -53,7 +53,15 @@ def check_tenant(tenant: str) -> str:
 
 
 def role_rank(role: str) -> int:
-    """Returns the rank of ``role`` (viewer 0 … admin 3), or raises naming the roles."""
+    """Returns the rank of ``role`` (viewer 0 … admin 3), or raises naming the roles.
+
+    >>> role_rank("viewer"), role_rank("admin")
+    (0, 3)
+    >>> role_rank("owner")
+    Traceback (most recent call last):
+    ...
+    vigil.errors.InvalidInput: Unknown role 'owner'; use one of viewer, predictor, trainer, admin.
+    """
     try:
         return ROLES.index(role)
     except ValueError:
@@ -64,7 +72,11 @@ def role_rank(role: str) -> int:
 
 
 def role_allows(role: str, required: str) -> bool:
-    """Returns whether ``role`` is at least ``required``."""
+    """Returns whether ``role`` is at least ``required``.
+
+    >>> role_allows("trainer", "predictor"), role_allows("predictor", "trainer")
+    (True, False)
+    """
     return role_rank(role) >= role_rank(required)
 
 

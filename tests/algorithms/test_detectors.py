@@ -1,5 +1,5 @@
 """The anomaly detectors: each finds obvious outliers, calibrated and reproducible; the ensemble
-combines its members; the raw detectors follow scikit-learn's estimator contract."""
+combines its members. Their scikit-learn contract: test_estimator_contract.py."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pyod.models.ecod import ECOD
 from scipy.stats import spearmanr
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import LocalOutlierFactor, NearestNeighbors
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.catalogue import CATALOGUE, DEFAULT_ALGORITHM
@@ -239,42 +238,6 @@ def test_ensemble_members_are_checked(members: str, problem: str) -> None:
         CATALOGUE["ensemble"].build("anomaly", {"members": members})
     assert problem in str(raised.value)
     assert "isolation_forest, lof, ocsvm, knn, subsampled_knn, ecod" in str(raised.value)
-
-
-_NEIGHBOUR_CALIBRATION = {
-    check: (
-        "the threshold is set on held-out rows scored against the earlier rows, so predicting "
-        "the training rows in-sample (each its own neighbour) flags fewer than contamination"
-    )
-    for check in ("check_outliers_fit_predict", "check_outliers_train")
-}
-
-
-def _expected_failures(estimator: Any) -> dict[str, str]:
-    if isinstance(estimator, CalibratedAnomalyDetector) and not isinstance(
-        estimator.detector, IsolationForest | ECODDetector
-    ):
-        return _NEIGHBOUR_CALIBRATION
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        KNNDetector(),
-        KNNDetector(max_samples=50, n_estimators=3, random_state=0),
-        ECODDetector(),
-        SubsampledOneClassSVM(max_samples=100, random_state=0),
-        AnomalyEnsemble(
-            [("forest", IsolationForest(n_estimators=10, random_state=0)), ("ecod", ECODDetector())]
-        ),
-        CalibratedAnomalyDetector(ECODDetector()),
-        CalibratedAnomalyDetector(KNNDetector(max_samples=50, n_estimators=3, random_state=0)),
-        CalibratedAnomalyDetector(LocalOutlierFactor(novelty=True)),
-    ],
-    expected_failed_checks=_expected_failures,
-)
-def test_detectors_follow_the_scikit_learn_contract(estimator, check) -> None:  # type: ignore[no-untyped-def]
-    check(estimator)
 
 
 def test_scoring_skips_no_check_that_matters(

@@ -1,8 +1,8 @@
-"""ScratchLogisticRegression: the scikit-learn contract, and parity with scikit-learn's model."""
+"""ScratchLogisticRegression: parity with scikit-learn's model; its contract is checked with
+the catalogue's (test_estimator_contract.py)."""
 
 from __future__ import annotations
 
-import doctest
 import warnings
 
 import numpy as np
@@ -12,9 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from vigil.algorithms import scratch_logistic
 from vigil.algorithms.scratch_logistic import ScratchLogisticRegression
 
 LOADERS = {"breast_cancer": load_breast_cancer, "wine": load_wine}
@@ -36,13 +34,6 @@ def _objective(
     else:
         loss = (np.logaddexp.reduce(scores, axis=1) - scores[np.arange(len(y)), y]).mean()
     return loss + 0.5 * float((coef**2).sum()) / (C * len(y))
-
-
-@parametrize_with_checks(
-    [ScratchLogisticRegression(), ScratchLogisticRegression(penalty="l1", C=0.5)]
-)
-def test_scratch_logistic_passes_sklearn_estimator_checks(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize("dataset", sorted(LOADERS))
@@ -194,10 +185,3 @@ def test_rejects_invalid_parameters_at_fit(params):
 
     with pytest.raises(ValueError):
         ScratchLogisticRegression(**params).fit(X_train, y_train)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(scratch_logistic, optionflags=doctest.NORMALIZE_WHITESPACE)
-
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -1,17 +1,14 @@
-"""ScratchDecisionTreeClassifier: the scikit-learn contract, and parity with scikit-learn's tree."""
+"""ScratchDecisionTreeClassifier: parity with scikit-learn's tree; its contract is checked
+with the catalogue's (test_estimator_contract.py)."""
 
 from __future__ import annotations
-
-import doctest
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_wine, make_classification
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, export_text
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from vigil.algorithms import scratch_tree
 from vigil.algorithms.scratch_tree import TREE_LEAF, ScratchDecisionTreeClassifier
 
 LOADERS = {"breast_cancer": load_breast_cancer, "wine": load_wine}
@@ -26,18 +23,6 @@ def _synthetic() -> tuple[np.ndarray, np.ndarray]:
     return make_classification(
         n_samples=600, n_features=6, n_informative=4, n_redundant=0, n_classes=3, random_state=0
     )
-
-
-@parametrize_with_checks(
-    [
-        ScratchDecisionTreeClassifier(),
-        ScratchDecisionTreeClassifier(
-            criterion="entropy", max_depth=4, max_features="sqrt", ccp_alpha=0.01, random_state=0
-        ),
-    ]
-)
-def test_scratch_tree_passes_sklearn_estimator_checks(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize("dataset", sorted(LOADERS))
@@ -214,10 +199,3 @@ def test_rejects_invalid_parameters_at_fit(params):
 
     with pytest.raises(ValueError):
         ScratchDecisionTreeClassifier(**params).fit(X_train, y_train)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(scratch_tree, optionflags=doctest.NORMALIZE_WHITESPACE)
-
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -68,7 +68,25 @@ class Param:
         return out
 
     def coerce(self, value: Any, algorithm: str) -> Any:
-        """Returns ``value`` converted to this parameter's type, or raises ``InvalidInput``."""
+        """Returns ``value`` converted to this parameter's type, or raises ``InvalidInput``.
+
+        Values from the command line arrive as text:
+
+        >>> depth = Param("max_depth", "int", None, minimum=1, maximum=1000, nullable=True)
+        >>> depth.coerce("12", "random_forest"), depth.coerce("none", "random_forest")
+        (12, None)
+
+        A refusal names the values the parameter allows:
+
+        >>> kernel = Param("kernel", "choice", "rbf", choices=("rbf", "linear"))
+        >>> for param, value in ((depth, 0), (kernel, "cubic")):
+        ...     try:
+        ...         param.coerce(value, "svm")
+        ...     except UsageError as refusal:
+        ...         print(refusal)
+        Parameter 'max_depth' of svm must be an integer in [1, 1000] or none, got 0.
+        Parameter 'kernel' of svm must be one of 'rbf', 'linear', got 'cubic'.
+        """
         if isinstance(value, str):
             value = value.strip()
         if self.nullable and (
@@ -131,6 +149,15 @@ def resolve_params(
     """Returns the defaults overlaid with ``given``, each checked against ``schema``.
 
     An unknown name is refused with the list of names the algorithm accepts.
+
+    >>> schema = [Param("C", "float", 1.0, minimum=0.0), Param("fit_intercept", "bool", True)]
+    >>> resolve_params(schema, {"C": "0.5"}, "logistic_regression")
+    {'C': 0.5, 'fit_intercept': True}
+    >>> try:
+    ...     resolve_params(schema, {"alpha": 1}, "logistic_regression")
+    ... except UsageError as refusal:
+    ...     print(refusal)
+    Unknown parameter 'alpha' for logistic_regression; accepted parameters: C, fit_intercept.
     """
     by_name = {p.name: p for p in schema}
     unknown = sorted(set(given) - set(by_name))

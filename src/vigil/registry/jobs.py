@@ -117,14 +117,6 @@ class JobStore(SqlStore):
                 raise NotFound(f"Job {job_id} does not exist.")
             return _record(row)
 
-    def get_any(self, job_id: str) -> JobRecord:
-        """Returns the job whatever its tenant (for workers)."""
-        with self.reading() as session:
-            row = session.get(JobRow, job_id)
-            if row is None:
-                raise NotFound(f"Job {job_id} does not exist.")
-            return _record(row)
-
     def list_for(self, tenant: str, *, limit: int = 100) -> list[JobRecord]:
         """Returns the tenant's jobs, newest first."""
         with self.reading() as session:

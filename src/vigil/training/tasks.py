@@ -17,6 +17,13 @@ def detect_task(target: pd.Series | None, algorithm: str | None = None) -> str:
     Strings, booleans and integers with few distinct values mean
     classification; other numbers mean regression. Without a target the task
     is the algorithm's own when it does exactly one, else anomaly detection.
+
+    >>> detect_task(pd.Series(["spam", "ham"])), detect_task(pd.Series([0, 1, 1, 2]))
+    ('classification', 'classification')
+    >>> detect_task(pd.Series([0.5, 1.25, 3.0])), detect_task(pd.Series(range(100)))
+    ('regression', 'regression')
+    >>> detect_task(None), detect_task(None, "kmeans")
+    ('anomaly', 'clustering')
     """
     if target is None:
         if algorithm is not None:
