@@ -96,11 +96,6 @@ def generate_key() -> NewKey:
     return NewKey(key_id, f"{_PREFIX}_{key_id}_{secret}", hash_secret(secret))
 
 
-def key_from_text(key_id: str, secret: str) -> NewKey:
-    """Returns the key with a chosen id and secret (for ``VIGIL_ADMIN_KEY``)."""
-    return NewKey(key_id, f"{_PREFIX}_{key_id}_{secret}", hash_secret(secret))
-
-
 def hash_secret(secret: str) -> str:
     """Returns the stored form of a key's secret."""
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from api_support import Api, churn_rows
 
-from vigil.service import VigilService
+from vigil.usecases.models import Models
 
 PROBLEM = "application/problem+json"
 
@@ -152,10 +152,10 @@ def test_dataset_without_file_or_rows_is_422(api: Api) -> None:
 def test_unexpected_error_is_a_500_problem_without_internals(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(self: VigilService, caller: object) -> None:
+    def explode(self: Models, caller: object) -> None:
         raise RuntimeError("connection to postgres://admin:hunter2@db failed")
 
-    monkeypatch.setattr(VigilService, "list_models", explode)
+    monkeypatch.setattr(Models, "list_models", explode)
     response = api.request("GET", "/v1/models")
     document = assert_problem(response, 500)
     assert "hunter2" not in response.text and "postgres" not in response.text

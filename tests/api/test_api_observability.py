@@ -11,7 +11,7 @@ from api_support import Api, churn_rows, labelled_rows
 from vigil.api.logs import JsonFormatter, request_id_var
 from vigil.api.metrics import ApiMetrics
 from vigil.api.settings import ApiSettings
-from vigil.service import VigilService
+from vigil.usecases.models import Models
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
@@ -109,10 +109,10 @@ def test_each_request_writes_one_access_log_line_with_its_id(
 def test_unhandled_errors_are_logged_with_the_request_id(
     api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(self: VigilService, caller: object) -> None:
+    def explode(self: Models, caller: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(VigilService, "list_models", explode)
+    monkeypatch.setattr(Models, "list_models", explode)
     with caplog.at_level(logging.INFO):
         response = api.request("GET", "/v1/models")
     request_id = response.headers["x-request-id"]

@@ -224,16 +224,6 @@ class FlatForest:
             worker.join()
         return out
 
-    def leaf_sums_row(self, row: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Returns the sum over trees of the leaf values one row reaches (length ``n_outputs``).
-
-        ``row`` is a 1-D array of ``n_features`` values (contiguous float64
-        avoids a copy); infinities are accepted here (``predict_row`` refuses them).
-        """
-        result = np.empty(self.n_outputs, dtype=np.float64) if out is None else out
-        self._run_row(row, result)
-        return result
-
     def _run_block(self, rows: np.ndarray, out: np.ndarray) -> None:
         _sum_leaves_rows(
             self.child,
