@@ -1,64 +1,17 @@
-"""Property-based runs: the OpenAPI document against the app, and predict against a real model.
+"""The OpenAPI document and docs are served; predict holds against generated rows.
 
-Schemathesis generates valid and invalid requests for every operation of
-``/openapi.json``; no answer may be a 500, carry an undeclared status or
-content type, or break its declared schema. Runs are derandomised and
-bounded, so they are repeatable and quick.
+Every operation of the document is run against a real server by
+``test_api_openapi_run.py``; here a property-based run sends generated rows
+to a real model's predict. Runs are derandomised and bounded.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-import schemathesis
-from api_support import Api, churn_rows, open_api
+from api_support import Api, churn_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
-
-from vigil.api.app import create_app
-from vigil.api.settings import ApiSettings
-
-# Generous limits: the run is about shapes and statuses, not about being throttled.
-OPEN_LIMITS = ApiSettings(rate_limit=0)
-SCHEMA = schemathesis.openapi.from_dict(create_app(settings=OPEN_LIMITS).openapi())
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
-BOUNDED = settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-
-
-@pytest.fixture(scope="module")
-def open_api_(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """Returns one in-process API (rate limiting off) shared by every operation's run."""
-    home = tmp_path_factory.mktemp("schema") / "home"
-    shutil.copytree(trained_home, home)
-    yield from open_api(home, OPEN_LIMITS)
-
-
-@SCHEMA.parametrize()
-@BOUNDED
-def test_every_operation_conforms_to_the_openapi_document(case: Any, open_api_: Api) -> None:
-    response = case.call(app=open_api_.client.app, headers=open_api_.auth("admin"))
-    case.validate_response(response, checks=CHECKS)
 
 
 def test_openapi_and_docs_are_served(api: Api) -> None:

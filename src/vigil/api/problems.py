@@ -9,7 +9,8 @@ secrets; the log line with the same request id has the traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from vigil.api.responses import ProblemResponse
-from vigil.errors import RateLimited, VigilError
+from vigil.errors import InvalidInput, RateLimited, VigilError
 
 log = logging.getLogger("vigil.api")
 
@@ -147,6 +148,25 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(VigilError, vigil_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+
+
+@contextmanager
+def located_in_body() -> Iterator[None]:
+    """Re-raises an InvalidInput with each error located in the request body (``body.…``).
+
+    The service names a request's fields as they are in the request document
+    (``["features"]``); the client sent them as ``body.features``.
+    """
+    try:
+        yield
+    except InvalidInput as exc:
+        exc.errors = [
+            error
+            if list(error.get("loc", []))[:1] == ["body"]
+            else {**error, "loc": ["body", *error.get("loc", [])]}
+            for error in exc.errors
+        ]
+        raise
 
 
 def describe_loc(loc: Sequence[Any]) -> str:

@@ -7,40 +7,14 @@ fields, so a typo (``"verison"``) is a 422 naming it instead of being ignored.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
+
+from vigil.training.request import Row, Scalar
 
 # --- shared --------------------------------------------------------------------------
 
-_SCALAR_SCHEMA = {
-    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
-}
-# JSON integers beyond 64 bits become floats: pandas cannot hold them as numbers.
-_INT64 = 2**63
-
-
-def _scalar(value: Any) -> str | int | float | bool | None:
-    """Returns ``value`` if it is a JSON scalar a table cell can hold, else raises naming why."""
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, int):
-        return value if -_INT64 < value < _INT64 else float(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise PydanticCustomError("finite_number", "must be a finite number")
-        return value
-    raise PydanticCustomError("scalar", "must be a string, number, boolean or null")
-
-
-Scalar = Annotated[
-    str | int | float | bool | None,
-    PlainValidator(_scalar),
-    WithJsonSchema(_SCALAR_SCHEMA),
-]
-Row = dict[str, Scalar]
 # Version numbers are stored as 32-bit integers in every supported database.
 VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -131,6 +105,21 @@ class ModelList(PublicModel):
     models: list[ModelPublic]
 
 
+class FeatureColumn(PublicModel):
+    """One input column of a tabular model, as the version's schema records it."""
+
+    name: str
+    kind: str
+    dtype: str
+
+
+class FeatureExtraction(PublicModel):
+    """How a logs, metrics or requests model turns raw inputs into features."""
+
+    kind: Literal["logs", "metrics", "requests"]
+    options: dict[str, Any]
+
+
 class VersionPublic(PublicModel):
     """An immutable trained version and how it was made."""
 
@@ -141,7 +130,10 @@ class VersionPublic(PublicModel):
     params: dict[str, Any]
     metrics: dict[str, Any]
     target: str | None
-    features: list[dict[str, Any]]
+    features: list[FeatureColumn] | FeatureExtraction = Field(
+        description="The input columns (tabular models), or the feature extractor's kind and "
+        "options (logs, metrics and requests models)."
+    )
     data_fingerprint: str
     artifact_sha256: str
     created_by: str
@@ -290,38 +282,7 @@ class Drift(PublicModel):
 
 
 # --- training and jobs ---------------------------------------------------------------
-
-
-class SqlSource(RequestModel):
-    """A named query on a connection configured on the server, with bound parameters."""
-
-    connection: str
-    query: str
-    params: dict[str, Scalar] = Field(default_factory=dict)
-
-
-class TrainData(RequestModel):
-    """Where the training data comes from: exactly one of the four fields."""
-
-    dataset_id: str | None = None
-    rows: list[Row] | None = Field(default=None, min_length=1)
-    url: str | None = None
-    sql: SqlSource | None = None
-
-
-class TrainRequest(RequestModel):
-    """What to train and whether to deploy the result."""
-
-    data: TrainData
-    task: Literal["auto", "classification", "regression", "clustering", "anomaly"] = "auto"
-    algorithm: str | None = None
-    target: str | None = None
-    features: list[str] | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    test_size: float = Field(default=0.2, gt=0, lt=1)
-    cv: int | None = Field(default=None, ge=2, le=100)
-    seed: int = Field(default=42, ge=0, lt=2**32)
-    deploy: Literal["never", "always", "if_better"] = "never"
+# The train body is vigil.training.request.TrainRequest: one contract for REST and CLI.
 
 
 class JobAccepted(PublicModel):

@@ -23,11 +23,11 @@ from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.data.writing import write_table
 from vigil.errors import UsageError, VigilError
-from vigil.features.extractors import FEATURE_KINDS, make_extractor
+from vigil.features.extractors import FEATURE_KINDS
 from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.serving.batch import predictions_frame, streamable
-from vigil.training.trainer import TrainSpec
+from vigil.training.request import train_spec_from_request
 from vigil.usecases.models import event_to_json, model_to_json, version_to_json
 from vigil.usecases.training import compare_algorithms, list_algorithms
 
@@ -69,18 +69,23 @@ def _parse_params(pairs: list[str] | None) -> dict[str, str]:
     return params
 
 
-def _feature_choice(features: str | None) -> tuple[str, list[str] | None]:
-    """Returns (feature kind, feature columns) from ``--features``.
+def _feature_choice(features: str | None) -> str | list[str] | None:
+    """Returns the train request's ``features`` from ``--features``: a kind or columns.
 
     A kind name alone (logs, metrics, requests, tabular) picks how raw inputs
     become features; anything else is a comma-separated column list (a list of
     one column named like a kind is written with a trailing comma: ``logs,``).
     """
     if features is None:
-        return "tabular", None
+        return None
     if features.strip() in FEATURE_KINDS:
-        return features.strip(), None
-    return "tabular", [f.strip() for f in features.split(",") if f.strip()]
+        return features.strip()
+    return _comma_list(features)
+
+
+def _comma_list(text: str | None) -> list[str]:
+    """Returns the names in a comma-separated flag value (``a, b,`` -> ``["a", "b"]``)."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
 def _report_malformed(report: dict[str, Any] | None) -> None:
@@ -151,10 +156,13 @@ def train(
     text_column: Annotated[
         str | None, typer.Option(help="Logs: the message field; requests: the payload field.")
     ] = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated columns (or event fields) left out of the features."),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train a new version of a model on a data file."""
-    kind, columns = _feature_choice(features)
     options = {
         "session_key": session_key,
         "session_field": session_field,
@@ -164,25 +172,22 @@ def train(
         "log_pattern": log_pattern,
         "text_column": text_column,
     }
-    given = {k: v for k, v in options.items() if v is not None}
-    if given and kind == "tabular":
-        flag = "--" + next(iter(given)).replace("_", "-")
-        raise UsageError(f"{flag} needs --features logs, metrics or requests.")
-    spec = TrainSpec(
-        task=task,
-        algorithm=algorithm,
-        target=target,
-        features=columns,
-        params=_parse_params(param),
-        test_size=test_size,
-        cv=cv,
-        seed=seed,
-        feature_kind=kind,
-        feature_options=given,
+    # The flags make the same train request a REST body is, checked before the data is read.
+    spec = train_spec_from_request(
+        {
+            "task": task,
+            "algorithm": algorithm,
+            "target": target,
+            "features": _feature_choice(features),
+            "feature_options": {k: v for k, v in options.items() if v is not None},
+            "exclude": _comma_list(exclude),
+            "params": _parse_params(param),
+            "test_size": test_size,
+            "cv": cv,
+            "seed": seed,
+        }
     )
-    if kind != "tabular":
-        make_extractor(kind, given)  # refuses a wrong option before the data is read
-    dataset = load_dataset(data, lines=kind == "logs")
+    dataset = load_dataset(data, lines=spec.feature_kind == "logs")
     service = _service()
     with render.progress_bar(not json_output, f"training {name}") as progress:
         result = service.training.train(
@@ -344,12 +349,23 @@ def compare(
     ] = "auto",
     test_size: Annotated[float, typer.Option(help="Held-out share.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 42,
+    exclude: Annotated[
+        str | None, typer.Option(help="Comma-separated columns left out of the features.")
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Train several algorithms on the same split and compare metrics and fit time."""
-    names = [a.strip() for a in algorithms.split(",") if a.strip()]
+    names = _comma_list(algorithms)
+    spec = train_spec_from_request(
+        {
+            "task": task,
+            "target": target,
+            "exclude": _comma_list(exclude),
+            "test_size": test_size,
+            "seed": seed,
+        }
+    )
     dataset = load_dataset(data)
-    spec = TrainSpec(task=task, target=target, test_size=test_size, seed=seed)
     rows = compare_algorithms(dataset, spec, names)
     if json_output:
         render.emit_json({"data": str(data), "comparison": rows})
