@@ -1,23 +1,31 @@
 """A small Python client of the Vigil REST API.
 
+Training data is a local file (uploaded first), a dataset id, inline rows,
+or a data reference mapping (``{"url": ...}``, ``{"sql": ...}``):
+
 >>> from vigil import Client
 >>> with Client("http://127.0.0.1:8000", "vk_...") as vigil:  # doctest: +SKIP
-...     job = vigil.train("churn", data={"dataset_id": "..."}, target="churned")
-...     vigil.wait_for_job(job["id"], timeout=300)
-...     vigil.predict("churn", [{"plan": "pro", "tenure_months": 3}])
+...     job = vigil.train("churn", "examples/churn.csv", target="churned")
+...     vigil.wait_for_job(job["id"], timeout=300)["status"]
+'succeeded'
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import httpx
 
 FINISHED_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+# What ``Client.train`` learns from: a local file (a ``str`` with a dot or a path
+# separator, or any path object), a dataset id, inline rows, or a data reference.
+TrainingData: TypeAlias = str | os.PathLike[str] | Sequence[Mapping[str, Any]] | Mapping[str, Any]
 
 
 class ClientError(Exception):
@@ -126,15 +134,35 @@ class Client:
         result: dict[str, Any] = self._request("GET", f"/v1/datasets/{dataset_id}")
         return result
 
-    def train(self, name: str, *, data: Mapping[str, Any], **spec: Any) -> dict[str, Any]:
+    def train(self, name: str, data: TrainingData, **fields: Any) -> dict[str, Any]:
         """Returns the queued training job of a new version of ``name``.
 
-        ``data`` is one of ``{"dataset_id"}``, ``{"rows"}``, ``{"url"}`` or
-        ``{"sql"}``; ``spec`` takes the other train fields (task, algorithm,
-        target, features, params, test_size, cv, deploy).
+        ``data`` is a local file (a path object, or a ``str`` with a dot or a
+        path separator: uploaded first with ``POST /v1/datasets``), a dataset
+        id, a list of rows, or a data reference as the API takes it
+        (``{"dataset_id"}``, ``{"rows"}``, ``{"url"}`` or ``{"sql"}``).
+        ``fields`` are the other train fields (task, algorithm, target,
+        features, params, test_size, cv, seed, deploy).
         """
-        accepted = self._request("POST", f"/v1/models/{name}/train", json={"data": data, **spec})
+        body = {"data": self._data_reference(data), **fields}
+        accepted = self._request("POST", f"/v1/models/{name}/train", json=body)
         return self.job(accepted["job_id"])
+
+    def _data_reference(self, data: TrainingData) -> dict[str, Any]:
+        """Returns the train body's ``data`` for ``data``, uploading a local file first."""
+        if isinstance(data, Mapping):
+            return dict(data)
+        if isinstance(data, str) and not _names_a_file(data):
+            return {"dataset_id": data}
+        if isinstance(data, str | os.PathLike):
+            return {"dataset_id": self.create_dataset(path=os.fspath(data))["id"]}
+        if isinstance(data, Sequence) and all(isinstance(row, Mapping) for row in data):
+            rows = cast("Sequence[Mapping[str, Any]]", data)
+            return {"rows": [dict(row) for row in rows]}
+        raise TypeError(
+            "Training data is a file path, a dataset id, a list of rows (dicts) or a data "
+            f"reference (dict), not {type(data).__name__}."
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         """Returns a job: status, progress, and its result or error."""
@@ -286,6 +314,11 @@ class Client:
             "GET", "/v1/audit", params={"limit": limit, "offset": offset}
         )["events"]
         return result
+
+
+def _names_a_file(text: str) -> bool:
+    """Returns whether ``text`` is a file path rather than a dataset id (ids have no dots)."""
+    return "." in text or "/" in text or os.sep in text
 
 
 def _problem_of(response: httpx.Response) -> dict[str, Any]:
