@@ -194,3 +194,25 @@ def test_sqlite_write_transactions_wait_for_each_other_instead_of_failing(
         assert sorted(names) == sorted(f"m{i}" for i in range(40))
     finally:
         other.dispose()
+
+
+def test_upgrading_from_0004_keeps_a_held_lease_with_no_run_requests(empty_engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with empty_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES"
+                " ('scheduler', 'old-leader', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    with empty_engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT holder, run_requests, runs_answered, last_run_by, last_report FROM leases")
+        ).one()
+    assert tuple(row) == ("old-leader", 0, 0, None, None)

@@ -124,8 +124,28 @@ class PolicyStore(SqlStore):
             row.state = state
 
 
+@dataclass(frozen=True)
+class LeaseState:
+    """A lease row as the processes asking its holder for a run see it."""
+
+    holder: str
+    expires_at: datetime
+    run_requests: int
+    runs_answered: int
+    last_run_by: str | None
+    last_run_at: datetime | None
+    last_report: list[dict[str, Any]] | None
+
+
 class LeaseStore(SqlStore):
-    """Named leases in the database: one holder at a time, until it stops renewing."""
+    """Named leases in the database: one holder at a time, until it stops renewing.
+
+    A lease row also carries requests that its holder do its work now: another
+    process counts a request up (``request_run``), the holder notices it with a
+    cheap read (``run_requested``), notes the count before it runs and records
+    its report with that count when it has run (``record_run``), so the asker
+    knows its request was answered by a run that began after it.
+    """
 
     def acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
         """Returns whether ``holder`` holds the lease now (taking it if free or expired).
@@ -140,12 +160,19 @@ class LeaseStore(SqlStore):
                 row = session.get(LeaseRow, name, with_for_update=True)
                 if row is None:
                     session.add(
-                        LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
+                        LeaseRow(
+                            name=name,
+                            holder=holder,
+                            acquired_at=now,
+                            expires_at=now + ttl,
+                            run_requests=0,
+                            runs_answered=0,
+                        )
                     )
                     return True
                 if row.holder != holder and row.expires_at > now:
                     return False
-                if row.holder != holder:
+                if row.holder != holder or row.expires_at <= now:
                     row.holder = holder
                     row.acquired_at = now
                 row.expires_at = now + ttl
@@ -155,11 +182,15 @@ class LeaseStore(SqlStore):
             return False
 
     def release(self, name: str, holder: str) -> None:
-        """Gives the lease up at once if ``holder`` has it (a clean shutdown)."""
+        """Gives the lease up at once if ``holder`` has it (a clean shutdown).
+
+        The row stays, expired, so that requests to run and the last report
+        carry over to the next holder.
+        """
         with self.writing() as session:
             row = session.get(LeaseRow, name, with_for_update=True)
             if row is not None and row.holder == holder:
-                session.delete(row)
+                row.expires_at = min(row.expires_at, self.now())
 
     def holder(self, name: str) -> tuple[str, datetime] | None:
         """Returns who holds the lease and until when, or None when nobody does."""
@@ -168,6 +199,63 @@ class LeaseStore(SqlStore):
             if row is None or row.expires_at <= self.now():
                 return None
             return row.holder, row.expires_at
+
+    def state(self, name: str) -> LeaseState | None:
+        """Returns the lease row (held or expired), or None when it was never taken."""
+        with self.reading() as session:
+            row = session.get(LeaseRow, name)
+            if row is None:
+                return None
+            return LeaseState(
+                holder=row.holder,
+                expires_at=row.expires_at,
+                run_requests=row.run_requests,
+                runs_answered=row.runs_answered,
+                last_run_by=row.last_run_by,
+                last_run_at=row.last_run_at,
+                last_report=list(row.last_report) if row.last_report is not None else None,
+            )
+
+    def request_run(self, name: str) -> int | None:
+        """Returns the number of the request to run now just made, or None without a lease row."""
+        with self.writing() as session:
+            row = session.get(LeaseRow, name, with_for_update=True)
+            if row is None:
+                return None
+            row.run_requests += 1
+            return row.run_requests
+
+    def run_requested(self, name: str, holder: str) -> int | None:
+        """Returns the count of requests when ``holder`` has one to answer, else None.
+
+        One primary-key read: the holder's scheduler asks it often.
+        """
+        with self.reading() as session:
+            counts = session.execute(
+                select(LeaseRow.run_requests, LeaseRow.runs_answered).where(
+                    LeaseRow.name == name, LeaseRow.holder == holder
+                )
+            ).one_or_none()
+            if counts is None or counts.run_requests <= counts.runs_answered:
+                return None
+            return int(counts.run_requests)
+
+    def requests_made(self, name: str) -> int:
+        """Returns how many requests to run were made on the lease so far."""
+        with self.reading() as session:
+            count = session.scalar(select(LeaseRow.run_requests).where(LeaseRow.name == name))
+            return int(count or 0)
+
+    def record_run(self, name: str, by: str, answered: int, report: list[dict[str, Any]]) -> None:
+        """Records a finished run by ``by`` that began when ``answered`` requests had been made."""
+        with self.writing() as session:
+            row = session.get(LeaseRow, name, with_for_update=True)
+            if row is None:
+                return
+            row.runs_answered = max(row.runs_answered, answered)
+            row.last_run_by = by
+            row.last_run_at = self.now()
+            row.last_report = report
 
 
 def _model(session: Session, tenant: str, name: str) -> ModelRow:

@@ -282,7 +282,13 @@ class PolicyRow(Base):
 
 
 class LeaseRow(Base):
-    """A named lease: the process holding it unexpired is the only one doing that work."""
+    """A named lease: the process holding it unexpired is the only one doing that work.
+
+    The row also carries requests to do that work now: ``run_requests`` counts
+    them, ``runs_answered`` is the count seen when the holder's newest finished
+    run began, and ``last_run_*`` say who ran it, when it finished and what it
+    reported.
+    """
 
     __tablename__ = "leases"
 
@@ -290,3 +296,8 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    run_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    runs_answered: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_run_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_report: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)

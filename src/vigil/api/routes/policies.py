@@ -33,9 +33,14 @@ class RetrainRequest(RequestModel):
 
 
 class SchedulerRun(PublicModel):
-    """What a tick asked for by hand did (``ran`` is false when another process leads)."""
+    """What a tick asked for by hand did, and which process ran it.
+
+    ``by`` is ``"this process"`` when the process that answered ran the tick
+    (it led or took the lease), else the id of the leader that ran it when asked.
+    """
 
     ran: bool
+    by: str
     leader: str | None
     models: list[dict[str, Any]]
 
@@ -103,7 +108,8 @@ def retrain(
     return {"job_id": job["id"], "status": job["status"]}
 
 
-@router.post("/v1/scheduler/run", response_model=SchedulerRun)
+@router.post("/v1/scheduler/run", response_model=SchedulerRun, responses=problem_responses(503))
 def run_scheduler(caller: AdminDep, service: ServiceDep) -> dict[str, Any]:
-    """Runs every policy's checks now, on this process if it leads (admin)."""
+    """Runs every policy's checks now (admin): here if this process leads or nobody does,
+    else by the leader, asked and waited for (503 when it does not answer in time)."""
     return service.scheduling.run_lifecycle_now(caller)
