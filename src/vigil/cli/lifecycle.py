@@ -7,18 +7,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vigil.cli import render
-from vigil.errors import UsageError
+from vigil.cli.common import JsonFlag
+from vigil.errors import InvalidInput, UsageError
 from vigil.security import Caller
-from vigil.service import VigilService
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+if TYPE_CHECKING:
+    from vigil.service import VigilService
 
 
 def register(
@@ -40,7 +41,11 @@ def register(
             ),
         ] = None,
         file: Annotated[
-            Path | None, typer.Option("--file", help="Replace the policy with this JSON file.")
+            Path | None,
+            typer.Option(
+                "--file",
+                help="Replace the policy with this JSON file (a policy, or what --json prints).",
+            ),
         ] = None,
         pause: Annotated[
             bool, typer.Option("--pause", help="Stop automatic actions for now.")
@@ -53,11 +58,14 @@ def register(
             raise UsageError("Choose --pause or --resume, not both.")
         svc, who = service(), caller()
         if file is not None or set_:
-            document = (
-                _read_policy(file)
-                if file is not None
-                else svc.policies.get_policy(who, name)["policy"]
-            )
+            if file is None:
+                document = svc.policies.get_policy(who, name)["policy"]
+            else:
+                document = _read_policy(file)
+                if isinstance(document.get("policy"), dict):
+                    # What --json prints: the policy with the state fields shown next to it.
+                    shown = svc.policies.get_policy(who, name).keys() - {"policy"}
+                    document = _policy_member(document, shown)
             for assignment in set_ or []:
                 _assign(document, assignment)
             state = svc.policies.put_policy(who, name, document)
@@ -147,14 +155,20 @@ def register(
 
     @scheduler_app.command("run")
     def scheduler_run(json_output: JsonFlag = False) -> None:
-        """Run every policy's checks now (if no other process leads the scheduler)."""
+        """Run every policy's checks now: here, or by the process that leads the scheduler."""
         report = service().scheduling.run_lifecycle_now(caller())
         if json_output:
             render.emit_json(report)
             return
-        if not report["ran"]:
-            render.out.print(f"Another process leads the scheduler ({report['leader']}).")
-            return
+        if report["by"] == "this process":
+            render.out.print(
+                "This process ran the policies' checks (it holds the scheduler lease)."
+            )
+        else:
+            render.out.print(
+                f"The scheduler's leader, process {report['by']}, ran the policies' checks.",
+                markup=False,
+            )
         rows = [[m["model"], "; ".join(m["actions"]) or "-"] for m in report["models"]]
         render.table("policies", ["model", "actions"], rows)
 
@@ -169,6 +183,22 @@ def _read_policy(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise UsageError(f"{path} must hold a JSON object.")
     return document
+
+
+def _policy_member(document: dict[str, Any], state_fields: Collection[str]) -> dict[str, Any]:
+    """Returns the ``policy`` of a ``--json`` document; its read-only state fields are ignored.
+
+    Any other field next to the policy is refused as the policy itself refuses
+    one it does not know, naming it.
+    """
+    unknown = sorted(set(document) - {"policy", *state_fields})
+    if unknown:
+        problem = "is not a policy field"
+        raise InvalidInput(
+            f"Policy field {unknown[0]} {problem}.", errors=[{"loc": [unknown[0]], "msg": problem}]
+        )
+    policy: dict[str, Any] = document["policy"]
+    return policy
 
 
 def _assign(document: dict[str, Any], assignment: str) -> None:
