@@ -29,16 +29,20 @@ KEYS = {
 }
 
 
-class _Service:
-    """Stands in for VigilService: authentication and the two alert methods."""
-
-    def __init__(self, alerts: AlertStore) -> None:
-        self.alerts = alerts
+class _Access:
+    """Stands in for the access use case: the two keys above."""
 
     def authenticate(self, key: str) -> Caller:
         if key not in KEYS:
             raise Unauthorized("Unknown key.")
         return KEYS[key]
+
+
+class _Alerts:
+    """Stands in for the alerts use case over a real AlertStore: the two methods routed."""
+
+    def __init__(self, alerts: AlertStore) -> None:
+        self.alerts = alerts
 
     def list_alerts(
         self, caller: Caller, name: str, *, status: str | None, limit: int
@@ -50,6 +54,14 @@ class _Service:
 
     def acknowledge_alert(self, caller: Caller, name: str, alert_id: str) -> dict[str, Any]:
         return self.alerts.acknowledge(caller.tenant, name, alert_id, caller.actor).to_json()
+
+
+class _Service:
+    """Stands in for VigilService: what the alert routes reach (access and alerts)."""
+
+    def __init__(self, alerts: AlertStore) -> None:
+        self.access = _Access()
+        self.alerts = _Alerts(alerts)
 
 
 @pytest.fixture

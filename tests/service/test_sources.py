@@ -32,7 +32,7 @@ def test_loopback_is_refused_even_when_allow_listed(url: str) -> None:
 
 
 def test_a_url_source_pointing_at_loopback_is_refused_at_submit(service: VigilService) -> None:
-    service.settings = replace(service.settings, url_allowlist=("127.0.0.1",))
+    service.datasets.settings = replace(service.settings, url_allowlist=("127.0.0.1",))
     with pytest.raises(InvalidInput, match="internal address"):
         service.training.submit_training(
             ADMIN, "m", {"data": {"url": "http://127.0.0.1:9/data.csv"}}
@@ -75,7 +75,7 @@ def test_a_statement_that_was_not_configured_cannot_run(sales_db: dict[str, obje
 def test_sql_source_trains_through_a_job(
     service: VigilService, sales_db: dict[str, object]
 ) -> None:
-    service.settings = replace(service.settings, sql_sources=sales_db)
+    service.datasets.settings = replace(service.settings, sql_sources=sales_db)
     job = service.training.submit_training(
         ADMIN,
         "sales",
