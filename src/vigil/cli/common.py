@@ -61,7 +61,7 @@ def feature_choice(features: str | None) -> str | list[str] | None:
     become features; anything else is a comma-separated column list (a list of
     one column named like a kind is written with a trailing comma: ``logs,``).
     """
-    from vigil.features.extractors import FEATURE_KINDS  # pandas, numpy
+    from vigil.features.kinds import FEATURE_KINDS
 
     if features is None:
         return None

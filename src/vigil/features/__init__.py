@@ -13,20 +13,38 @@
   event (:class:`InputField`), and the check that refuses events it cannot read.
 """
 
-from vigil.features.extractors import (
-    FEATURE_KINDS,
-    Extracted,
-    FeatureExtractor,
-    Units,
-    make_extractor,
-)
-from vigil.features.fields import InputField
-from vigil.features.logs import LogEventFeatures
-from vigil.features.metrics import MetricWindowFeatures
-from vigil.features.parsers import ParseReport, parse_lines
-from vigil.features.requests import RequestFeatures
-from vigil.features.sessions import SessionFeatures
-from vigil.features.templates import TemplateMiner
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Where each public name lives. They are imported on first use (PEP 562), so that
+# importing one light submodule (``vigil.features.kinds``) does not load
+# scikit-learn, Drain3 and pandas through the others.
+_HOMES = {
+    "FEATURE_KINDS": "vigil.features.kinds",
+    "Extracted": "vigil.features.extractors",
+    "FeatureExtractor": "vigil.features.extractors",
+    "Units": "vigil.features.extractors",
+    "make_extractor": "vigil.features.extractors",
+    "InputField": "vigil.features.fields",
+    "LogEventFeatures": "vigil.features.logs",
+    "MetricWindowFeatures": "vigil.features.metrics",
+    "ParseReport": "vigil.features.parsers",
+    "parse_lines": "vigil.features.parsers",
+    "RequestFeatures": "vigil.features.requests",
+    "SessionFeatures": "vigil.features.sessions",
+    "TemplateMiner": "vigil.features.templates",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Returns a public name of the package, importing its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'vigil.features' has no attribute {name!r}")
+    return getattr(import_module(home), name)
+
 
 __all__ = [
     "FEATURE_KINDS",

@@ -39,13 +39,12 @@ from vigil.features.fields import (
     describe_fields,
     missing_fields,
 )
+from vigil.features.kinds import FEATURE_KINDS
 from vigil.features.logs import LogEventFeatures, parse_window
 from vigil.features.metrics import MetricWindowFeatures
 from vigil.features.parsers import ParseReport, check_format, parse_lines
 from vigil.features.requests import RequestFeatures
 from vigil.features.sessions import SessionFeatures, Sessions, check_session_options
-
-FEATURE_KINDS = ("tabular", "logs", "metrics", "requests")
 
 
 @dataclass

@@ -28,7 +28,7 @@ import functools
 import math
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -45,8 +45,10 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from vigil.errors import UsageError, VigilError
-from vigil.features.extractors import FEATURE_KINDS, make_extractor
-from vigil.training.trainer import TrainSpec
+from vigil.features.kinds import FEATURE_KINDS
+
+if TYPE_CHECKING:
+    from vigil.training.trainer import TrainSpec
 
 __all__ = [
     "DEPLOY_CHOICES",
@@ -122,6 +124,10 @@ Cell = Annotated[
 @functools.cache
 def _option_model(kind: str) -> type[BaseModel]:
     """Returns a model of the options ``kind``'s extractor takes, typed as its constructor."""
+    # The extractors (pandas, scikit-learn) load when options are first checked, not when
+    # the API starts: a server that never trains never needs them.
+    from vigil.features.extractors import make_extractor
+
     extractor = type(make_extractor(kind))
     hints = typing.get_type_hints(extractor.__init__)
     hints.pop("return", None)
@@ -166,6 +172,8 @@ def _check_feature_options(kind: str, options: dict[str, Any]) -> dict[str, Any]
 
 def _extractor_refusal(kind: str, options: dict[str, Any]) -> str | None:
     """Returns why ``make_extractor`` refuses ``options`` for ``kind``, or None if it takes them."""
+    from vigil.features.extractors import make_extractor
+
     try:
         make_extractor(kind, options)
     except VigilError as exc:
@@ -253,11 +261,16 @@ _FEATURES_SCHEMA = {
 }
 
 
-def _options_description() -> str:
+def _describe_options(schema: dict[str, Any]) -> None:
+    """Describes ``feature_options`` in the JSON schema, read from the extractors themselves.
+
+    Called when the schema is generated (the first ``/openapi.json``), not at
+    import, so starting the API does not load the extractors.
+    """
     kinds = "; ".join(
         f"{kind}: {', '.join(_option_model(kind).model_fields)}" for kind in EXTRACTED_KINDS
     )
-    return f"Options of the feature extractor chosen by `features` ({kinds})."
+    schema["description"] = f"Options of the feature extractor chosen by `features` ({kinds})."
 
 
 class TrainRequest(_Contract):
@@ -278,7 +291,7 @@ class TrainRequest(_Contract):
         list[str] | str | None, PlainValidator(_features), WithJsonSchema(_FEATURES_SCHEMA)
     ] = None
     feature_options: dict[str, Any] = Field(
-        default_factory=dict, description=_options_description()
+        default_factory=dict, json_schema_extra=_describe_options
     )
     exclude: list[str] = Field(
         default_factory=list, description="Columns (or input fields) left out of the features."
@@ -350,6 +363,8 @@ class TrainRequest(_Contract):
 
     def to_spec(self) -> TrainSpec:
         """Returns the TrainSpec this request asks for."""
+        from vigil.training.trainer import TrainSpec  # the trainer loads scikit-learn
+
         features = self.features
         kind, columns = (features, None) if isinstance(features, str) else ("tabular", features)
         return TrainSpec(

@@ -40,7 +40,8 @@ from sklearn.pipeline import Pipeline
 from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, auto_members, get_algorithm
 from vigil.data.schema import ColumnSchema, conform, infer_kind, infer_schema
 from vigil.errors import InvalidInput, UsageError
-from vigil.features.extractors import FEATURE_KINDS, FeatureExtractor, make_extractor
+from vigil.features.extractors import FeatureExtractor, make_extractor
+from vigil.features.kinds import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
 from vigil.features.tabular import build_preprocessor, source_column
 from vigil.simulate.labels import ALL_LABEL_COLUMNS

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from vigil.api.deps import ViewerDep
 from vigil.api.problems import problem_responses
 from vigil.api.schemas import AlgorithmList
-from vigil.usecases.training import list_algorithms
 
 router = APIRouter(
     prefix="/v1/algorithms", tags=["algorithms"], responses=problem_responses(401, 403, 429)
@@ -19,4 +18,7 @@ router = APIRouter(
 @router.get("", response_model=AlgorithmList)
 def algorithms(caller: ViewerDep) -> dict[str, Any]:
     """Returns every algorithm with its tasks and hyperparameter schema."""
+    # The catalogue builds scikit-learn estimators: loaded on first use, not at start-up.
+    from vigil.usecases.training import list_algorithms
+
     return {"algorithms": list_algorithms()}
