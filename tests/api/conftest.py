@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import VIGIL_ENV_NAMES, Api, Server, open_api, read_until_started
+from api_support import VIGIL_ENV_NAMES, Api, Server, free_port, open_api, read_until_started
 
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
@@ -77,14 +76,6 @@ def api(vigil_home: Path, api_settings: ApiSettings) -> Iterator[Api]:
     yield from open_api(vigil_home, api_settings)
 
 
-def _free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Returns a real ``vigil serve --workers 2`` on a free port over a copy of the trained home.
@@ -94,7 +85,7 @@ def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """
     home = tmp_path_factory.mktemp("server") / "home"
     shutil.copytree(trained_home, home)
-    port = _free_port()
+    port = free_port()
     admin_key = "server-test-admin-secret"
     env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
     env.update(

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +33,15 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from api_support import VIGIL_ENV_NAMES, Api, Server, labelled_rows, open_api, read_until_started
+from api_support import (
+    VIGIL_ENV_NAMES,
+    Api,
+    Server,
+    free_port,
+    labelled_rows,
+    open_api,
+    read_until_started,
+)
 from hypothesis import HealthCheck, settings
 from kind_models import KINDS, train_kind_models
 from schemathesis.checks import not_a_server_error
@@ -124,20 +131,13 @@ def _train_everything(api: Api) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def served(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Returns a ``vigil serve`` process over a home with a model of every feature kind."""
     home = tmp_path_factory.mktemp("openapi-run") / "home"
     shutil.copytree(trained_home, home)
     existing = _home_with_every_kind(home)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
     env.update(
         VIGIL_HOME=str(home),

@@ -22,7 +22,15 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_support import CHURN, VIGIL_ENV_NAMES, Server, eventually, json_rows, read_until_started
+from api_support import (
+    CHURN,
+    VIGIL_ENV_NAMES,
+    Server,
+    eventually,
+    free_port,
+    json_rows,
+    read_until_started,
+)
 from sqlalchemy import update
 
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
@@ -37,15 +45,6 @@ from vigil.training.trainer import TrainSpec
 ADMIN_KEY = "replica-test-admin-secret"
 OWNER = Caller(tenant="default", actor="test:setup", role="admin")
 pytestmark = pytest.mark.postgres
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -90,7 +89,7 @@ def _environment(postgres_url: str, tmp_path: Path) -> dict[str, str]:
 @contextmanager
 def _cluster(env: dict[str, str]) -> Iterator[list[str]]:
     """Yields the URLs of two ``vigil serve`` processes, with a ``vigil worker`` running too."""
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     serve = [sys.executable, "-m", "vigil.cli.main", "serve", "--port"]
     processes = []
     try:

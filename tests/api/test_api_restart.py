@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from api_support import VIGIL_ENV_NAMES, Server, eventually, read_until_started
+from api_support import VIGIL_ENV_NAMES, Server, eventually, free_port, read_until_started
 
 ADMIN = "restart-test-admin"
 
@@ -39,16 +38,9 @@ def _start(home: Path, port: int) -> Server:
     return server
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_a_job_interrupted_by_a_crash_is_retried_after_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    port = _free_port()
+    port = free_port()
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(3000, 6)), columns=[f"f{i}" for i in range(6)])
     frame["y"] = (frame["f0"] > 0).astype(int)
