@@ -35,7 +35,12 @@ from vigil.registry.store import RegistryStore
 from vigil.security import Caller, require_role
 from vigil.training.bundle import ModelBundle
 from vigil.training.metric_names import LOWER_IS_BETTER, PRIMARY_METRIC
-from vigil.training.request import spec_to_json, train_spec_from_request
+from vigil.training.request import (
+    DEPLOY_CHOICES,
+    parse_train_request,
+    spec_to_json,
+    train_spec_from_request,
+)
 from vigil.training.trainer import (
     Progress,
     TrainOutcome,
@@ -50,7 +55,6 @@ from vigil.usecases.jobs import Beat, Jobs
 from vigil.usecases.models import Models, check_model_name
 from vigil.usecases.predictions import Predictions
 
-DEPLOY_CHOICES = ("never", "always", "if_better")
 # An artifact with no version row older than this was left by a crash, not by a
 # training run that is about to commit its row.
 ORPHAN_GRACE = timedelta(hours=1)
@@ -198,10 +202,11 @@ class Training:
         """
         require_role(caller, "trainer")
         check_model_name(name)
-        spec = train_spec_from_request(request)
-        deploy = check_deploy(request.get("deploy", "never"))
+        # One validation of the whole request: deploy is one of its fields.
+        parsed = parse_train_request(request)
         data = self.datasets.resolve_source(caller, request.get("data"))
-        payload = {"model": name, "data": data, "spec": spec_to_json(spec), "deploy": deploy}
+        spec = spec_to_json(parsed.to_spec())
+        payload = {"model": name, "data": data, "spec": spec, "deploy": parsed.deploy}
         return self.jobs.submit(caller, "train", payload, model=name)
 
     def run_job(self, job: JobRecord, beat: Beat) -> dict[str, Any]:
