@@ -150,6 +150,12 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(256))
     revoked_at: Mapped[datetime | None]
+    # None: the key never expires. Rotation sets it on the old key (its grace period).
+    expires_at: Mapped[datetime | None]
+    # Written at most once a minute per process: a key check must not become a write.
+    last_used_at: Mapped[datetime | None]
+    # The key this one replaced by rotation, if any.
+    rotated_from: Mapped[str | None] = mapped_column(String(32))
 
 
 class AuditEventRow(Base):
@@ -301,3 +307,21 @@ class LeaseRow(Base):
     last_run_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     last_run_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_report: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+
+
+class PredictionLogLossRow(Base):
+    """Predictions a process accepted but never wrote (it died first), found at a later start.
+
+    ``accepted - written`` of the dead process's counter file; ``/metrics``
+    sums ``lost`` so the loss stays visible after the restart.
+    """
+
+    __tablename__ = "prediction_log_losses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance: Mapped[str] = mapped_column(String(128))
+    lost: Mapped[int] = mapped_column(BigInteger)
+    accepted: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime | None]
+    detected_at: Mapped[datetime]
+    detected_by: Mapped[str] = mapped_column(String(128))
