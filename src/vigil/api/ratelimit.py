@@ -5,6 +5,12 @@ request spends one. An empty bucket answers 429 with the seconds until the
 next token. The clock is injected so tests step time instead of sleeping.
 Buckets live in this process: with several API replicas each enforces the
 limit on its own share of the traffic.
+
+The default suits an ingestion API: a log shipper or a benchmark sending
+events one request at a time reaches a few thousand requests per second from
+one key, which 100/s (the former default) answered with 429. The limit is a
+guard against a runaway client, not a quota: 10,000/s with a burst of 20,000
+(``VIGIL_RATE_LIMIT``, ``VIGIL_RATE_BURST``; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from dataclasses import dataclass
 from vigil.errors import RateLimited
 
 Clock = Callable[[], float]
+
+# Requests per second one key may sustain, and the burst it may spend at once.
+DEFAULT_RATE = 10_000.0
+DEFAULT_BURST = 20_000
 
 
 @dataclass

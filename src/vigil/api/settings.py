@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vigil.api.ratelimit import DEFAULT_BURST, DEFAULT_RATE
+
 MIB = 1024 * 1024
 
 
@@ -22,8 +24,8 @@ class ApiSettings:
     max_instances: int = 10_000
     # Requests per second each key may sustain, and the burst it may spend at once;
     # a rate of 0 turns rate limiting off (benchmarks, trusted single-user setups).
-    rate_limit: float = 100.0
-    rate_burst: int = 200
+    rate_limit: float = DEFAULT_RATE
+    rate_burst: int = DEFAULT_BURST
     log_level: str = "INFO"
     # Threads running training jobs inside each API process; 0 when `vigil worker`
     # processes do the jobs (scale mode) so API replicas only serve.
