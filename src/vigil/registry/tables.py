@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -325,3 +326,42 @@ class PredictionLogLossRow(Base):
     started_at: Mapped[datetime | None]
     detected_at: Mapped[datetime]
     detected_by: Mapped[str] = mapped_column(String(128))
+
+
+class StreamStateRow(Base):
+    """A model's stream state (recent raw events, open sessions and incidents), one blob.
+
+    ``revision`` grows with every write, so a process holding a copy knows
+    whether another replica wrote since.
+    """
+
+    __tablename__ = "stream_states"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    """Consecutive anomalies of one stream of a model: opened, escalated, resolved."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_model_status", "tenant", "model", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128))
+    stream: Mapped[str] = mapped_column(String(512))
+    version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    events: Mapped[int] = mapped_column(Integer)
+    peak_score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(256))
+    updated_at: Mapped[datetime]
