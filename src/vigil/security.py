@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from vigil.errors import Forbidden, InvalidInput, Unauthorized
 
 ROLES = ("viewer", "predictor", "trainer", "admin")
+# A scraper's role: it reads /metrics and nothing else, so it stands outside the chain above.
+METRICS_ROLE = "metrics"
+KEY_ROLES = (*ROLES, METRICS_ROLE)
 _PREFIX = "vk"
 # The tenant of the operator (VIGIL_ADMIN_KEY, the first admin key): it may administer others.
 OPERATOR_TENANT = "default"
@@ -71,12 +74,28 @@ def role_rank(role: str) -> int:
         ) from None
 
 
+def check_key_role(role: str) -> str:
+    """Returns ``role`` if a key may have it (the chain or ``metrics``), else raises naming them."""
+    if role not in KEY_ROLES:
+        raise InvalidInput(
+            f"Unknown role {role!r}; use one of {', '.join(KEY_ROLES)}.",
+            errors=[{"loc": ["role"], "msg": "unknown role"}],
+        )
+    return role
+
+
 def role_allows(role: str, required: str) -> bool:
     """Returns whether ``role`` is at least ``required``.
 
+    The ``metrics`` role allows only itself; only an admin may also do what it does.
+
     >>> role_allows("trainer", "predictor"), role_allows("predictor", "trainer")
     (True, False)
+    >>> role_allows("metrics", "viewer"), role_allows("admin", "metrics")
+    (False, True)
     """
+    if METRICS_ROLE in (role, required):
+        return role == required or role == "admin"
     return role_rank(role) >= role_rank(required)
 
 

@@ -333,20 +333,40 @@ class DatasetPublic(PublicModel):
 
 
 class KeyCreate(RequestModel):
-    """A new key's role and tenant (default: the caller's tenant)."""
+    """A new key's role, tenant (default: the caller's tenant) and optional lifetime."""
 
-    role: Literal["viewer", "predictor", "trainer", "admin"]
+    role: Literal["viewer", "predictor", "trainer", "admin", "metrics"]
     tenant: str | None = Field(default=None, min_length=1, max_length=128)
+    expires_in_days: float | None = Field(
+        default=None, gt=0, le=3650, allow_inf_nan=False, strict=True
+    )
 
 
-class KeyCreated(PublicModel):
-    """A new API key; ``key`` is shown this once and never again."""
+class KeyInfo(PublicModel):
+    """A key as listed: never its secret. ``state`` is active, revoked or expired."""
 
     id: str
-    key: str
     role: str
     tenant: str
+    state: Literal["active", "revoked", "expired"]
     created_at: str
+    created_by: str
+    expires_at: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+    rotated_from: str | None = None
+
+
+class KeyCreated(KeyInfo):
+    """A new API key; ``key`` is shown this once and never again."""
+
+    key: str
+
+
+class KeyRotate(RequestModel):
+    """How long the old key keeps working after a rotation (default 24 hours)."""
+
+    grace_hours: float = Field(default=24.0, ge=0, le=2160, allow_inf_nan=False, strict=True)
 
 
 class AuditEvent(PublicModel):
