@@ -43,7 +43,7 @@ app = typer.Typer(
 models_app = typer.Typer(
     help="List, inspect, deploy, roll back and delete models.", no_args_is_help=True
 )
-keys_app = typer.Typer(help="Create API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, rotate and revoke API keys.", no_args_is_help=True)
 
 # Commands are listed in ``vigil --help`` in this order, then the groups.
 app.command("serve")(serve.serve)
@@ -68,6 +68,9 @@ models_app.command("best")(models.models_best)
 
 app.add_typer(keys_app, name="keys")
 keys_app.command("create")(keys.keys_create)
+keys_app.command("list")(keys.keys_list)
+keys_app.command("rotate")(keys.keys_rotate)
+keys_app.command("revoke")(keys.keys_revoke)
 
 # ``alerts``, ``models policy``, ``models retrain`` and ``scheduler run``.
 lifecycle.register(app, models_app, build_service, cli_caller)
