@@ -32,7 +32,7 @@ def test_requests_are_counted_by_route_template_and_status(api: Api) -> None:
     api.request("GET", "/v1/models/nope")
     api.request("GET", "/v1/models/other-nope")
     api.client.get("/some/random/path")
-    text = api.client.get("/metrics").text
+    text = api.request("GET", "/metrics").text
     requests = "vigil_http_requests_total"
     assert sample(text, requests, route="/v1/models/{name}", status="200", method="GET") == 1
     assert sample(text, requests, route="/v1/models/{name}", status="404", method="GET") == 2
@@ -46,7 +46,7 @@ def test_predictions_are_counted_by_model_and_version(api: Api) -> None:
     path = "/v1/models/churn/predict"
     api.request("POST", path, role="predictor", json={"instances": churn_rows(5)})
     api.request("POST", path, role="predictor", json={"instances": churn_rows(2), "version": 2})
-    text = api.client.get("/metrics").text
+    text = api.request("GET", "/metrics").text
     predictions = "vigil_predictions_total"
     assert sample(text, predictions, tenant="default", model="churn", version="1") == 5
     assert sample(text, predictions, tenant="default", model="churn", version="2") == 2
@@ -56,10 +56,10 @@ def test_jobs_are_gauged_by_state(api: Api) -> None:
     body = {"data": {"rows": labelled_rows(60)}, "target": "churned"}
     api.request("POST", "/v1/models/churn/train", json=body)
     api.request("POST", "/v1/models/churn/train", json=body)
-    text = api.client.get("/metrics").text
+    text = api.request("GET", "/metrics").text
     assert sample(text, "vigil_jobs", state="queued") == 2
     api.run_jobs()
-    text = api.client.get("/metrics").text
+    text = api.request("GET", "/metrics").text
     assert sample(text, "vigil_jobs", state="queued") == 0
     assert sample(text, "vigil_jobs", state="succeeded") == 2
 
@@ -70,17 +70,26 @@ def test_the_prediction_log_counts_what_it_wrote_and_dropped(api: Api) -> None:
     )
     assert answered.status_code == 200
     api.service.prediction_log.flush()
-    text = api.client.get("/metrics").text
+    text = api.request("GET", "/metrics").text
     assert sample(text, "vigil_prediction_log_records_total", outcome="logged") == 4
     assert sample(text, "vigil_prediction_log_records_total", outcome="dropped") == 0
     assert sample(text, "vigil_prediction_log_pending") == 0
 
 
-@pytest.mark.parametrize("api_settings", [ApiSettings(metrics_require_key=True)])
-def test_metrics_can_require_an_admin_key(api: Api) -> None:
+def test_metrics_require_an_admin_or_metrics_key_by_default(api: Api) -> None:
     assert api.client.get("/metrics").status_code == 401
     assert api.request("GET", "/metrics", role="viewer").status_code == 403
     assert api.request("GET", "/metrics", role="admin").status_code == 200
+    scraper = api.request("POST", "/v1/keys", json={"role": "metrics"}).json()["key"]
+    headers = {"Authorization": f"Bearer {scraper}"}
+    assert api.client.get("/metrics", headers=headers).status_code == 200
+    # A scraper's key opens nothing else.
+    assert api.client.get("/v1/models", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("api_settings", [ApiSettings(metrics_require_key=False)])
+def test_metrics_are_open_only_by_setting(api: Api) -> None:
+    assert api.client.get("/metrics").status_code == 200
 
 
 def test_each_request_writes_one_access_log_line_with_its_id(

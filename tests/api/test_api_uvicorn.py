@@ -186,7 +186,8 @@ def test_openapi_docs_and_metrics_are_served(server: Server, keys: dict[str, str
         assert "/v1/models/{name}/deploy" in http.get("/openapi.json").json()["paths"]
         assert http.get("/docs").status_code == 200
         # Two workers each keep their own counters; one of them answered the scrape.
-        text = http.get("/metrics").text
+        admin = {"Authorization": f"Bearer {server.admin_key}"}
+        text = http.get("/metrics", headers=admin).text
         assert "vigil_http_requests_total" in text
         assert "vigil_http_request_duration_seconds_bucket" in text
 

@@ -30,9 +30,9 @@ class ApiSettings:
     # Threads running training jobs inside each API process; 0 when `vigil worker`
     # processes do the jobs (scale mode) so API replicas only serve.
     job_threads: int = 2
-    # /metrics names models of every tenant; operators who expose the port widely
-    # can require an admin key for it.
-    metrics_require_key: bool = False
+    # /metrics names models of every tenant, so it needs an admin or `metrics` key;
+    # VIGIL_METRICS_REQUIRE_KEY=0 opens it where only the scraper reaches the port.
+    metrics_require_key: bool = True
     # Each process runs the policy scheduler; only the lease holder acts, so this is
     # off only where a process must never act (tests driving ticks by hand).
     scheduler: bool = True

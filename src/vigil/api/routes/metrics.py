@@ -8,15 +8,18 @@ from fastapi.responses import Response
 from vigil.api.deps import MetricsDep, require_role
 from vigil.api.metrics import CONTENT_TYPE
 from vigil.api.problems import problem_responses
+from vigil.security import METRICS_ROLE
 
 
 def metrics_router(*, require_key: bool) -> APIRouter:
-    """Returns the ``/metrics`` router, open or (``VIGIL_METRICS_REQUIRE_KEY``) admin-only.
+    """Returns the ``/metrics`` router: an admin or ``metrics`` key by default, open by setting.
 
-    Open by default because scrapers rarely carry keys; the port it is on
-    decides who can read it.
+    The text names every tenant's models, so a key is required unless the
+    operator sets ``VIGIL_METRICS_REQUIRE_KEY=0`` (a port only the scraper reaches).
+    A ``metrics`` key reads this and nothing else: a scraper's key is a weak secret
+    (it sits in a config file) and must not open the models.
     """
-    dependencies = [Depends(require_role("admin"))] if require_key else []
+    dependencies = [Depends(require_role(METRICS_ROLE))] if require_key else []
     responses = problem_responses(401, 403, 429) if require_key else {}
     router = APIRouter(tags=["metrics"], dependencies=dependencies)
 
