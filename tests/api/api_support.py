@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import selectors
-import socket
 import subprocess
 import threading
 import time
@@ -240,11 +239,3 @@ def read_until_started(process: subprocess.Popen[bytes]) -> list[str]:
     if buffer:
         lines.append(buffer.decode(errors="replace"))
     return lines
-
-
-def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -19,8 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import VIGIL_ENV_NAMES, Api, Server, free_port, open_api, read_until_started
+from api_support import VIGIL_ENV_NAMES, Api, Server, open_api, read_until_started
 
+from process_support import free_port, stop_server
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
@@ -110,9 +110,4 @@ def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert httpx.get(f"{running.url}/health", timeout=30).status_code == 200
         yield running
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)

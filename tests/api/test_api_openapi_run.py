@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +36,6 @@ from api_support import (
     VIGIL_ENV_NAMES,
     Api,
     Server,
-    free_port,
     labelled_rows,
     open_api,
     read_until_started,
@@ -51,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from process_support import free_port, stop_server
 from vigil.api.app import create_app
 from vigil.api.settings import ApiSettings
 
@@ -163,12 +162,7 @@ def served(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         assert httpx.get(f"{server.url}/openapi.json", timeout=30).json() == SCHEMA.raw_schema
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
         if drain is not None:
             drain.join(timeout=30)  # it ends at the end of the server's stderr
         if process.stderr is not None:

@@ -27,12 +27,12 @@ from api_support import (
     VIGIL_ENV_NAMES,
     Server,
     eventually,
-    free_port,
     json_rows,
     read_until_started,
 )
 from sqlalchemy import update
 
+from process_support import free_port
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset

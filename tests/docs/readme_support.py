@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from process_support import free_port, stop_server
 
 # Info string -> the program that runs the block.
 RUNNERS = {"bash": "bash", "sh": "bash", "python": "python"}
@@ -183,14 +184,6 @@ def _read_env(saved: bytes) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_server(workdir: Path, env: dict[str, str], log: Path) -> Iterator[str]:
     """Yields the URL of a ``vigil serve`` started in ``workdir`` with ``env``, once it is up.
@@ -213,12 +206,7 @@ def running_server(workdir: Path, env: dict[str, str], log: Path) -> Iterator[st
         _wait_until_healthy(process, url, log)
         yield url
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
