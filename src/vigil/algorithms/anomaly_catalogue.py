@@ -19,6 +19,7 @@ from vigil.algorithms.calibration import (
 )
 from vigil.algorithms.ecod import ECODDetector
 from vigil.algorithms.ensemble import AnomalyEnsemble
+from vigil.algorithms.idf_knn import IDFKNNDetector
 from vigil.algorithms.knn import KNNDetector
 from vigil.algorithms.ocsvm import SubsampledOneClassSVM
 from vigil.algorithms.params import Param
@@ -149,6 +150,10 @@ def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
 
 def _ecod(task: str, p: dict[str, Any]) -> Any:
     return _calibrated(ECODDetector(), p)
+
+
+def _idf_knn(task: str, p: dict[str, Any]) -> Any:
+    return _calibrated(IDFKNNDetector(n_neighbors=p["n_neighbors"], method=p["method"]), p)
 
 
 # Names an ensemble cannot contain: itself and ``auto``, which is an ensemble.
@@ -355,6 +360,18 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
         _threshold_params(),
         _ecod,
         "ECOD: how deep each feature lies in its training tails; parameter-free.",
+    ),
+    AlgorithmSpec(
+        "idf_knn",
+        ("anomaly",),
+        (
+            *_neighbour_params(),
+            *_threshold_params(),
+        ),
+        _idf_knn,
+        "k-NN cosine distance on IDF-weighted rows (count vectors of log sessions; "
+        "best trained on known-normal rows).",
+        expected_failed_checks=_HELD_OUT_CALIBRATION,
     ),
     AlgorithmSpec(
         "ensemble",

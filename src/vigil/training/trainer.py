@@ -19,6 +19,18 @@ units are split first; the extractor is fitted on the events of the training
 units only (so a template first seen in the test part counts as unseen, as
 it would in production) and then transforms every event, so rolling windows
 see the whole stream. The extractor travels in the bundle.
+
+Anomaly detection with a label column (``target``, 1 = anomaly) is
+semi-supervised: the label is never a feature, the rows (units) labelled
+anomalous are left out of fitting, and the test part keeps them to score
+the model against. Trained on rows known to be normal there is no
+contamination to flag, so unless ``contamination`` or ``target_fpr`` is
+given the threshold is ``target_fpr`` = ``CLEAN_TARGET_FPR`` (flag what is
+rarer than one normal row in a thousand). Sessions trained this way get
+``idf_knn`` by default (``SESSION_NORMAL_DEFAULT``): a new session is
+flagged when its mix of events is unlike every known-normal one
+(``benchmarks/anomaly/logs.py`` measures why). A session is anomalous when
+any of its events is labelled anomalous.
 """
 
 from __future__ import annotations
@@ -126,6 +138,10 @@ class TrainOutcome:
 
 # Drift compares production inputs with at most this many training rows.
 REFERENCE_ROWS = 2000
+# Trained on rows known to be normal, the share of normal rows allowed above the threshold.
+CLEAN_TARGET_FPR = 0.001
+# The default detector for sessions trained on known-normal sessions (see the module docstring).
+SESSION_NORMAL_DEFAULT = "idf_knn"
 
 
 @dataclass
@@ -428,6 +444,8 @@ def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
                 f"Target column {spec.target!r} has empty values; with --features "
                 f"{spec.feature_kind} every event needs a label (or none has one)."
             )
+    if task == "anomaly" and y is not None and units.keys is not None and spec.algorithm is None:
+        algorithm = SESSION_NORMAL_DEFAULT
     if units.keys is not None and spec.holdout_rows:
         # Held-out rows are events; sessions are split at random like any first training.
         spec = dataclasses.replace(spec, holdout_rows=0)
@@ -575,7 +593,8 @@ def train_model(
         progress(0.03, f"extracting {spec.feature_kind} features")
         extracted = prepare_extracted(frame, spec)
         data = extracted.data
-    pipeline, resolved = build_pipeline(data, spec.params, spec.feature_kind)
+    params = known_normal_params(data, spec.params)
+    pipeline, resolved = build_pipeline(data, params, spec.feature_kind)
     if spec.cv is not None and not 2 <= spec.cv <= 20:
         raise UsageError(f"cv must be between 2 and 20 folds, got {spec.cv}.")
     if extracted is None:
@@ -613,6 +632,8 @@ def train_model(
         pipeline.fit(X_train, bundle.class_codes(y_train))
     elif data.task == "regression":
         pipeline.fit(X_train, y_train.to_numpy(dtype=float))
+    elif y_train is not None:
+        pipeline.fit(known_normal_rows(X_train, y_train))
     else:
         pipeline.fit(X_train)
     fit_seconds = time.perf_counter() - started
@@ -644,6 +665,38 @@ def train_model(
         reference=_reference_sample(data.X),
         excluded=data.excluded,
     )
+
+
+def known_normal_params(data: PreparedData, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Returns ``params`` with ``target_fpr`` set for a detector trained on known-normal rows.
+
+    A threshold from ``contamination`` would flag that share of rows known to
+    be normal; with labels the training rows are clean, so the threshold is
+    the false-positive rate to accept (``CLEAN_TARGET_FPR``) unless either is
+    given.
+    """
+    if data.task != "anomaly" or data.y is None:
+        return params
+    if params.get("contamination") is not None or params.get("target_fpr") is not None:
+        return params
+    if "target_fpr" not in {p.name for p in get_algorithm(data.algorithm).params}:
+        return params
+    return {**params, "target_fpr": CLEAN_TARGET_FPR}
+
+
+def known_normal_rows(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+    """Returns the rows of ``X`` not labelled anomalous: what a detector is fitted on.
+
+    Raises ``InvalidInput`` when every training row is labelled anomalous.
+    """
+    normal = anomaly_labels(y) == 0
+    if not normal.any():
+        raise InvalidInput(
+            f"Every training row of {y.name!r} is labelled anomalous; anomaly detection "
+            "with a label column is fitted on the rows labelled normal (0), and there are none.",
+            errors=[{"loc": ["target"], "msg": "no row labelled normal"}],
+        )
+    return X[normal]
 
 
 def _reference_sample(X: pd.DataFrame) -> pd.DataFrame | None:
