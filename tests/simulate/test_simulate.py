@@ -62,6 +62,7 @@ COLUMNS = {
         "is_anomaly": "i",
         "anomaly_type": "str",
     },
+    "access": {"line": "str", "is_anomaly": "i", "anomaly_type": "str"},
     "users": {
         "user_id": "str",
         "segment": "str",
@@ -88,8 +89,10 @@ ANOMALY_TYPES = {
     },
     "transactions": {"card_testing", "unusual_amount", "foreign_burst", "night_spend"},
     "users": {"bot", "reseller"},
+    "access": {"error_burst", "latency_spike"},
 }
-TIMED_KINDS = [kind for kind in KINDS if kind != "users"]
+# Kinds with a timestamp column (access logs carry their time inside each line).
+TIMED_KINDS = [kind for kind in KINDS if kind not in ("users", "access")]
 
 
 @cache
@@ -98,8 +101,8 @@ def sample(kind: str, rows: int = 20_000, rate: float = 0.1, seed: int = 3) -> p
     return simulate(kind, rows, anomaly_rate=rate, seed=seed)
 
 
-def test_kinds_are_the_five_documented_ones() -> None:
-    assert KINDS == ("logs", "metrics", "requests", "transactions", "users")
+def test_kinds_are_the_six_documented_ones() -> None:
+    assert KINDS == ("logs", "metrics", "requests", "transactions", "users", "access")
 
 
 @pytest.mark.parametrize("kind", KINDS)

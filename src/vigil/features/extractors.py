@@ -45,6 +45,7 @@ from vigil.features.metrics import MetricWindowFeatures
 from vigil.features.parsers import ParseReport, check_format, parse_lines
 from vigil.features.requests import RequestFeatures
 from vigil.features.sessions import SessionFeatures, Sessions, check_session_options
+from vigil.simulate.labels import ALL_LABEL_COLUMNS
 
 
 @dataclass
@@ -227,7 +228,10 @@ class LogExtractor(FeatureExtractor):
         return hasattr(self, "format_")
 
     def read(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ParseReport | None]:
-        """Returns events: parsed from raw lines (a one-column ``line`` table), else as given.
+        """Returns events: parsed from raw lines (a ``line`` table), else as given.
+
+        A table of ``line`` and label columns (``is_anomaly``, ``anomaly_type``:
+        simulated access logs) is raw lines too; each event keeps its line's labels.
 
         The format is the one given, or the one guessed when the extractor was
         fitted, so prediction reads lines the way training did. Events parsed
@@ -236,7 +240,10 @@ class LogExtractor(FeatureExtractor):
         and takes events already parsed too. Once fitted, an input the model
         cannot read is refused with ``InvalidInput`` naming row and field.
         """
-        raw = list(frame.columns) == [LINE_COLUMN] or (
+        # Raw lines may come with the label columns of simulated data (``vigil simulate
+        # access`` to CSV): the lines are parsed and the labels follow their lines.
+        labels = [c for c in frame.columns if c in ALL_LABEL_COLUMNS]
+        raw = [c for c in frame.columns if c not in labels] == [LINE_COLUMN] or (
             self.fitted and self.reads_lines and LINE_COLUMN in frame.columns
         )
         if not raw:
@@ -253,6 +260,9 @@ class LogExtractor(FeatureExtractor):
             # Reading the training data: remember the guessed format for prediction.
             self.format_ = parsed.report.format
         events = parsed.events
+        for name in labels:
+            if name not in events.columns:
+                events[name] = frame[name].to_numpy()[parsed.line_numbers - 1]
         events.index = pd.Index(parsed.line_numbers, name=LINE_COLUMN)
         if self.fitted:
             self.check(events)

@@ -87,6 +87,14 @@ ERROR_LEVELS = frozenset(
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR", "CRIT": "CRITICAL", "EMERG": "EMERGENCY"}
 _NS_PER_SECOND = 1_000_000_000
 _STATISTICS = ("n", "sum", "mean", "std")
+# Cycles of the cyclic time features and how much of a log must span for each to be learned.
+_CYCLES = {"hour": 86_400 * _NS_PER_SECOND, "weekday": 7 * 86_400 * _NS_PER_SECOND}
+# A window feature's resolution: differences below this share of its magnitude (and below
+# the absolute floor, for features that are 0 in training) are rounding, not change. Sums
+# over a million events carry about 1e-10 of relative rounding; real changes in counts,
+# rates and latencies are many orders larger.
+RESOLUTION = 1e-9
+_ABSOLUTE_RESOLUTION = 1e-12
 
 
 def find_column(
@@ -178,6 +186,65 @@ def cyclic_time(times_ns: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def covered_cycles(times_ns: np.ndarray) -> tuple[str, ...]:
+    """Returns the time cycles (``hour``, ``weekday``) that ``times_ns`` span in full.
+
+    What time of day is normal can only be learned from a log that has seen
+    every hour of it: from half an hour of training, every later event sits
+    outside the training range of ``hour_sin`` / ``hour_cos`` and a detector
+    judges it extreme. So the hour features need a day of events, the
+    weekday ones a week.
+    """
+    if len(times_ns) == 0:
+        return ()
+    span = int(times_ns.max()) - int(times_ns.min())
+    cycles = [name for name, length in _CYCLES.items() if span >= length]
+    return tuple(cycles)
+
+
+def _cycle_of(feature: str) -> str | None:
+    """Returns the cycle a cyclic time feature belongs to (``hour_sin`` → ``hour``), else None."""
+    for cycle in _CYCLES:
+        if feature in (f"{cycle}_sin", f"{cycle}_cos"):
+            return cycle
+    return None
+
+
+def training_ranges(columns: Mapping[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Returns the smallest and largest finite value of each column that has one."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, values in columns.items():
+        finite = values[np.isfinite(values)]
+        if len(finite):
+            ranges[name] = (float(finite.min()), float(finite.max()))
+    return ranges
+
+
+def snap_to_ranges(
+    columns: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]]
+) -> dict[str, np.ndarray]:
+    """Returns ``columns`` with values within the resolution of their training range put on it.
+
+    Running sums carry rounding that depends on the batch (the prefix a window
+    sits on), so the window that gave 0.48 in training may give
+    0.48000000000000004 in production. Beyond the training maximum by less
+    than the feature's resolution (``RESOLUTION`` of its magnitude), that
+    difference is noise, not evidence: a rank-based detector would otherwise
+    put it in the extreme tail. Such values are set to the range's end.
+    """
+    snapped = dict(columns)
+    for name, (low, high) in ranges.items():
+        if name not in snapped:
+            continue
+        values = snapped[name]
+        tolerance = max(RESOLUTION * max(abs(low), abs(high)), _ABSOLUTE_RESOLUTION)
+        with np.errstate(invalid="ignore"):
+            below = (values < low) & (values >= low - tolerance)
+            above = (values > high) & (values <= high + tolerance)
+        snapped[name] = np.where(below, low, np.where(above, high, values))
+    return snapped
+
+
 def parse_window(window: str | pd.Timedelta) -> pd.Timedelta:
     """Returns a window length such as ``5min`` as a Timedelta, or raises naming the value."""
     try:
@@ -229,37 +296,84 @@ def rolling_by_group(
     out["gap"] = gap
 
     def window_sum(x: np.ndarray) -> np.ndarray:
-        """Returns the sum of ``x`` over each row's window, from one cumulative sum."""
-        cumulative = np.concatenate(([0.0], np.cumsum(x)))
+        """Returns the sum of ``x`` over each row's window, from one cumulative sum.
+
+        Integer arrays are summed in int64, exactly: prefix sums may wrap
+        around, but their differences are the true window sums whenever these
+        fit in 64 bits. Floats carry the rounding of the prefix they sit on.
+        """
+        zero = np.zeros(1, dtype=x.dtype)
+        cumulative = np.concatenate((zero, np.cumsum(x)))
         return np.asarray(cumulative[position + 1] - cumulative[starts])
 
     for name, raw in values.items():
         x = np.asarray(raw, dtype=np.float64)[order]
         valid = np.isfinite(x)
+        n = window_sum(valid.astype(np.int64))
+        # A window whose values are all the same holds no change: its mean is that value
+        # and its spread exactly 0, whatever rounding the running sums carry.
+        constant = _constant_windows(x, valid, seg_starts, starts)
         # Centring before squaring keeps the running sums of squares accurate.
         centre = float(np.mean(x[valid])) if valid.any() else 0.0
         filled = np.where(valid, x - centre, 0.0)
-        n = window_sum(valid.astype(np.float64))
-        total = window_sum(filled)
+        centred_total = window_sum(filled)
+        if _exact_integers(x[valid]):
+            # Counts and integer fields (is_error, milliseconds) are summed exactly and
+            # divided once: equal windows give equal rates, and no error reads 0, not 1e-17.
+            total = window_sum(np.where(valid, x, 0.0).astype(np.int64)).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(n > 0, centred_total / n, np.nan) + centre
+            total = centred_total + centre * n
         squares = window_sum(filled * filled)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, total / n, np.nan)
-            variance = np.where(n > 1, (squares - total * mean) / (n - 1), 0.0)
-        out[f"{name}_n"] = n
-        out[f"{name}_sum"] = total + centre * n
-        out[f"{name}_mean"] = mean + centre
-        out[f"{name}_std"] = np.sqrt(np.clip(variance, 0.0, None))
+            centred_mean = np.where(n > 0, centred_total / n, np.nan)
+            variance = np.where(n > 1, (squares - centred_total * centred_mean) / (n - 1), 0.0)
+        std = np.sqrt(np.clip(variance, 0.0, None))
+        last = np.where(valid, x, np.nan)
+        out[f"{name}_n"] = n.astype(np.float64)
+        out[f"{name}_sum"] = np.where(constant, last * n, total)
+        out[f"{name}_mean"] = np.where(constant, last, mean)
+        out[f"{name}_std"] = np.where(constant | (n < 2), 0.0, std)
         if name in medians:
             index = pd.DatetimeIndex(t.astype("datetime64[ns]"))
             series = pd.Series(x, index=index)
             rolled = series.groupby(g, sort=False).rolling(pd.Timedelta(window_ns)).median()
-            out[f"{name}_median"] = rolled.to_numpy()
+            out[f"{name}_median"] = np.where(constant, last, rolled.to_numpy())
     unsorted: dict[str, np.ndarray] = {}
     for key, column in out.items():
         restored = np.empty(rows, dtype=np.float64)
         restored[order] = column
         unsorted[key] = restored
     return unsorted
+
+
+def _exact_integers(x: np.ndarray) -> bool:
+    """Returns whether every value is a whole number small enough to sum exactly in int64."""
+    if len(x) == 0:
+        return True
+    return bool(np.all(x == np.round(x)) and np.abs(x).max() * len(x) < 2.0**62)
+
+
+def _constant_windows(
+    x: np.ndarray, valid: np.ndarray, seg_starts: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
+    """Returns, per sorted row, whether its window holds one value, present on every row.
+
+    A window ``[start, i]`` is constant when the last position at or before
+    ``i`` where the value changed (a group's first row counts as a change, and
+    so does a missing value or the row after one) is at or before ``start``.
+    """
+    rows = len(x)
+    if rows == 0:
+        return np.zeros(0, dtype=bool)
+    changed = np.ones(rows, dtype=bool)
+    changed[1:] = (x[1:] != x[:-1]) | ~valid[1:] | ~valid[:-1]
+    changed[seg_starts] = True
+    last_change = np.maximum.accumulate(np.where(changed, np.arange(rows), 0))
+    return np.asarray((last_change <= starts) & valid)
 
 
 def encode_text(values: pd.Series | None, rows: int) -> tuple[list[str], np.ndarray]:
@@ -401,7 +515,12 @@ class LogEventFeatures:
                 )
                 self.vectorizer_.fit(_masked_uniques(self.miner_, messages)[0])
         self.baseline_ = self._latency_baseline(events)
-        self.feature_names_ = list(self._features(events.head(0)).columns)
+        times, services, is_error, latency = self._window_inputs(events)
+        self.window_ranges_: dict[str, tuple[float, float]] | None = None
+        self.window_ranges_ = training_ranges(self._windowed(times, services, is_error, latency))
+        self.cycles_ = covered_cycles(times) if self.columns_["time"] is not None else ()
+        names = list(self._features(events.head(0)).columns)
+        self.feature_names_ = [n for n in names if _cycle_of(n) in (None, *self.cycles_)]
         return self
 
     def transform(self, events: pd.DataFrame) -> pd.DataFrame:
@@ -502,50 +621,18 @@ class LogEventFeatures:
             columns[name] = pd.to_numeric(field, errors="coerce").to_numpy(dtype=np.float64)
         status = self._numbers(events, "status", rows)
         latency = self._numbers(events, "latency", rows)
-        is_error = np.zeros(rows, dtype=np.float64)
-        if has_level:
-            error_uniques = np.array([u in ERROR_LEVELS for u in level_uniques], dtype=np.float64)
-            is_error = error_uniques[level_codes] if rows else is_error
         if status is not None:
             with np.errstate(invalid="ignore"):
                 columns["status_4xx"] = np.asarray((status >= 400) & (status < 500), np.float64)
                 columns["status_5xx"] = np.asarray(status >= 500, np.float64)
-            is_error = np.maximum(is_error, columns["status_5xx"])
+        is_error = self._is_error(events)
         columns["is_error"] = is_error
 
         log_latency = np.log1p(np.clip(latency, 0, None)) if latency is not None else None
         if log_latency is not None:
             columns["latency_vs_service"] = self._versus_service(log_latency, services)
 
-        group_codes = services[1]
-        values = {"error": is_error}
-        if latency is not None:
-            values["latency"] = latency
-        window = rolling_by_group(times, group_codes, self.window_ns_, values, ("latency",))
-        everything = rolling_by_group(times, np.zeros(rows, dtype=np.int64), self.window_ns_, {})
-        windowed: dict[str, np.ndarray] = {
-            "window_count": window["count"],
-            "window_count_all": everything["count"],
-            "window_error_rate": window["error_sum"] / window["count"],
-        }
-        if latency is not None:
-            windowed["window_latency_mean"] = window["latency_mean"]
-            windowed["window_latency_std"] = window["latency_std"]
-            windowed["window_latency_median"] = window["latency_median"]
-            windowed["window_latency_vs_service"] = self._versus_service(
-                np.log1p(np.clip(window["latency_median"], 0, None)), services
-            )
-        if time_column is not None and rows:
-            # A window reaching back before the first event at hand is unknown, not empty:
-            # one event sent alone would otherwise read as a service gone quiet (count 1)
-            # and be flagged. Missing, it is imputed with the training median (neutral);
-            # in training only the first window's events are affected.
-            partial = times - self.window_ns_ < times.min()
-            for name, column in windowed.items():
-                windowed[name] = np.where(partial, np.nan, column)
-        columns.update(windowed)
-        # No earlier event of the service at hand: the gap is unknown (missing), not 0.
-        columns["gap_seconds"] = np.log1p(window["gap"] / _NS_PER_SECOND)
+        columns.update(self._windowed(times, services, is_error, latency))
 
         if self.miner_ is not None:
             assert self.columns_["message"] is not None
@@ -559,6 +646,68 @@ class LogEventFeatures:
             if self.vectorizer_ is not None:
                 columns.update(self._tfidf(messages))
         return pd.DataFrame(columns, index=pd.RangeIndex(rows))
+
+    def _windowed(
+        self,
+        times: np.ndarray,
+        services: tuple[list[str], np.ndarray],
+        is_error: np.ndarray,
+        latency: np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
+        """Returns the rolling-window columns and the gap, snapped to the training ranges."""
+        rows = len(times)
+        values = {"error": is_error}
+        if latency is not None:
+            values["latency"] = latency
+        window = rolling_by_group(times, services[1], self.window_ns_, values, ("latency",))
+        everything = rolling_by_group(times, np.zeros(rows, dtype=np.int64), self.window_ns_, {})
+        windowed: dict[str, np.ndarray] = {
+            "window_count": window["count"],
+            "window_count_all": everything["count"],
+            # Both counts are exact integers, so the rate is one correctly rounded division.
+            "window_error_rate": window["error_sum"] / window["count"],
+        }
+        if latency is not None:
+            windowed["window_latency_mean"] = window["latency_mean"]
+            windowed["window_latency_std"] = window["latency_std"]
+            windowed["window_latency_median"] = window["latency_median"]
+            windowed["window_latency_vs_service"] = self._versus_service(
+                np.log1p(np.clip(window["latency_median"], 0, None)), services
+            )
+        if self.columns_["time"] is not None and rows:
+            # A window reaching back before the first event at hand is unknown, not empty:
+            # one event sent alone would otherwise read as a service gone quiet (count 1)
+            # and be flagged. Missing, it is imputed with the training median (neutral);
+            # in training only the first window's events are affected.
+            partial = times - self.window_ns_ < times.min()
+            for name, column in windowed.items():
+                windowed[name] = np.where(partial, np.nan, column)
+        # No earlier event of the service at hand: the gap is unknown (missing), not 0.
+        windowed["gap_seconds"] = np.log1p(window["gap"] / _NS_PER_SECOND)
+        ranges = getattr(self, "window_ranges_", None)
+        return windowed if ranges is None else snap_to_ranges(windowed, ranges)
+
+    def _window_inputs(
+        self, events: pd.DataFrame
+    ) -> tuple[np.ndarray, tuple[list[str], np.ndarray], np.ndarray, np.ndarray | None]:
+        """Returns what the windows read: times, services, is_error and latency of ``events``."""
+        rows = len(events)
+        times = event_times(field_values(events, self.columns_["time"]), rows)
+        services = encode_text(field_values(events, self.columns_["service"]), rows)
+        return times, services, self._is_error(events), self._numbers(events, "latency", rows)
+
+    def _is_error(self, events: pd.DataFrame) -> np.ndarray:
+        """Returns 1 for events at an error level or with a 5xx status, else 0."""
+        rows = len(events)
+        is_error = np.zeros(rows, dtype=np.float64)
+        if self.columns_["level"] is not None and rows:
+            uniques, codes = self._levels(events)
+            is_error = np.array([u in ERROR_LEVELS for u in uniques], dtype=np.float64)[codes]
+        status = self._numbers(events, "status", rows)
+        if status is not None:
+            with np.errstate(invalid="ignore"):
+                is_error = np.maximum(is_error, np.asarray(status >= 500, np.float64))
+        return is_error
 
     def _numbers(self, events: pd.DataFrame, role: str, rows: int) -> np.ndarray | None:
         column = self.columns_[role]

@@ -1,6 +1,6 @@
 """Labelled synthetic data for demos, tests and benchmarks (``vigil simulate``).
 
-:func:`simulate` generates one of five kinds of data, each a pandas DataFrame
+:func:`simulate` generates one of six kinds of data, each a pandas DataFrame
 whose ``is_anomaly`` column (0/1) says which rows are anomalous and whose
 ``anomaly_type`` column says how (``""`` on normal rows):
 
@@ -13,7 +13,11 @@ whose ``is_anomaly`` column (0/1) says which rows are anomalous and whose
 - ``transactions``: card transactions with fraud (card testing, unusual
   amounts, foreign bursts, night-time spending);
 - ``users``: per-user behaviour with true segments and anomalous users
-  (bots, resellers).
+  (bots, resellers);
+- ``access``: nginx access log lines (combined format plus request time)
+  with 5xx bursts and latency spikes, in a ``line`` column; written to a
+  ``.log`` file they are raw lines with the labels in ``NAME.labels.csv``
+  beside them (:mod:`vigil.simulate.access`).
 
 :data:`LABEL_COLUMNS` names, per kind, the columns that say what a row truly
 is (``is_anomaly``, ``anomaly_type``, and the users' ``segment``); the
@@ -53,7 +57,9 @@ __all__ = [
 
 # Each kind's generator is vigil.simulate.<kind>.simulate_<kind>, imported when first
 # asked for: the trainer reads LABEL_COLUMNS without loading every generator.
-KINDS = ("logs", "metrics", "requests", "transactions", "users")
+KINDS = ("logs", "metrics", "requests", "transactions", "users", "access")
+# Suffixes written as raw log lines (only kinds with a ``line`` column can be).
+RAW_LOG_SUFFIXES = (".log", ".txt")
 MAX_ANOMALY_RATE = 0.5
 
 
@@ -101,13 +107,21 @@ def simulate(
     return frame
 
 
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Writes ``frame`` to ``path`` as CSV, JSON Lines (.jsonl/.json) or Parquet, by suffix.
+def write_frame(frame: pd.DataFrame, path: Path) -> Path | None:
+    """Writes ``frame`` to ``path`` as CSV, JSON Lines (.jsonl/.json), Parquet or a raw log.
 
-    Timestamps are written as ISO 8601 text in CSV and JSON Lines. The file
-    appears whole or not at all. Raises :class:`~vigil.errors.InvalidInput`
-    naming the suffix and the allowed ones when the suffix is unknown.
+    Timestamps are written as ISO 8601 text in CSV and JSON Lines. A frame of
+    raw lines (``access``) written to ``.log`` / ``.txt`` becomes the lines
+    alone, with the labels in ``NAME.labels.csv`` beside it; the labels path
+    is returned then (None otherwise). The file appears whole or not at all.
+    Raises :class:`~vigil.errors.InvalidInput` naming the suffix and the
+    allowed ones when the suffix is unknown.
     """
     from vigil.data.writing import write_table  # Arrow loads on the first write only
 
+    if Path(path).suffix.lower() in RAW_LOG_SUFFIXES and "line" in frame.columns:
+        from vigil.simulate.access import write_access_log
+
+        return write_access_log(frame, Path(path))
     write_table(frame, path)
+    return None

@@ -29,5 +29,6 @@ LABEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "requests": (IS_ANOMALY, ANOMALY_TYPE),
     "transactions": (IS_ANOMALY, ANOMALY_TYPE),
     "users": (SEGMENT, IS_ANOMALY, ANOMALY_TYPE),
+    "access": (IS_ANOMALY, ANOMALY_TYPE),
 }
 ALL_LABEL_COLUMNS = frozenset(name for names in LABEL_COLUMNS.values() for name in names)
