@@ -1,0 +1,97 @@
+"""The online metric detector: settings, and scoring one series' values from a state.
+
+:class:`OnlineDetector` holds only settings; what it learns lives in an
+:class:`~vigil.online.state.OnlineState` passed in and updated, so one
+detector serves any number of streams, each with its own state.
+
+``half_life`` is the adaptation speed in points: the references are sliding
+windows of ``2 x half_life`` points, so ``half_life`` points after a level
+shift half of the reference is the new level, and by ``2 x half_life`` all
+of it is. A spike stays a spike: one point never moves a window's tails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vigil.errors import UsageError
+from vigil.online.state import OnlineState, SeriesState
+
+DEFAULT_HALF_LIFE = 1000
+DEFAULT_SHORT = 1
+DEFAULT_REFRACTORY = 100
+
+
+@dataclass(frozen=True)
+class OnlineDetector:
+    """Settings of the online detector (see :mod:`vigil.online.kernel` for what it computes).
+
+    Parameters
+    ----------
+    half_life : int
+        Adaptation speed in points (the reference windows hold twice as many).
+    short : int
+        How many recent raw scores the anomaly likelihood averages.
+    refractory : int
+        How many earlier likelihoods a new alarm must rise above.
+    learn : bool
+        Whether scoring keeps learning (``online=true``) or the references
+        stay as training left them (``online=false``).
+    """
+
+    half_life: int = DEFAULT_HALF_LIFE
+    short: int = DEFAULT_SHORT
+    refractory: int = DEFAULT_REFRACTORY
+    learn: bool = True
+
+    def __post_init__(self) -> None:
+        for name, low, high in (
+            ("half_life", 10, 100_000),
+            ("short", 1, 1000),
+            ("refractory", 1, 100_000),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise UsageError(f"{name} must be an integer from {low} to {high}; got {value!r}.")
+
+    @property
+    def window(self) -> int:
+        """Returns the length of the reference windows (points)."""
+        return 2 * self.half_life
+
+    def empty_state(self) -> OnlineState:
+        """Returns a state that knows no series yet."""
+        return OnlineState(self.window, self.short, self.refractory)
+
+    def score(
+        self, values: np.ndarray, state: SeriesState, *, learn: bool | None = None
+    ) -> np.ndarray:
+        """Returns the score of each value (time order), updating ``state`` in place.
+
+        ``learn`` overrides the detector's own setting: training always
+        learns from its points, whatever the model does after.
+        """
+        from vigil.online.kernel import score_run  # numba compiles on first use, not at import
+
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        out = np.empty(len(values))
+        if len(values):
+            score_run(
+                values,
+                self.learn if learn is None else learn,
+                self.short,
+                self.refractory,
+                out,
+                state.value_ring,
+                state.value_sorted,
+                state.step_ring,
+                state.step_sorted,
+                state.raw_ring,
+                state.mean_ring,
+                state.lik_ring,
+                state.counts,
+                state.scalars,
+            )
+        return out

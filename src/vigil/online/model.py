@@ -1,0 +1,227 @@
+"""An online metric model: the detector's settings, the columns it reads, the state training left.
+
+:class:`OnlineModel` is what a metrics anomaly model's bundle carries
+(``bundle.online``). It reads raw points (the rows ``vigil predict`` reads:
+a time, a value and optionally a series), groups them by series, puts each
+series in time order (stable: points with one timestamp keep their input
+order) and scores them from a given :class:`~vigil.online.state.OnlineState`,
+returning the answers in input order and the state after the last point.
+
+Scoring the same points in one call, in pieces (each piece from the state
+the previous one returned) or one at a time gives the same answers, bit
+for bit: the compiled loop's arithmetic depends only on the state and the
+point. Points older than ones already scored are scored in the order they
+arrive: nothing already answered is re-scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vigil.algorithms.params import Param, resolve_params
+from vigil.errors import InvalidInput
+from vigil.online.detector import (
+    DEFAULT_HALF_LIFE,
+    OnlineDetector,
+)
+from vigil.online.state import OnlineState
+
+# The score at and above which a point is an anomaly. The likelihood maps the
+# Gaussian tail of the recent raw scores to (0, 1): 0.5 at their mean; this
+# default is the NAB threshold chosen on the tuning categories
+# (benchmarks/anomaly/nab.py), a tail probability of about 1e-6.
+DEFAULT_THRESHOLD = 0.95
+# Severity bands between the threshold and 1, in thirds of the surprisal scale.
+SEVERITIES = ("low", "medium", "high", "critical")
+
+# The train parameters of a metrics anomaly model that set its online learning;
+# the catalogue's detector never sees them.
+ONLINE_PARAMS = (
+    Param(
+        "online",
+        "bool",
+        True,
+        help="keep learning from the points scored (false: a frozen model)",
+    ),
+    Param(
+        "half_life",
+        "int",
+        DEFAULT_HALF_LIFE,
+        help="adaptation speed in points: half the reference is replaced after this many",
+        minimum=10,
+        maximum=100_000,
+    ),
+)
+
+
+def split_online_params(
+    params: Mapping[str, Any], algorithm: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Returns (the detector's parameters, the online parameters resolved with defaults).
+
+    >>> split_online_params({"online": "false", "n_neighbors": 5}, "auto")
+    ({'n_neighbors': 5}, {'online': False, 'half_life': 1000})
+    """
+    names = {p.name for p in ONLINE_PARAMS}
+    given = {k: v for k, v in params.items() if k in names}
+    rest = {k: v for k, v in params.items() if k not in names}
+    return rest, resolve_params(ONLINE_PARAMS, given, algorithm)
+
+
+@dataclass
+class OnlineModel:
+    """A fitted online detector: settings, the point columns, and the state after training.
+
+    Build it with :meth:`fit`; score with :meth:`score_in_order`.
+    """
+
+    detector: OnlineDetector
+    value_column: str
+    time_column: str | None
+    series_column: str | None
+    trained: OnlineState
+    threshold: float = DEFAULT_THRESHOLD
+
+    @classmethod
+    def fit(
+        cls,
+        events: pd.DataFrame,
+        detector: OnlineDetector,
+        *,
+        value_column: str,
+        time_column: str | None = None,
+        series_column: str | None = None,
+    ) -> OnlineModel:
+        """Returns the model after learning from the training points ``events``, in time order.
+
+        Training always learns (a frozen model is frozen from its first
+        scored point on, not before).
+        """
+        model = cls(detector, value_column, time_column, series_column, detector.empty_state())
+        model.trained = model._run(events, model.trained, learn=True)[1]
+        return model
+
+    def initial_state(self) -> OnlineState:
+        """Returns the state right after training (a copy: scoring never changes the model)."""
+        return self.trained.copy()
+
+    def score_in_order(
+        self, events: pd.DataFrame, state: OnlineState
+    ) -> tuple[list[dict[str, Any]], OnlineState]:
+        """Returns one answer per point of ``events`` (input order) and the state after them.
+
+        ``state`` is not changed; each answer holds ``prediction`` and
+        ``is_anomaly`` (the same flag), ``score`` in [0, 1) and ``severity``.
+        """
+        scores, after = self._run(events, state.copy(), learn=None)
+        flagged = scores >= self.threshold
+        levels = self.severity(scores)
+        answers = [
+            {"prediction": flag, "score": score, "is_anomaly": flag, "severity": level}
+            for score, flag, level in zip(scores.tolist(), flagged.tolist(), levels, strict=True)
+        ]
+        return answers, after
+
+    def scores(self, events: pd.DataFrame, state: OnlineState) -> tuple[np.ndarray, OnlineState]:
+        """Returns the scores of ``events`` (input order) and the state after them."""
+        return self._run(events, state.copy(), learn=None)
+
+    def severity(self, scores: np.ndarray) -> list[str]:
+        """Returns ``normal`` below the threshold, then low … critical in equal bands up to 1."""
+        band = (1.0 - self.threshold) / len(SEVERITIES)
+        levels = np.floor((np.asarray(scores) - self.threshold) / band).astype(int)
+        return [
+            "normal" if score < self.threshold else SEVERITIES[min(level, len(SEVERITIES) - 1)]
+            for score, level in zip(np.asarray(scores).tolist(), levels.tolist(), strict=True)
+        ]
+
+    def _run(
+        self, events: pd.DataFrame, state: OnlineState, learn: bool | None
+    ) -> tuple[np.ndarray, OnlineState]:
+        """Scores ``events`` from ``state`` (updated in place), per series in time order."""
+        if (state.window, state.short, state.refractory) != (
+            self.detector.window,
+            self.detector.short,
+            self.detector.refractory,
+        ):
+            raise InvalidInput(
+                "This online state was built for other detector settings "
+                f"(window {state.window}, short {state.short}, refractory {state.refractory})."
+            )
+        rows = len(events)
+        scores = np.zeros(rows)
+        if rows == 0:
+            return scores, state
+        if self.value_column not in events.columns:
+            raise InvalidInput(f"Missing value column {self.value_column!r}.")
+        values = pd.to_numeric(events[self.value_column], errors="coerce").to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise InvalidInput(
+                f"Row {int(bad[0])}: field {self.value_column!r} must be a finite number."
+            )
+        if self.series_column is not None and self.series_column in events.columns:
+            names = events[self.series_column].astype(str).to_numpy()
+        else:
+            names = np.full(rows, "", dtype=object)
+        order = self._order(events)
+        for name in pd.unique(names[order]):
+            at = order[names[order] == name]
+            scores[at] = self.detector.score(values[at], state.of(str(name)), learn=learn)
+        return scores, state
+
+    def _order(self, events: pd.DataFrame) -> np.ndarray:
+        """Returns the row positions in time order (stable), input order without a time column."""
+        rows = len(events)
+        if self.time_column is None or self.time_column not in events.columns:
+            return np.arange(rows)
+        times = pd.to_datetime(events[self.time_column], errors="coerce", utc=True)
+        if times.isna().any():
+            row = int(np.flatnonzero(times.isna().to_numpy())[0])
+            raise InvalidInput(f"Row {row}: field {self.time_column!r} is not a time.")
+        return np.argsort(times.astype("int64").to_numpy(), kind="stable")
+
+
+def online_params(
+    params: Mapping[str, Any], algorithm: str, feature_kind: str, task: str
+) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
+    """Returns (the catalogue detector's parameters, the online ones or None).
+
+    Only a metrics anomaly model is online: for it the ``online`` and
+    ``half_life`` parameters are taken out (the catalogue's detector never
+    sees them) and resolved with their defaults; any other model keeps its
+    parameters as given.
+    """
+    if feature_kind != "metrics" or task != "anomaly":
+        return params, None
+    return split_online_params(params, algorithm)
+
+
+def fit_online_model(
+    frame: pd.DataFrame, extracted: Any, online: Mapping[str, Any] | None
+) -> OnlineModel | None:
+    """Returns the online model of a metrics model trained on ``frame`` (raw points), if any.
+
+    ``extracted`` is the trainer's extraction: its fitted metrics extractor
+    checks the points and names the time, value and series columns.
+    ``online`` holds the resolved ``online`` and ``half_life`` parameters
+    (``None``: the model is not online).
+    """
+    if online is None or extracted is None:
+        return None
+    extractor = extracted.extractor
+    events, _ = extractor.read(frame)
+    features = extractor.features_
+    detector = OnlineDetector(half_life=int(online["half_life"]), learn=bool(online["online"]))
+    return OnlineModel.fit(
+        events,
+        detector,
+        value_column=features.value_,
+        time_column=features.time_,
+        series_column=features.series_,
+    )
