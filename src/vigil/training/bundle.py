@@ -11,7 +11,7 @@ session, each answer naming its ``"session"``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from vigil.data.schema import ColumnSchema, conform
 from vigil.errors import InvalidInput
 from vigil.features.extractors import Extracted, FeatureExtractor
 from vigil.features.parsers import ParseReport
+
+if TYPE_CHECKING:
+    from vigil.online import OnlineModel, OnlineState
 
 # How many features an explanation lists.
 EXPLAIN_TOP = 3
@@ -60,6 +63,9 @@ class ModelBundle:
     extractor: FeatureExtractor | None = None
     # A bounded sample of the training inputs (schema columns), the reference for drift.
     reference: pd.DataFrame | None = None
+    # A metrics anomaly model's online detector (vigil.online): it answers predictions,
+    # scoring points in time order from a state it keeps learning in.
+    online: OnlineModel | None = None
 
     @property
     def feature_kind(self) -> str:
@@ -143,6 +149,9 @@ class ModelBundle:
         """
         if self.extractor is None:
             return BatchPrediction(self._predict_rows(self.prepare(frame), explain))
+        if getattr(self, "online", None) is not None:
+            outputs, _ = self.score_in_order(frame, self.initial_state(), explain=explain)
+            return BatchPrediction(outputs)
         X, extracted, report, _ = self._extract(frame)
         outputs = self._predict_rows(X, explain)
         if extracted.keys is not None:
@@ -155,6 +164,32 @@ class ModelBundle:
                 for line, out in zip(extracted.lines.tolist(), outputs, strict=True)
             ]
         return BatchPrediction(outputs, report)
+
+    def initial_state(self) -> OnlineState:
+        """Returns the online state right after training (see vigil.online)."""
+        if getattr(self, "online", None) is None:
+            raise InvalidInput(f"This {self.algorithm} model has no online state.")
+        assert self.online is not None
+        return self.online.initial_state()
+
+    def score_in_order(
+        self, frame: pd.DataFrame, state: OnlineState, *, explain: bool = False
+    ) -> tuple[list[dict[str, Any]], OnlineState]:
+        """Returns one output per raw point of ``frame`` (input order) and the next state.
+
+        The points are checked as a prediction's are, then scored in time
+        order from ``state`` (left unchanged) by the online model.
+        """
+        if getattr(self, "online", None) is None or self.extractor is None:
+            raise InvalidInput(f"This {self.algorithm} model has no online state.")
+        assert self.online is not None
+        events, _ = self.extractor.read(frame)
+        outputs, after = self.online.score_in_order(events, state)
+        if explain and outputs:
+            X = self.extractor.transform(events).features.reindex(columns=self.feature_names)
+            for i, out in enumerate(outputs):
+                out["explanation"] = self.explain_row(X.iloc[i])
+        return outputs, after
 
     def _predict_rows(self, X: pd.DataFrame, explain: bool) -> list[dict[str, Any]]:
         """Returns one output object per prepared row."""

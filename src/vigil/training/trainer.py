@@ -56,6 +56,7 @@ from vigil.features.extractors import FeatureExtractor, make_extractor
 from vigil.features.kinds import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
 from vigil.features.tabular import build_preprocessor, source_column
+from vigil.online.model import fit_online_model, online_params
 from vigil.simulate.labels import ALL_LABEL_COLUMNS
 from vigil.training import metrics as task_metrics
 from vigil.training.bundle import ModelBundle, anomaly_labels, profile_inputs
@@ -593,8 +594,10 @@ def train_model(
         progress(0.03, f"extracting {spec.feature_kind} features")
         extracted = prepare_extracted(frame, spec)
         data = extracted.data
-    params = known_normal_params(data, spec.params)
+    params, online = online_params(spec.params, data.algorithm, spec.feature_kind, data.task)
+    params = known_normal_params(data, params)
     pipeline, resolved = build_pipeline(data, params, spec.feature_kind)
+    resolved = {**resolved, **(online or {})}
     if spec.cv is not None and not 2 <= spec.cv <= 20:
         raise UsageError(f"cv must be between 2 and 20 folds, got {spec.cv}.")
     if extracted is None:
@@ -636,6 +639,7 @@ def train_model(
         pipeline.fit(known_normal_rows(X_train, y_train))
     else:
         pipeline.fit(X_train)
+    bundle.online = fit_online_model(frame, extracted, online)
     fit_seconds = time.perf_counter() - started
     progress(0.75, "evaluating")
     metrics = evaluate_bundle(bundle, X_test if X_test is not None else X_train, y_test)

@@ -225,8 +225,21 @@ class Predictions:
         """
         require_role(caller, "predictor")
         chosen = self.models.resolve_version(caller, name, version)
+        bundle = self.load_bundle(caller.tenant, name, chosen)
+        # An online model scores the file as one stream: each chunk from the state the
+        # previous chunk left, so the answers are those of the whole file at once.
+        state = bundle.initial_state() if getattr(bundle, "online", None) is not None else None
 
         def score(chunk: pd.DataFrame) -> list[dict[str, Any]]:
+            nonlocal state
+            if state is not None:
+                started = time.perf_counter()
+                outputs, state = bundle.score_in_order(chunk, state, explain=explain)
+                answers = [{"id": uuid7(), "version": chosen, **out} for out in outputs]
+                if log:
+                    latency_us = (time.perf_counter() - started) * 1e6 / max(len(answers), 1)
+                    self._log(caller.tenant, name, chunk, answers, latency_us, None)
+                return answers
             if log:
                 answered = self.predict(caller, name, chunk, version=chosen, explain=explain)
                 return answered.predictions
