@@ -25,6 +25,8 @@ class Settings:
     sql_sources: dict[str, Any] = field(default_factory=dict)
     # Prediction-log records older than this many days are deleted; 0 keeps them all.
     prediction_retention_days: float = 30.0
+    # Where stream state lives: None for the database, or a redis:// URL.
+    state_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,6 +53,7 @@ class Settings:
             prediction_retention_days=_retention_days(
                 env.get("VIGIL_PREDICTION_RETENTION_DAYS", "")
             ),
+            state_url=env.get("VIGIL_STATE_URL") or None,
         )
 
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from vigil.usecases.predictions import Predictions
     from vigil.usecases.retraining import Retraining
     from vigil.usecases.scheduling import Scheduling
+    from vigil.usecases.streams import Streams
     from vigil.usecases.training import Training
 
 # Loaded versions kept per process (least recently used dropped first).
@@ -299,6 +300,25 @@ class VigilService:
             retraining=self.retraining,
         )
         return Scheduling(controller, self.stores.leases, self.audit, self.instance_id, self.now)
+
+    @built_on_first_use
+    def streams(self) -> Streams:
+        """Events judged with their stream's history; the incidents they form."""
+        from vigil.streams.incidents import IncidentStore
+        from vigil.streams.store import open_state_store
+        from vigil.usecases.streams import Streams
+
+        state = open_state_store(self.settings.state_url, self.store.engine, self.now)
+        incidents = IncidentStore(self.store.engine, self.now)
+        return Streams(
+            self.models,
+            self.deployments,
+            self.model_cache,
+            state,
+            incidents,
+            self.alerts,
+            self.now,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VigilService:

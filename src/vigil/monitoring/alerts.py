@@ -40,7 +40,16 @@ __all__ = [
     "AlertStore",
 ]
 
-ALERT_KINDS = ("drift", "degradation", "job_failed", "rollback", "retrained", "promoted", "canary")
+ALERT_KINDS = (
+    "drift",
+    "degradation",
+    "job_failed",
+    "rollback",
+    "retrained",
+    "promoted",
+    "canary",
+    "incident",
+)
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 DELIVERY_STATES = ("none", "pending", "delivered", "failed")

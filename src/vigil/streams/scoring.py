@@ -1,0 +1,499 @@
+"""A batch of a stream scored exactly as it would be inside the whole series.
+
+Every feature of Vigil's extractors is causal: an event's features depend on
+it and on earlier events within a bounded window (plus what training
+learned). So a batch is scored by running the model's own extractor over the
+stream's kept history followed by the batch, and keeping the batch's rows:
+no second implementation of any feature exists to drift from the batch path.
+
+What history is kept, per feature kind (``trim``):
+
+- log events (per event): every event within the rolling window (plus the
+  out-of-order tolerance) of the newest, and the last earlier event of each
+  service (its gap feature reaches back to it; and the oldest kept event
+  says the window is complete, not cut off by the start of what is at hand);
+- metric points: per series, the points within the longest window a feature
+  reads (a week for ``range_excess``; the MAD of the robust z-score reaches
+  back two baseline windows) and the last earlier point (so the series
+  counts as long enough for ``range_excess``); windows counted in points keep
+  that many points. Streams without timestamps count positions as seconds,
+  up to ``UNTIMED_POINTS`` points;
+- sessions: the events of the open sessions; a session closes when no event
+  of it arrived for the idle timeout (event time), or on ``flush``;
+- requests and tabular rows: none (each row stands alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vigil.data.loading import LINE_COLUMN
+from vigil.errors import InvalidInput
+from vigil.features.extractors import LogExtractor, MetricExtractor
+from vigil.features.logs import LogEventFeatures, event_times
+from vigil.features.metrics import MetricWindowFeatures
+from vigil.features.sessions import SessionFeatures
+from vigil.streams.state import StreamState
+from vigil.training.bundle import ModelBundle
+
+NS = 1_000_000_000
+# A stream without timestamps keeps at most this many points of history.
+UNTIMED_POINTS = 100_000
+# The stream name of a model whose events carry no service or series.
+DEFAULT_STREAM = "default"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a model's streams are judged in time (event time, nanoseconds)."""
+
+    # Events older than their stream's newest by more than this are refused.
+    tolerance_ns: int = 60 * NS
+    # A session with no event for this long is closed and scored.
+    session_timeout_ns: int = 30 * 60 * NS
+    # Anomalies of a stream closer than this belong to one incident.
+    incident_gap_ns: int = 5 * 60 * NS
+    # An incident resolves once its stream's model saw this long without an anomaly of it.
+    incident_quiet_ns: int = 10 * 60 * NS
+
+
+@dataclass
+class Rejected:
+    """An event of the batch that was not scored, and why."""
+
+    event: int
+    reason: str
+    field: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the rejection as the answer lists it."""
+        document: dict[str, Any] = {"event": self.event, "reason": self.reason}
+        if self.field is not None:
+            document["field"] = self.field
+        return document
+
+
+@dataclass
+class Scored:
+    """One answer of a batch: the model's output, the stream, the event time and position."""
+
+    output: dict[str, Any]
+    stream: str
+    time_ns: int
+    # Position in the request (the first event of a session for a session answer).
+    event: int
+    features: pd.Series | None = None
+
+
+@dataclass
+class Batch:
+    """A batch read and checked: accepted events (as JSON records) and the rejected ones."""
+
+    records: list[dict[str, Any]]
+    positions: list[int]
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class StreamScorer:
+    """Scores batches of one model version's stream against the kept history."""
+
+    def __init__(self, bundle: ModelBundle, settings: StreamSettings, version: int = 0) -> None:
+        if bundle.task != "anomaly":
+            raise InvalidInput(
+                f"Events go to anomaly models; this model's task is {bundle.task!r}. "
+                "Use POST /v1/models/{name}/predict."
+            )
+        self.bundle = bundle
+        self.settings = settings
+        self.version = version
+        # A metrics model that learns online (vigil.online) scores from its state.
+        self.online = getattr(bundle, "online", None) is not None
+        extractor = bundle.extractor
+        features = getattr(extractor, "features_", None)
+        self.time_column: str | None = None
+        self.stream_column: str | None = None
+        self.kind = "rows"
+        if isinstance(features, SessionFeatures):
+            self.kind = "sessions"
+            self.time_column = features.time_
+        elif isinstance(features, LogEventFeatures):
+            self.kind = "logs"
+            self.time_column = features.columns_.get("time")
+            self.stream_column = features.columns_.get("service")
+        elif isinstance(features, MetricWindowFeatures):
+            self.kind = "metrics"
+            self.time_column = features.time_
+            self.stream_column = features.series_
+        self.reads_lines = isinstance(extractor, LogExtractor) and extractor.reads_lines
+
+    # --- reading ----------------------------------------------------------------
+
+    def read(self, events: list[Any]) -> Batch:
+        """Returns the batch's readable events as records; the others rejected with the reason.
+
+        One unreadable event (not an object, a missing or mistyped field, a
+        line that does not parse) is set aside with its reason and position;
+        the rest of the batch is still read.
+        """
+        rejected: list[Rejected] = []
+        positions: list[int] = []
+        objects: list[dict[str, Any]] = []
+        for position, event in enumerate(events):
+            if isinstance(event, dict):
+                positions.append(position)
+                objects.append(event)
+            else:
+                rejected.append(Rejected(position, "An event must be a JSON object."))
+        while objects:
+            try:
+                records, kept = self._read_frame(objects)
+            except InvalidInput as exc:
+                bad = _located_row(exc, self.reads_lines)
+                if bad is None or not 0 <= bad < len(objects):
+                    raise
+                loc = exc.errors[0].get("loc", []) if exc.errors else []
+                rejected.append(
+                    Rejected(positions[bad], exc.message, str(loc[2]) if len(loc) > 2 else None)
+                )
+                del objects[bad], positions[bad]
+                continue
+            unparsed = sorted(set(range(len(objects))) - set(kept))
+            rejected += [
+                Rejected(positions[i], "The line does not parse as the model's log format.", "line")
+                for i in unparsed
+            ]
+            rejected.sort(key=lambda r: r.event)
+            return Batch(records, [positions[i] for i in kept], rejected)
+        rejected.sort(key=lambda r: r.event)
+        return Batch([], [], rejected)
+
+    def _read_frame(self, objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
+        """Returns the events as plain records and, per record, its position in ``objects``."""
+        frame = pd.DataFrame.from_records(objects)
+        if self.bundle.extractor is None:
+            self.bundle.prepare(frame)
+            return objects, list(range(len(objects)))
+        events, _ = self.bundle.extractor.read(frame)
+        if events.index.name == LINE_COLUMN:
+            kept = [int(line) - 1 for line in events.index]
+        else:
+            kept = list(range(len(events)))
+        return _records(events.reset_index(drop=True)), kept
+
+    # --- scoring ----------------------------------------------------------------
+
+    def times(self, records: list[dict[str, Any]], state: StreamState) -> np.ndarray:
+        """Returns each record's event time (ns); streams without time count events."""
+        if self.time_column is None:
+            return np.arange(state.sequence, state.sequence + len(records), dtype=np.int64) * NS
+        values = pd.Series([r.get(self.time_column) for r in records], dtype=object)
+        return event_times(pd.Series(values.tolist()), len(records))
+
+    def stream_of(self, record: dict[str, Any]) -> str:
+        """Returns the stream an event belongs to: its service or series, else the default."""
+        if self.stream_column is None:
+            return DEFAULT_STREAM
+        value = record.get(self.stream_column)
+        return DEFAULT_STREAM if value is None else str(value)
+
+    def score(self, state: StreamState, batch: Batch, *, flush: bool) -> list[Scored]:
+        """Returns the answers of the batch's events, updating ``state``'s history and clocks.
+
+        Events older than their stream's newest by more than the tolerance
+        are moved to ``batch.rejected``.
+        """
+        records = batch.records
+        times = self.times(records, state)
+        order = np.argsort(times, kind="stable")
+        accepted: list[int] = []
+        for i in order.tolist():
+            stream = self._clock_stream(records[i])
+            newest = state.latest_ns.get(stream)
+            if newest is not None and times[i] < newest - self.settings.tolerance_ns:
+                batch.rejected.append(
+                    Rejected(
+                        batch.positions[i],
+                        f"Event time {_iso(times[i])} is older than the newest event of stream "
+                        f"{stream!r} ({_iso(newest)}) by more than the tolerance "
+                        f"({self.settings.tolerance_ns / NS:g} s); it was not scored.",
+                        self.time_column,
+                    )
+                )
+                continue
+            accepted.append(i)
+            state.latest_ns[stream] = (
+                int(times[i]) if newest is None else max(newest, int(times[i]))
+            )
+        batch.rejected.sort(key=lambda r: r.event)
+        new = [records[i] for i in accepted]
+        new_times = times[accepted]
+        positions = [batch.positions[i] for i in accepted]
+        state.sequence += len(new)
+        if self.kind == "sessions":
+            return self._score_sessions(state, new, positions, flush)
+        if self.kind == "rows" or not new:
+            answers = self._score_rows(new, new_times, positions) if new else []
+            return answers
+        if self.online:
+            return self._score_online(state, new, new_times, positions)
+        return self._score_with_history(state, new, new_times, positions)
+
+    def _clock_stream(self, record: dict[str, Any]) -> str:
+        # Sessions have one clock: their idle timeouts are judged against the model's events.
+        return DEFAULT_STREAM if self.kind == "sessions" else self.stream_of(record)
+
+    def _score_rows(
+        self, records: list[dict[str, Any]], times: np.ndarray, positions: list[int]
+    ) -> list[Scored]:
+        frame = pd.DataFrame.from_records(records)
+        if self.bundle.extractor is None:
+            X = self.bundle.prepare(frame)
+        else:
+            extracted = self.bundle.extractor.transform(frame)
+            X = extracted.features.reindex(columns=self.bundle.feature_names)
+        return self._answers(X, records, times, positions)
+
+    def _score_with_history(
+        self,
+        state: StreamState,
+        records: list[dict[str, Any]],
+        times: np.ndarray,
+        positions: list[int],
+    ) -> list[Scored]:
+        history = state.events
+        assert self.bundle.extractor is not None
+        combined = history + records
+        frame = pd.DataFrame.from_records(combined)
+        extracted = self.bundle.extractor.transform(frame)
+        features = extracted.features.reindex(columns=self.bundle.feature_names)
+        X = features.iloc[len(history) :].reset_index(drop=True)
+        answers = self._answers(X, records, times, positions)
+        state.events = self._trim(state, combined)
+        return answers
+
+    def _score_online(
+        self,
+        state: StreamState,
+        records: list[dict[str, Any]],
+        times: np.ndarray,
+        positions: list[int],
+    ) -> list[Scored]:
+        """Returns answers from the version's online state, which the batch then updates.
+
+        A version without a state yet (just deployed) starts from its trained
+        state warmed on the kept history, so a retrained model or a rollback
+        carries on from the stream's recent past rather than from nothing.
+        """
+        from vigil.online.state import OnlineState
+
+        key = str(self.version)
+        blob = state.model_states.get(key)
+        if blob is not None:
+            online_state = OnlineState.from_bytes(blob)
+        else:
+            online_state = self.bundle.initial_state()
+            if state.events:
+                history = pd.DataFrame.from_records(state.events)
+                _, online_state = self.bundle.score_in_order(history, online_state)
+        outputs, after = self.bundle.score_in_order(
+            pd.DataFrame.from_records(records), online_state
+        )
+        state.model_states[key] = after.to_bytes()
+        flagged = [i for i, out in enumerate(outputs) if out.get("is_anomaly")]
+        features: pd.DataFrame | None = None
+        if flagged:
+            # Explanations read the window features of the flagged points, with their history.
+            assert self.bundle.extractor is not None
+            extracted = self.bundle.extractor.transform(
+                pd.DataFrame.from_records(state.events + records)
+            )
+            features = extracted.features.reindex(columns=self.bundle.feature_names)
+            features = features.iloc[len(state.events) :].reset_index(drop=True)
+        answers = [
+            Scored(
+                output,
+                self.stream_of(records[i]),
+                int(times[i]),
+                positions[i],
+                features.iloc[i] if features is not None and output.get("is_anomaly") else None,
+            )
+            for i, output in enumerate(outputs)
+        ]
+        state.events = self._trim(state, state.events + records)
+        answers.sort(key=lambda a: a.event)
+        return answers
+
+    def _answers(
+        self,
+        X: pd.DataFrame,
+        records: list[dict[str, Any]],
+        times: np.ndarray,
+        positions: list[int],
+    ) -> list[Scored]:
+        outputs = _predict_rows(self.bundle, X)
+        answers = []
+        for i, output in enumerate(outputs):
+            flagged = bool(output.get("is_anomaly"))
+            answers.append(
+                Scored(
+                    output,
+                    self.stream_of(records[i]),
+                    int(times[i]),
+                    positions[i],
+                    X.iloc[i] if flagged else None,
+                )
+            )
+        # Answers in the order the events came in the request.
+        answers.sort(key=lambda a: a.event)
+        return answers
+
+    def _trim(self, state: StreamState, combined: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Returns the history to keep: ``combined`` in time order, cut as the module says."""
+        times = self.times_of_history(combined)
+        order = np.argsort(times, kind="stable")
+        ordered = [combined[i] for i in order.tolist()]
+        times = times[order]
+        if self.time_column is None:
+            return ordered[-UNTIMED_POINTS:]
+        clock = state.clock_ns
+        assert clock is not None
+        horizon, points = self._horizon()
+        cutoff = clock - self.settings.tolerance_ns - horizon
+        streams = [self.stream_of(r) for r in ordered]
+        keep = times >= cutoff
+        last_before: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for i in range(len(ordered) - 1, -1, -1):
+            stream = streams[i]
+            counts[stream] = counts.get(stream, 0) + 1
+            if counts[stream] <= points:
+                keep[i] = True
+            if times[i] < cutoff and stream not in last_before:
+                last_before[stream] = i
+        for i in last_before.values():
+            keep[i] = True
+        return [r for r, k in zip(ordered, keep.tolist(), strict=True) if k]
+
+    def times_of_history(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """Returns the event times of kept records (their own time field)."""
+        if self.time_column is None:
+            return np.arange(len(records), dtype=np.int64)
+        values = [r.get(self.time_column) for r in records]
+        return event_times(pd.Series(values), len(records))
+
+    def _horizon(self) -> tuple[int, int]:
+        """Returns how far back features read: a duration (ns) and a number of points."""
+        assert self.bundle.extractor is not None
+        features = getattr(self.bundle.extractor, "features_", None)
+        if isinstance(features, LogEventFeatures):
+            return int(features.window_ns_), 1
+        assert isinstance(self.bundle.extractor, MetricExtractor)
+        assert isinstance(features, MetricWindowFeatures)
+        durations = [0]
+        points = [1]
+        windows = [
+            (features.window_, 1),
+            (features.baseline_window_, 2),
+            (getattr(features, "range_window_", "7D"), 1),
+        ]
+        for window, reach in windows:
+            if isinstance(window, int):
+                points.append(window * reach + 1)
+            else:
+                durations.append(int(pd.Timedelta(window).value) * reach)
+        points.append(max((int(k) for k in features.lags), default=0) + 1)
+        return max(durations), max(points)
+
+    def _score_sessions(
+        self,
+        state: StreamState,
+        records: list[dict[str, Any]],
+        positions: list[int],
+        flush: bool,
+    ) -> list[Scored]:
+        extractor = self.bundle.extractor
+        assert extractor is not None
+        # Kept session events carry no request position: they came in earlier batches.
+        combined = state.events + records
+        origin = [-1] * len(state.events) + positions
+        if not combined:
+            return []
+        frame = pd.DataFrame.from_records(combined)
+        units = extractor.units(frame)
+        if units.count == 0:
+            state.events = []
+            return []
+        times = self.times_of_history(combined)
+        last = np.full(units.count, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(last, units.unit_index, times[units.event_index])
+        clock = state.clock_ns if state.clock_ns is not None else int(times.max())
+        closing = np.ones(units.count, dtype=bool)
+        if not flush:
+            closing = last < clock - self.settings.session_timeout_ns
+        open_events = np.unique(units.event_index[~closing[units.unit_index]])
+        state.events = [combined[i] for i in open_events.tolist()]
+        if not closing.any():
+            return []
+        extracted = extractor.transform(frame)
+        features = extracted.features.reindex(columns=self.bundle.feature_names)
+        chosen = np.flatnonzero(closing)
+        X = features.iloc[chosen].reset_index(drop=True)
+        outputs = _predict_rows(self.bundle, X)
+        keys = extracted.keys or []
+        answers = []
+        first_event = np.full(units.count, len(combined), dtype=np.int64)
+        np.minimum.at(first_event, units.unit_index, units.event_index)
+        for row, (session, output) in enumerate(zip(chosen.tolist(), outputs, strict=True)):
+            flagged = bool(output.get("is_anomaly"))
+            answers.append(
+                Scored(
+                    {"session": keys[session], **output},
+                    keys[session],
+                    int(last[session]),
+                    origin[int(first_event[session])],
+                    X.iloc[row] if flagged else None,
+                )
+            )
+        return answers
+
+
+def _predict_rows(bundle: ModelBundle, X: pd.DataFrame) -> list[dict[str, Any]]:
+    """Returns the bundle's outputs for feature rows already extracted with their history."""
+    # The bundle's own row path: the batch path's last step, so both give the same outputs.
+    return bundle._predict_rows(X, False)
+
+
+def _records(events: pd.DataFrame) -> list[dict[str, Any]]:
+    """Returns the events as JSON records: times as ISO text, missing values as None."""
+    frame = events.copy()
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            frame[column] = frame[column].map(lambda t: None if pd.isna(t) else t.isoformat())
+    frame = frame.astype(object).where(frame.notna(), None)
+    return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _located_row(exc: InvalidInput, raw_lines: bool) -> int | None:
+    """Returns the position of the event an error names (``["data", row, field]``), if any."""
+    for error in exc.errors:
+        loc = list(error.get("loc", []))
+        if len(loc) >= 2 and loc[0] == "data" and isinstance(loc[1], int):
+            # Events parsed from raw lines are named by their 1-based line number.
+            return loc[1] - 1 if raw_lines else loc[1]
+    return None
+
+
+def _iso(ns: int | np.integer[Any]) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()

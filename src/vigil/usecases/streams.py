@@ -1,0 +1,243 @@
+"""Streams as use cases: events judged with their history, incidents listed and acknowledged.
+
+``ingest`` reads and checks a batch outside any lock, then, holding the
+model's stream lock, scores it against the kept history
+(:mod:`vigil.streams.scoring`), folds its anomalies into incidents
+(:mod:`vigil.streams.incidents`) and writes the state back (with the
+incidents, in one transaction when the state lives in the database). Once
+the lock is released, each incident that opened, escalated or resolved is
+posted once to the model's webhook through the alerts (signed, retried,
+re-posted after a crash), never once per event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vigil.errors import InvalidInput
+from vigil.ids import uuid7
+from vigil.security import Caller, require_role
+from vigil.serving.deployments import DeploymentView
+from vigil.serving.model_cache import ModelCache
+from vigil.serving.routing import choose_version
+from vigil.streams.incidents import Change, IncidentStore, track
+from vigil.streams.scoring import Rejected, Scored, StreamScorer, StreamSettings
+from vigil.streams.store import StateStore
+from vigil.usecases.alerts import Alerts
+from vigil.usecases.models import Models
+
+# How an incident's severity maps to an alert's.
+_ALERT_SEVERITY = {
+    "low": "warning",
+    "medium": "warning",
+    "high": "critical",
+    "critical": "critical",
+}
+
+
+@dataclass
+class EventsResult:
+    """The answer to a batch of events."""
+
+    model: str
+    version: int
+    accepted: int
+    anomalies: list[dict[str, Any]]
+    rejected: list[Rejected]
+    changes: list[Change]
+    predictions: list[dict[str, Any]] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Returns the JSON object of the events answer."""
+        document: dict[str, Any] = {
+            "model": self.model,
+            "version": self.version,
+            "accepted": self.accepted,
+            "anomalies": self.anomalies,
+            "rejected": [r.to_json() for r in self.rejected],
+            "incidents": [c.to_json() for c in self.changes if c.notifies],
+        }
+        if self.predictions is not None:
+            document["predictions"] = self.predictions
+        return document
+
+
+@dataclass
+class StreamCounters:
+    """What this process's streams did, for ``/metrics``."""
+
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    anomalies: Counter[tuple[str, str]] = field(default_factory=Counter)
+    incidents: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Streams:
+    """Events pushed to deployed anomaly models, and the incidents they form."""
+
+    def __init__(
+        self,
+        models: Models,
+        deployments: DeploymentView,
+        cache: ModelCache,
+        state: StateStore,
+        incidents: IncidentStore,
+        alerts: Alerts,
+        now: Callable[[], datetime],
+        settings: StreamSettings | None = None,
+    ) -> None:
+        self.models = models
+        self.deployments = deployments
+        self.cache = cache
+        self.state = state
+        self.incidents = incidents
+        self.alerts = alerts
+        self.now = now
+        self.settings = settings or StreamSettings()
+        self.counters = StreamCounters()
+        self._scorers: dict[tuple[str, str, int], StreamScorer] = {}
+
+    def _scorer(self, tenant: str, name: str) -> tuple[int, StreamScorer]:
+        model = self.deployments.get(tenant, name)
+        version, loaded = self.cache.serve(tenant, name, choose_version(model))
+        key = (tenant, name, version)
+        scorer = self._scorers.get(key)
+        if scorer is None or scorer.bundle is not loaded.bundle:
+            scorer = self._scorers[key] = StreamScorer(loaded.bundle, self.settings, version)
+        return version, scorer
+
+    def ingest(
+        self,
+        caller: Caller,
+        name: str,
+        events: list[Any],
+        *,
+        flush: bool = False,
+        return_all: bool = False,
+    ) -> EventsResult:
+        """Returns the answers to a batch of events, each scored with its stream's history.
+
+        Unreadable events and events older than their stream's tolerance are
+        listed in ``rejected`` (position, reason, field); the others are
+        scored. A batch whose every event is refused raises ``InvalidInput``
+        naming each. ``flush`` closes and scores every open session.
+        """
+        require_role(caller, "predictor")
+        version, scorer = self._scorer(caller.tenant, name)
+        batch = scorer.read(events)
+        with self.state.locked(caller.tenant, name) as held:
+            answers = scorer.score(held.state, batch, flush=flush)
+            explanations: dict[int, list[dict[str, Any]]] = {}
+
+            def explain(answer: Scored) -> list[dict[str, Any]]:
+                key = id(answer)
+                if key not in explanations and answer.features is not None:
+                    explanations[key] = scorer.bundle.explain_row(answer.features)
+                return explanations.get(key, [])
+
+            changes = track(
+                held.state,
+                answers,
+                version=version,
+                settings=self.settings,
+                explain=explain,
+                stream_of=lambda a: "sessions" if scorer.kind == "sessions" else a.stream,
+            )
+            self.state.save(caller.tenant, name, held)
+            self.incidents.write(caller.tenant, name, changes, held.session)
+        if events and not answers and batch.rejected and not batch.records:
+            raise _all_refused(batch.rejected)
+        for change in changes:
+            if change.notifies:
+                self._post(caller, name, change)
+        predictions = []
+        for answer in answers:
+            entry = {"id": uuid7(), "version": version, **answer.output}
+            entry["stream"] = answer.stream
+            if answer.event >= 0:
+                entry["event"] = answer.event
+            if answer.features is not None:
+                entry["explanation"] = explain(answer)
+            predictions.append(entry)
+        self._count(caller.tenant, name, batch, predictions, changes)
+        return EventsResult(
+            name,
+            version,
+            len(batch.records) - _late(batch),
+            [p for p in predictions if p.get("is_anomaly")],
+            batch.rejected,
+            changes,
+            predictions if return_all else None,
+        )
+
+    def _post(self, caller: Caller, name: str, change: Change) -> None:
+        incident = change.incident
+        severity = (
+            "info"
+            if change.kind == "resolved"
+            else _ALERT_SEVERITY.get(incident.severity, "warning")
+        )
+        self.alerts.raise_alert(
+            caller,
+            name,
+            kind="incident",
+            severity=severity,
+            message=f"Incident on stream {incident.stream!r} {change.kind} "
+            f"({incident.severity}, {incident.events} anomalous events, "
+            f"peak score {incident.peak_score:.3f}).",
+            version=incident.version,
+            dedup_key=f"incident:{incident.id}:{change.kind}:{incident.severity}",
+            details=change.to_json(),
+        )
+
+    def _count(
+        self,
+        tenant: str,
+        name: str,
+        batch: Any,
+        predictions: list[dict[str, Any]],
+        changes: list[Change],
+    ) -> None:
+        counters = self.counters
+        with counters.lock:
+            counters.events[(tenant, name)] += len(predictions)
+            counters.rejected[(tenant, name)] += len(batch.rejected)
+            counters.anomalies[(tenant, name)] += sum(1 for p in predictions if p.get("is_anomaly"))
+            for change in changes:
+                if change.notifies:
+                    counters.incidents[(tenant, name, change.kind)] += 1
+
+    def list_incidents(
+        self, caller: Caller, name: str, *, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Returns the model's incidents, newest first (only those with ``status`` if given)."""
+        self.models.get_model(caller, name)
+        return self.incidents.list(caller.tenant, name, status=status, limit=limit)
+
+    def acknowledge_incident(self, caller: Caller, name: str, incident_id: str) -> dict[str, Any]:
+        """Returns the incident acknowledged by the caller; acknowledging again changes nothing."""
+        require_role(caller, "trainer")
+        self.models.get_model(caller, name)
+        return self.incidents.acknowledge(caller.tenant, name, incident_id, caller.actor)
+
+
+def _late(batch: Any) -> int:
+    """Returns how many records were read but refused as too old."""
+    return sum(1 for r in batch.rejected if r.reason.startswith("Event time"))
+
+
+def _all_refused(rejected: list[Rejected]) -> InvalidInput:
+    first = rejected[0]
+    return InvalidInput(
+        f"No event of the batch could be scored; event {first.event}: {first.reason}",
+        errors=[
+            {"loc": ["body", "events", r.event, *([r.field] if r.field else [])], "msg": r.reason}
+            for r in rejected
+        ],
+    )

@@ -1,0 +1,35 @@
+"""Streaming a series in pieces of any size gives the scores of scoring it at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from stream_support import ADMIN, events_of, pieces, simulated, train
+
+from vigil.service import VigilService
+
+
+def _streamed(service: VigilService, name: str, events: list[dict[str, Any]], seed: int) -> list:
+    scores: list[Any] = []
+    for piece in pieces(events, seed):
+        result = service.streams.ingest(ADMIN, name, piece, return_all=True)
+        assert result.rejected == []
+        assert result.predictions is not None
+        scores += [p["score"] for p in result.predictions]
+    return scores
+
+
+@pytest.mark.parametrize("kind", ["logs", "metrics", "requests"])
+def test_streamed_scores_equal_batch_scores(stream_service: VigilService, kind: str) -> None:
+    train(stream_service, kind, simulated(kind, 600, seed=1), kind)
+    test = simulated(kind, 700, seed=2)
+    events = events_of(test)
+    batch = stream_service.predictions.predict(
+        ADMIN, kind, test.drop(columns=["is_anomaly", "anomaly_type"])
+    )
+    expected = [p["score"] for p in batch.predictions]
+    streamed = _streamed(stream_service, kind, events, seed=3)
+    assert len(streamed) == len(expected)
+    assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9
