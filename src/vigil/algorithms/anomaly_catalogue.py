@@ -18,7 +18,7 @@ from vigil.algorithms.calibration import (
     parse_severity_bands,
 )
 from vigil.algorithms.ecod import ECODDetector
-from vigil.algorithms.ensemble import AnomalyEnsemble
+from vigil.algorithms.ensemble import COMBINATIONS, AnomalyEnsemble
 from vigil.algorithms.idf_knn import IDFKNNDetector
 from vigil.algorithms.knn import KNNDetector
 from vigil.algorithms.ocsvm import SubsampledOneClassSVM
@@ -161,6 +161,8 @@ _COMPOSITE = ("ensemble", "auto")
 # ``auto``: a multivariate, local view (distance to neighbours in random subsamples) and
 # a per-feature one (ECOD's tail probabilities); benchmarks/anomaly/ measures why.
 AUTO_MEMBERS = ("subsampled_knn", "ecod")
+# How ``auto`` combines its members' scores (``vigil.algorithms.ensemble``).
+AUTO_COMBINE = "max"
 # Kinds of features for which ``auto`` is made of other members (see ``_auto``).
 AUTO_MEMBERS_BY_KIND = {"metrics": ("ecod",)}
 
@@ -245,7 +247,7 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
         spec = _BY_NAME[names[0]]
         shared = {param.name for param in spec.params} & set(p)
         return spec.build(task, {name: p[name] for name in shared})[0]
-    return _calibrated(AnomalyEnsemble(_members(names, p["random_state"])), p)
+    return _calibrated(AnomalyEnsemble(_members(names, p["random_state"]), AUTO_COMBINE), p)
 
 
 ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
@@ -387,14 +389,15 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
                 "combine",
                 "choice",
                 "max",
-                "largest calibrated member score, or the mean (of surprisals)",
-                choices=("max", "mean"),
+                "largest member surprisal, mean surprisal, mean calibrated score (rank) or "
+                "mean z-score",
+                choices=COMBINATIONS,
             ),
             *_threshold_params(),
             seed_param(),
         ),
         _ensemble,
-        "Detectors combined by their calibrated scores (largest or mean).",
+        "Detectors combined by their calibrated or standardised scores.",
         scale=True,
         expected_failed_checks=_HELD_OUT_CALIBRATION,
     ),

@@ -271,6 +271,13 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         (held out for neighbour methods), which is what an ensemble of
         calibrated detectors needs to calibrate its own combination.
         """
+        return -self.calibrate(self.fit_raw_scores(X))
+
+    def fit_raw_scores(self, X: Any) -> np.ndarray:
+        """Returns the raw calibration scores of ``X[calibration_start_:]``, having fitted.
+
+        Higher is more anomalous; ``fit_score_samples`` calibrates them.
+        """
         X = validate_data(self, X, accept_sparse=["csr", "csc"])
         share = flagged_share(self.contamination, self.target_fpr)
         # Checked before the (possibly long) fit so a bad value fails at once.
@@ -287,7 +294,10 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         # scikit-learn's outlier contract: decision_function = score_samples - offset_.
         self.offset_ = -self.threshold_
         self.bands_ = bands if bands is not None else self._derived_bands()
-        return -self.calibrate(raw)
+        # For z-scores (``standardised_of``): an ensemble may average members that way.
+        self.raw_mean_ = float(np.mean(raw))
+        self.raw_scale_ = float(np.std(raw)) or 1.0
+        return raw
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -312,6 +322,19 @@ class CalibratedAnomalyDetector(OutlierMixin, BaseEstimator):
         extremes stay apart when detectors are combined.
         """
         return self.surprisal_of(self._raw(X))
+
+    def standardised_of(self, raw: np.ndarray) -> np.ndarray:
+        """Returns raw scores as z-scores of the calibration scores (higher = more anomalous).
+
+        Unlike calibrated scores they keep the raw scale's spacing: a distance
+        twice as far from the mean counts twice as much.
+        """
+        check_is_fitted(self, "raw_mean_")
+        return (np.asarray(raw, dtype=float) - self.raw_mean_) / self.raw_scale_
+
+    def raw_score(self, X: Any) -> np.ndarray:
+        """Returns the wrapped detector's scores of ``X``, higher = more anomalous."""
+        return self._raw(X)
 
     def _raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "quantiles_")

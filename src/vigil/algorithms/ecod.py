@@ -65,10 +65,13 @@ class ECODDetector(BaseEstimator):
         if n <= self.n_quantiles:
             self.grid_ = np.sort(X, axis=0)
         else:
-            # inverted_cdf keeps actual training values, so ties (binary and count
-            # features) stay ties and their tail probabilities stay right.
+            # numpy's "inverted_cdf" quantiles, taken from one sort: they keep actual
+            # training values, so ties (binary and count features) stay ties and their
+            # tail probabilities stay right. np.quantile with 10,000 levels partitions
+            # once per level and took a minute on 30,000 rows of 62 features.
             levels = np.linspace(0.0, 1.0, int(self.n_quantiles))
-            self.grid_ = np.quantile(X, levels, axis=0, method="inverted_cdf")
+            order = np.clip(np.ceil(levels * n).astype(np.int64) - 1, 0, n - 1)
+            self.grid_ = np.sort(X, axis=0)[order]
         self.values_, self.offsets_, self.at_scores_, self.between_scores_ = _score_tables(
             self.grid_
         )

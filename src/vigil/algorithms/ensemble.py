@@ -23,7 +23,7 @@ its threshold and severity bands mean what they mean for a single detector.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,50 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.validation import checked_rows
 
-_COMBINATIONS = ("max", "mean")
+# How member scores are combined (higher = more anomalous), each from one form of them.
+COMBINATIONS = ("max", "mean", "rank", "zscore")
+# The form of a member's score each rule reads (see ``member_forms``).
+_FORM = {"max": "surprisal", "mean": "surprisal", "rank": "calibrated", "zscore": "zscore"}
+
+
+def member_forms(member: CalibratedAnomalyDetector, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Returns a calibrated member's raw scores in every form a combination rule reads.
+
+    ``calibrated`` (its rank among its calibration scores, in [0, 1]),
+    ``surprisal`` (``-log(1 - calibrated)``) and ``zscore`` (the raw score
+    standardised by the mean and standard deviation of the calibration
+    scores); higher is more anomalous in each.
+    """
+    surprisal = member.surprisal_of(raw)
+    return {
+        "calibrated": -np.expm1(-surprisal),
+        "surprisal": surprisal,
+        "zscore": member.standardised_of(raw),
+    }
+
+
+def combine_member_scores(
+    forms: Mapping[str, Mapping[str, np.ndarray]], combine: str
+) -> np.ndarray:
+    """Returns the combination ``combine`` of members' scores (higher = more anomalous).
+
+    ``forms`` maps each member's name to its scores by form (``member_forms``).
+    ``max``: the largest surprisal; ``mean``: the mean surprisal; ``rank``:
+    the mean calibrated score; ``zscore``: the mean z-score.
+
+    >>> forms = {
+    ...     "a": {"surprisal": np.array([0.1, 3.0]), "calibrated": np.array([0.1, 0.95]),
+    ...           "zscore": np.array([-1.0, 4.0])},
+    ...     "b": {"surprisal": np.array([0.5, 1.0]), "calibrated": np.array([0.4, 0.63]),
+    ...           "zscore": np.array([0.0, 1.0])},
+    ... }
+    >>> [combine_member_scores(forms, rule).round(3).tolist() for rule in COMBINATIONS]
+    [[0.5, 3.0], [0.3, 2.0], [0.25, 0.79], [-0.5, 2.5]]
+    """
+    if combine not in COMBINATIONS:
+        raise ValueError(f"combine must be one of {COMBINATIONS}; got {combine!r}.")
+    stacked = np.vstack([np.asarray(scores[_FORM[combine]]) for scores in forms.values()])
+    return stacked.max(axis=0) if combine == "max" else stacked.mean(axis=0)
 
 
 class AnomalyEnsemble(BaseEstimator):
@@ -87,8 +130,8 @@ class AnomalyEnsemble(BaseEstimator):
         on the rows every member scored honestly, so the outer calibration
         sees it distributed like that of new rows.
         """
-        if self.combine not in _COMBINATIONS:
-            raise ValueError(f"combine must be one of {_COMBINATIONS}; got {self.combine!r}.")
+        if self.combine not in COMBINATIONS:
+            raise ValueError(f"combine must be one of {COMBINATIONS}; got {self.combine!r}.")
         if not self.detectors:
             raise ValueError("detectors must name at least one (name, detector) pair.")
         names = [name for name, _ in self.detectors]
@@ -103,17 +146,16 @@ class AnomalyEnsemble(BaseEstimator):
                 if isinstance(detector, CalibratedAnomalyDetector)
                 else CalibratedAnomalyDetector(clone(detector))
             )
-            # Training rows lie within the training range: their calibrated score is below 1.
-            training.append(-np.log1p(member.fit_score_samples(X)))
+            training.append(member.fit_raw_scores(X))
             members.append((name, member))
         self.detectors_: list[tuple[str, CalibratedAnomalyDetector]] = members
         start = max(member.calibration_start_ for _, member in members)
         self.calibration_start_ = start
-        common = [
-            surprisal[start - member.calibration_start_ :]
-            for surprisal, (_, member) in zip(training, members, strict=True)
-        ]
-        return -self._combined(np.vstack(common))
+        common = {
+            name: member_forms(member, raw[start - member.calibration_start_ :])
+            for raw, (name, member) in zip(training, members, strict=True)
+        }
+        return -combine_member_scores(common, self.combine)
 
     def member_scores(self, X: Any) -> dict[str, np.ndarray]:
         """Returns each member's calibrated scores of ``X`` (higher = more anomalous), by name."""
@@ -122,10 +164,10 @@ class AnomalyEnsemble(BaseEstimator):
         return {name: member.calibrated_score(X) for name, member in self.detectors_}
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Returns minus the combined member surprisals (higher = more normal)."""
+        """Returns minus the combined member scores (higher = more normal)."""
         check_is_fitted(self, "detectors_")
         X = checked_rows(self, X, dtype=np.float64)
-        return -self._combined(np.vstack([member.surprisal(X) for _, member in self.detectors_]))
-
-    def _combined(self, surprisals: np.ndarray) -> np.ndarray:
-        return surprisals.max(axis=0) if self.combine == "max" else surprisals.mean(axis=0)
+        forms = {
+            name: member_forms(member, member.raw_score(X)) for name, member in self.detectors_
+        }
+        return -combine_member_scores(forms, self.combine)

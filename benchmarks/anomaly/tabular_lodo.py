@@ -1,0 +1,187 @@
+"""Member scores computed once, combined many ways: how ``auto`` is chosen by leave-one-dataset-out.
+
+``tabular.py`` imports this module. For each data set and seed every candidate
+member of ``auto`` (a catalogue detector at its defaults) is fitted ONCE on the
+training part, through the product's own preprocessing (``prepare``,
+``split_indices`` and ``build_preprocessor`` of ``vigil.training``, scaled as
+``auto`` is), and its test scores are cached: raw, calibrated (the rank among
+its calibration scores) and surprisal, with the mean and standard deviation of
+its calibration scores for z-scores. Every candidate configuration of ``auto``
+(a set of members and a combination rule of ``vigil.algorithms.ensemble``) is
+then a cheap function of the cached scores, and so is its test ROC AUC: the
+ensemble's own outer calibration is monotone, so it does not change the order.
+
+Leave-one-dataset-out (LODO): for each data set the configuration with the
+best mean ROC AUC over the OTHER sets is chosen, and the held-out set's ROC
+AUC with that choice is its LODO figure. Their mean is what a user can expect
+of ``auto`` on a table nobody tuned it on; the in-sample figure (the one
+configuration best on all sets) is reported beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from vigil.algorithms.anomaly_catalogue import ANOMALY_ENTRIES
+from vigil.algorithms.ensemble import combine_member_scores, member_forms
+from vigil.features.tabular import build_preprocessor
+from vigil.training.trainer import TrainSpec, prepare, split_indices
+
+TEST_SIZE = 0.3
+# Candidate members: catalogue detectors at their defaults, diverse by design (ADBench's
+# and PyOD's findings): random axis-parallel isolation, distance to neighbours (exact and
+# over random subsamples), per-feature tail probabilities (ECOD), local density (LOF).
+CANDIDATE_MEMBERS = ("isolation_forest", "subsampled_knn", "knn", "ecod", "lof")
+# Combination rules of ``vigil.algorithms.ensemble`` (see its docstring).
+COMBINATIONS = ("max", "mean", "rank", "zscore")
+_SPECS = {spec.name: spec for spec in ANOMALY_ENTRIES}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One candidate ``auto``: members and how their scores are combined."""
+
+    members: tuple[str, ...]
+    combine: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.combine}({','.join(self.members)})"
+
+
+def candidate_configs(members: Sequence[str] = CANDIDATE_MEMBERS) -> list[Config]:
+    """Returns every single member, and every set of two or more under every combination.
+
+    With five candidates: 5 singles + 26 sets x 4 rules = 109 configurations,
+    all of them combinations of the same cached member scores.
+    """
+    configs = [Config((name,), "max") for name in members]
+    for size in range(2, len(members) + 1):
+        for subset in itertools.combinations(members, size):
+            configs.extend(Config(subset, rule) for rule in COMBINATIONS)
+    return configs
+
+
+def _cache_key(name: str, seed: int, member: str) -> str:
+    """Returns a cache file stem that changes when the member's catalogue entry changes."""
+    spec = _SPECS[member]
+    digest = hashlib.sha1(repr([p.to_json() for p in spec.params]).encode()).hexdigest()[:8]
+    return f"{name}-s{seed}-{member}-{digest}"
+
+
+def split_and_scale(frame: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns the scaled train rows, test rows and test labels, as ``vigil train`` makes them."""
+    spec = TrainSpec(
+        task="anomaly", target="label", algorithm="auto", test_size=TEST_SIZE, seed=seed
+    )
+    data = prepare(frame, spec)
+    indices = split_indices(data.y, data.task, spec)
+    assert indices is not None and data.y is not None
+    train, test = indices
+    # auto's catalogue entry has scale=True: every member sees standardised numeric columns.
+    preprocess = build_preprocessor(data.schema, scale=True, dense=True)
+    X_train = np.asarray(preprocess.fit_transform(data.X.iloc[train]), dtype=float)
+    X_test = np.asarray(preprocess.transform(data.X.iloc[test]), dtype=float)
+    y_test = (data.y.iloc[test].astype(float) > 0).to_numpy().astype(int)
+    return X_train, X_test, y_test
+
+
+def member_scores(
+    frame: pd.DataFrame,
+    name: str,
+    seed: int,
+    members: Sequence[str],
+    cache: Path | None,
+) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray, dict[str, float]]:
+    """Returns each member's test scores (raw, calibrated, surprisal, z), test labels, seconds.
+
+    Scores come from ``cache`` when present there; fitted and stored otherwise.
+    """
+    scaled: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    out: dict[str, dict[str, np.ndarray]] = {}
+    seconds: dict[str, float] = {}
+    y_test: np.ndarray | None = None
+    for member in members:
+        path = None if cache is None else cache / f"{_cache_key(name, seed, member)}.npz"
+        if path is not None and path.exists():
+            stored = np.load(path)
+            out[member] = {k: stored[k] for k in stored.files if k not in ("y", "seconds")}
+            y_test = stored["y"]
+            seconds[member] = float(stored["seconds"])
+            continue
+        if scaled is None:
+            scaled = split_and_scale(frame, seed)
+        X_train, X_test, y_test = scaled
+        spec = _SPECS[member]
+        given = {"random_state": seed} if any(p.name == "random_state" for p in spec.params) else {}
+        detector = spec.build("anomaly", given)[0]
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            detector.fit(X_train)
+            scores = member_test_scores(detector, X_test)
+        seconds[member] = time.perf_counter() - started
+        out[member] = scores
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, y=y_test, seconds=seconds[member], **scores)
+    assert y_test is not None
+    return out, y_test, seconds
+
+
+def member_test_scores(detector: Any, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Returns a fitted calibrated member's scores of ``X`` in every form a rule may use."""
+    raw = detector.raw_score(X)
+    return {"raw": raw, **member_forms(detector, raw)}
+
+
+def config_auc(
+    config: Config, scores: Mapping[str, Mapping[str, np.ndarray]], y: np.ndarray
+) -> float:
+    """Returns the test ROC AUC x 100 of ``config`` from cached member scores."""
+    combined = combine_member_scores(
+        {member: scores[member] for member in config.members}, config.combine
+    )
+    return 100.0 * float(roc_auc_score(y, combined))
+
+
+def lodo(table: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """Returns leave-one-dataset-out choices and figures from ``table[dataset][config]``.
+
+    For each data set: the configuration with the best mean over the other
+    sets (ties broken by the order of the table's configurations, so the
+    choice is deterministic), and the held-out set's figure with it.
+    """
+    names = list(table)
+    labels = list(next(iter(table.values())))
+    matrix = np.array([[table[n][label] for label in labels] for n in names])
+    total = matrix.sum(axis=0)
+    chosen: dict[str, str] = {}
+    figure: dict[str, float] = {}
+    for i, name in enumerate(names):
+        others = (total - matrix[i]) / (len(names) - 1)
+        best = int(np.argmax(others))
+        chosen[name] = labels[best]
+        figure[name] = round(float(matrix[i, best]), 2)
+    overall = matrix.mean(axis=0)
+    best_all = int(np.argmax(overall))
+    ranking = sorted(range(len(labels)), key=lambda j: -overall[j])
+    return {
+        "chosen": chosen,
+        "lodo_roc_auc": figure,
+        "lodo_mean": round(float(np.mean(list(figure.values()))), 2),
+        "in_sample_choice": labels[best_all],
+        "in_sample_mean": round(float(overall[best_all]), 2),
+        "top_configs": {labels[j]: round(float(overall[j]), 2) for j in ranking[:15]},
+    }

@@ -1,0 +1,107 @@
+"""How ``auto`` combines its members: the combination rules on hand-made scores, z-scores of
+the calibration scores, ECOD's quantile grid, and ``auto`` the same for the same seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from vigil.algorithms.calibration import CalibratedAnomalyDetector
+from vigil.algorithms.catalogue import CATALOGUE
+from vigil.algorithms.ecod import ECODDetector
+from vigil.algorithms.ensemble import (
+    COMBINATIONS,
+    AnomalyEnsemble,
+    combine_member_scores,
+    member_forms,
+)
+from vigil.algorithms.knn import KNNDetector
+
+# Two members, three rows: "a" is sure about row 2, "b" mildly suspects rows 1 and 2.
+FORMS = {
+    "a": {
+        "surprisal": np.array([0.2, 0.1, 4.0]),
+        "calibrated": np.array([0.18, 0.1, 0.98]),
+        "zscore": np.array([-0.5, -1.0, 6.0]),
+    },
+    "b": {
+        "surprisal": np.array([0.1, 1.5, 1.0]),
+        "calibrated": np.array([0.1, 0.78, 0.63]),
+        "zscore": np.array([-1.0, 2.0, 1.0]),
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("combine", "expected"),
+    [
+        ("max", [0.2, 1.5, 4.0]),
+        ("mean", [0.15, 0.8, 2.5]),
+        ("rank", [0.14, 0.44, 0.805]),
+        ("zscore", [-0.75, 0.5, 3.5]),
+    ],
+)
+def test_each_rule_combines_its_form_of_the_member_scores(
+    combine: str, expected: list[float]
+) -> None:
+    np.testing.assert_allclose(combine_member_scores(FORMS, combine), expected)
+
+
+def test_an_unknown_rule_is_named_with_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match=r"combine must be one of \('max', 'mean', 'rank'"):
+        combine_member_scores(FORMS, "median")
+
+
+def test_z_scores_are_standardised_by_the_calibration_scores() -> None:
+    X = np.random.default_rng(3).normal(size=(400, 3))
+    member = CalibratedAnomalyDetector(ECODDetector())
+    raw = member.fit_raw_scores(X)
+    np.testing.assert_allclose(member.standardised_of(raw).mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(member.standardised_of(raw).std(), 1.0)
+    forms = member_forms(member, raw)
+    np.testing.assert_allclose(forms["calibrated"], -member.fit_score_samples(X))
+    np.testing.assert_allclose(forms["surprisal"], member.surprisal_of(raw))
+
+
+@pytest.mark.parametrize("combine", COMBINATIONS)
+def test_the_ensemble_scores_new_rows_by_its_rule(combine: str) -> None:
+    X = np.random.default_rng(11).normal(size=(300, 2))
+    queries = np.array([[0.0, 0.0], [2.5, 0.0], [6.0, 6.0]])
+    detectors = [("forest", IsolationForest(random_state=0)), ("knn", KNNDetector())]
+    ensemble = AnomalyEnsemble(detectors, combine=combine).fit(X)
+    forms = {
+        name: member_forms(member, member.raw_score(queries))
+        for name, member in ensemble.detectors_
+    }
+    expected = combine_member_scores(forms, combine)
+    np.testing.assert_allclose(-ensemble.score_samples(queries), expected)
+    # Every rule ranks the far row above the central one.
+    assert expected[2] > expected[1] > expected[0]
+
+
+def test_ecod_grid_is_numpys_inverted_cdf_quantiles() -> None:
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.integers(0, 4, 2345), rng.normal(size=2345)]).astype(float)
+    model = ECODDetector(n_quantiles=500).fit(X)
+    levels = np.linspace(0.0, 1.0, 500)
+    np.testing.assert_array_equal(
+        model.grid_, np.quantile(X, levels, axis=0, method="inverted_cdf")
+    )
+
+
+def test_auto_chooses_and_scores_the_same_for_the_same_seed() -> None:
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(size=(600, 4)), rng.normal(6.0, 1.0, size=(12, 4))])
+    queries = rng.normal(size=(50, 4)) * 2.0
+    fitted = []
+    for _ in range(2):
+        model, resolved = CATALOGUE["auto"].build("anomaly", {"random_state": 4})
+        fitted.append((model.fit(X), resolved))
+    (first, params), (second, again) = fitted
+    assert params == again
+    inner, other = first.detector_, second.detector_
+    assert isinstance(inner, AnomalyEnsemble) and isinstance(other, AnomalyEnsemble)
+    assert [n for n, _ in inner.detectors_] == [n for n, _ in other.detectors_]
+    assert inner.combine == other.combine
+    np.testing.assert_array_equal(first.score_samples(queries), second.score_samples(queries))
