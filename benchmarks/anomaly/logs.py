@@ -1,6 +1,36 @@
 """Benchmarks log anomaly detection on Loghub samples (and on simulated logs).
 
-Datasets:
+Complete HDFS sessions (``hdfs_sessions/``: blocks of train.log to fit,
+blocks of test.log to score, labels.csv) are run first, through the product
+path (``train_model`` on the events, ``bundle.predict`` on test.log, one
+answer per block), in three settings, each flagged at the model's own
+threshold (nothing is tuned on test.log):
+
+- unsupervised: train.log as given (2.9% anomalous blocks), no label; every
+  anomaly detector of the catalogue at its defaults, ``auto`` first;
+- semi-supervised: the events carry a label column (an event is labelled 1
+  when its block is anomalous; a session is anomalous when any of its
+  events is), so training leaves the anomalous blocks out and the threshold
+  is the clean-data one (``target_fpr`` 0.001); the default detector is
+  ``idf_knn``, every detector is run;
+- supervised: every catalogue classifier on the same session features and
+  the session label.
+
+Training with a label keeps a stratified 20% of train.log's blocks aside
+(the product's default split), so those models see 80% of train.log. The
+reference is scikit-learn's IsolationForest (contamination 0.03, as the data
+README quotes) on the event-count vectors (template counts only), in the
+same run. Published figures on HDFS are printed beside.
+
+Where the settings come from: ``idf_knn``'s weighting is TF-IDF with cosine
+distance as published (no parameter was tuned here; k = 5 is the catalogue's
+k-NN default), ``target_fpr`` 0.001 is calibration's documented example for
+clean training data. They were checked on the hand-made sessions of
+tests/features/test_sessions_semi.py and read on HDFS sessions, which serve
+as the held-out report; no other complete session log is in ../shared/data
+to choose on.
+
+Then, per dataset with cross-validation:
 
 - HDFS_2k in session mode: sessions are blocks (``blk_-?\\d+`` in the
   message), labelled by ``HDFS_2k_block_labels.csv``;
@@ -59,7 +89,7 @@ from vigil.data.schema import infer_schema
 from vigil.features.extractors import Extracted, FeatureExtractor, Units, make_extractor
 from vigil.simulate import simulate
 from vigil.training.bundle import ModelBundle
-from vigil.training.trainer import PreparedData, build_pipeline
+from vigil.training.trainer import PreparedData, TrainSpec, build_pipeline, train_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "logs"
@@ -73,6 +103,176 @@ PUBLISHED_HDFS_F1 = {
     "loglizer decision tree (supervised)": 0.998,
     "loglizer logistic regression (supervised)": 0.933,
 }
+
+
+HDFS_SESSIONS = DATA / "hdfs_sessions"
+BLOCK = r"blk_-?\d+"
+# Published F1 on complete HDFS sessions (see ../shared/data/README.md).
+PUBLISHED_HDFS_SESSIONS_F1 = {
+    "loglizer invariants mining (unsupervised)": 0.915,
+    "loglizer isolation forest (unsupervised)": 0.802,
+    "DeepLog (normal sessions only), paper / reproduced": "0.96 / 0.945",
+    "IDF count-vector clustering on normal sessions (AIT)": 0.958,
+    "decision tree with labels, on hdfs_sessions": 0.99,
+    "sklearn IsolationForest on count vectors, on hdfs_sessions": 0.65,
+}
+SESSION_TARGETS = {"unsupervised": 0.95, "semi-supervised": 0.97, "supervised": 0.99}
+
+
+def hdfs_sessions() -> dict[str, Any]:
+    """Returns every model's session metrics on test.log, trained on train.log, per setting."""
+    labels = pd.read_csv(HDFS_SESSIONS / "labels.csv").set_index("BlockId")["Label"]
+
+    def events(name: str) -> pd.DataFrame:
+        read, _ = make_extractor("logs", {}).read(read_lines((HDFS_SESSIONS / name).read_bytes()))
+        return read.reset_index(drop=True)
+
+    train, test = events("train.log"), events("test.log")
+    train["label"] = (
+        train["message"].str.extract(f"({BLOCK})")[0].map(labels) == "Anomaly"
+    ).astype(int)
+    options = {"session_key": BLOCK}
+    detectors = [a.name for a in algorithms_for("anomaly")]
+    detectors.sort(key=lambda name: name != "auto")
+    classifiers = [a.name for a in algorithms_for("classification")]
+    runs: list[tuple[str, str | None, TrainSpec]] = []
+    for name in detectors:
+        runs.append(
+            (
+                "unsupervised",
+                name,
+                TrainSpec(
+                    task="anomaly", algorithm=name, feature_kind="logs", feature_options=options
+                ),
+            )
+        )
+    runs.append(
+        (
+            "semi-supervised",
+            None,
+            TrainSpec(task="anomaly", target="label", feature_kind="logs", feature_options=options),
+        )
+    )
+    for name in detectors:
+        runs.append(
+            (
+                "semi-supervised",
+                name,
+                TrainSpec(
+                    task="anomaly",
+                    algorithm=name,
+                    target="label",
+                    feature_kind="logs",
+                    feature_options=options,
+                ),
+            )
+        )
+    for name in classifiers:
+        runs.append(
+            (
+                "supervised",
+                name,
+                TrainSpec(
+                    task="classification",
+                    algorithm=name,
+                    target="label",
+                    feature_kind="logs",
+                    feature_options=options,
+                ),
+            )
+        )
+    rows = []
+    for setting, asked, spec in runs:
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                outcome = train_model(train, spec)
+                predictions = outcome.bundle.predict(test)
+        except Exception as exc:  # a model that cannot run here is reported, not fatal
+            rows.append({"setting": setting, "model": asked or "default", "error": str(exc)[:200]})
+            continue
+        keys = [p["session"] for p in predictions]
+        truth = (pd.Series(keys).map(labels) == "Anomaly").astype(int).to_numpy()
+        if spec.task == "anomaly":
+            flags = np.array([int(p["is_anomaly"]) for p in predictions])
+            scores = np.array([p["score"] for p in predictions], dtype=float)
+        else:
+            flags = np.array([int(p["prediction"]) for p in predictions])
+            scores = np.array([p["probabilities"]["1"] for p in predictions], dtype=float)
+        rows.append(
+            {
+                "setting": setting,
+                "model": outcome.algorithm if asked else f"default ({outcome.algorithm})",
+                **_scores(truth, flags, scores),
+                "blocks_answered": len(keys),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
+    rows.append(_sklearn_reference(train, test, labels))
+    blocks = set(test["message"].str.extract(f"({BLOCK})")[0].dropna())
+    return {
+        "dataset": "hdfs_sessions (train.log -> test.log)",
+        "train_blocks": int(train["message"].str.extract(f"({BLOCK})")[0].nunique()),
+        "test_blocks": len(blocks),
+        "test_anomalies": int(sum(labels.get(b) == "Anomaly" for b in blocks)),
+        "targets_f1": SESSION_TARGETS,
+        "published_f1": PUBLISHED_HDFS_SESSIONS_F1,
+        "rows": rows,
+    }
+
+
+def _scores(truth: np.ndarray, flags: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    return {
+        "precision": float(skm.precision_score(truth, flags, zero_division=0)),
+        "recall": float(skm.recall_score(truth, flags, zero_division=0)),
+        "f1": float(skm.f1_score(truth, flags, zero_division=0)),
+        "roc_auc": float(skm.roc_auc_score(truth, scores)),
+    }
+
+
+def _sklearn_reference(
+    train: pd.DataFrame, test: pd.DataFrame, labels: pd.Series
+) -> dict[str, Any]:
+    """Returns scikit-learn's IsolationForest (contamination 0.03) on event-count vectors."""
+    from sklearn.ensemble import IsolationForest
+
+    started = time.perf_counter()
+    extractor = make_extractor("logs", {"session_key": BLOCK})
+    extractor.fit(train.drop(columns="label"), task="anomaly")
+    fitted = extractor.transform(train.drop(columns="label")).features
+    counts = [c for c in fitted.columns if c.startswith("template=")]
+    fitted = fitted[counts]
+    scored = extractor.transform(test)
+    forest = IsolationForest(contamination=0.03, random_state=0).fit(fitted)
+    X = scored.features[counts]
+    truth = (pd.Series(scored.keys).map(labels) == "Anomaly").astype(int).to_numpy()
+    flags = (forest.predict(X) == -1).astype(int)
+    return {
+        "setting": "reference",
+        "model": "sklearn IsolationForest (counts, contamination 0.03)",
+        **_scores(truth, flags, -forest.score_samples(X)),
+        "blocks_answered": len(truth),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _print_sessions(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['dataset']}: {result['train_blocks']} training blocks, "
+        f"{result['test_blocks']} test blocks ({result['test_anomalies']} anomalous); "
+        f"targets F1 {result['targets_f1']}"
+    )
+    print(f"{'setting':<17}{'model':<40}{'precision':>10}{'recall':>8}{'f1':>8}{'roc_auc':>9}")
+    for row in result["rows"]:
+        if "error" in row:
+            print(f"{row['setting']:<17}{row['model']:<40}  failed: {row['error']}")
+            continue
+        print(
+            f"{row['setting']:<17}{row['model']:<40}{row['precision']:>10.3f}{row['recall']:>8.3f}"
+            f"{row['f1']:>8.3f}{row['roc_auc']:>9.3f}"
+        )
+    print("published F1:", "; ".join(f"{k} {v}" for k, v in result["published_f1"].items()))
 
 
 def hdfs() -> tuple[pd.DataFrame, dict[str, Any], Any]:
@@ -258,6 +458,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--simulated-rows", type=int, default=10_000)
+    parser.add_argument(
+        "--skip-sessions", action="store_true", help="leave out the complete HDFS sessions"
+    )
     args = parser.parse_args()
     datasets: list[tuple[str, Any]] = []
     if DATA.exists():
@@ -267,6 +470,12 @@ def main() -> None:
     datasets.append(
         (f"simulated {args.simulated_rows} (events)", lambda: simulated(args.simulated_rows))
     )
+    sessions = None
+    if HDFS_SESSIONS.exists() and not args.skip_sessions:
+        started = time.perf_counter()
+        sessions = hdfs_sessions()
+        sessions["seconds"] = round(time.perf_counter() - started, 2)
+        _print_sessions(sessions)
     results = []
     for name, load in datasets:
         lines, options, label = load()
@@ -278,8 +487,9 @@ def main() -> None:
     document = {
         "benchmark": "log anomaly detection",
         "protocol": f"{args.folds}-fold stratified CV, pooled out-of-fold metrics, seed {SEED}",
-        "targets": {"HDFS unsupervised f1": 0.92, "HDFS supervised f1": 0.99},
+        "targets": {f"hdfs_sessions {k} f1": v for k, v in SESSION_TARGETS.items()},
         "published_hdfs_full_dataset_f1": PUBLISHED_HDFS_F1,
+        "hdfs_sessions": sessions,
         "results": results,
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
