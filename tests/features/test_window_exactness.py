@@ -87,7 +87,8 @@ def test_log_features_read_exact_zeros_where_nothing_changed() -> None:
     assert (X.loc[X["window_latency_std"].notna(), "window_latency_std"] == 0.0).all()
     assert (X.loc[X["window_latency_mean"].notna(), "window_latency_mean"] == 12.5).all()
     # Nothing below the training minimum: a detector has no residue to call extreme.
-    for name, (low, high) in features.window_ranges_.items():
+    assert features.window_ranges_ is not None
+    for name, (low, _high) in features.window_ranges_.items():
         values = X[name].dropna()
         assert (values >= low).all(), name
 
@@ -115,3 +116,32 @@ def test_time_of_day_is_a_feature_only_when_training_saw_a_whole_day() -> None:
     two_days = LogEventFeatures().fit(days)
     assert {"hour_sin", "hour_cos"} <= set(two_days.feature_names_)
     assert "weekday_sin" not in two_days.feature_names_
+
+
+def test_for_detectors_windows_are_tied_to_the_event_scored() -> None:
+    # A burst of errors with 60 s timeouts, then normal traffic: in "event" mode the normal
+    # lines after it do not inherit the burst's error rate or its latency.
+    rng = np.random.default_rng(8)
+    training = _events((rng.random(400) < 0.02).astype(int).tolist())
+    training["response_time"] = rng.lognormal(np.log(30.0), 0.3, len(training)).round(1)
+    detector = LogEventFeatures(window="1min", windows="event").fit(training)
+    # 15 normal requests (a full minute of context), 8 failures, 30 normal requests.
+    new = _events([0] * 15 + [1] * 8 + [0] * 30, start="2024-01-01 09:40:00")
+    new["response_time"] = [30.0] * 15 + [60_000.0] * 8 + [30.0] * 30
+    X = detector.transform(new)
+    assert not any(
+        n.startswith("window_latency_") and n != "window_latency_vs_service"
+        for n in detector.feature_names_
+    )
+    # Less than a day of training: volume is not learnable, so no count features.
+    assert "window_count" not in detector.feature_names_
+    burst = (np.arange(len(new)) >= 15) & (np.arange(len(new)) < 23)
+    after = np.arange(len(new)) >= 23
+    assert (X.loc[after, "window_error_rate"] == 0.0).all()
+    assert (X.loc[burst, "window_error_rate"] > 0.0).all()
+    # The window is still slow after the burst, but these requests are not.
+    assert (X.loc[after, "window_latency_vs_service"] <= X.loc[after, "latency_vs_service"]).all()
+    context = LogEventFeatures(window="1min").fit(training)
+    assert {"window_count", "window_latency_mean"} <= set(context.feature_names_)
+    # As context, the next minute of successes carries the burst's error rate.
+    assert (context.transform(new).loc[after, "window_error_rate"] > 0).sum() >= 10

@@ -17,7 +17,7 @@ from vigil.simulate import simulate, write_frame
 
 # nginx's combined format followed by $request_time, written out field by field.
 COMBINED = re.compile(
-    r'^\d{1,3}(\.\d{1,3}){3} - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] '
+    r"^\d{1,3}(\.\d{1,3}){3} - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "
     r'"(GET|POST) /\S* HTTP/(1\.1|2\.0)" \d{3} \d+ "[^"]*" "[^"]+" \d+\.\d{3}$'
 )
 
@@ -81,11 +81,35 @@ def test_the_cli_writes_an_access_log_and_names_its_labels(tmp_path: Path) -> No
     out = tmp_path / "nginx.log"
     result = CliRunner().invoke(
         app,
-        ["simulate", "access", "--rows", "200", "--anomaly-rate", "0.1", "--seed", "3"]
-        + ["--out", str(out), "--json"],
+        [
+            "simulate",
+            "access",
+            "--rows",
+            "200",
+            "--anomaly-rate",
+            "0.1",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["anomalies"] == 20
     assert document["labels"] == str(tmp_path / "nginx.labels.csv")
     assert len(out.read_text().splitlines()) == 200
+
+
+def test_a_table_of_lines_and_labels_trains_with_the_labels_as_target() -> None:
+    from vigil.training.trainer import TrainSpec, train_model
+
+    frame = simulate("access", 600, anomaly_rate=0.1, seed=6)
+    spec = TrainSpec(task="anomaly", target="is_anomaly", feature_kind="logs", seed=1)
+    outcome = train_model(frame, spec)
+    assert {"precision", "recall", "roc_auc"} <= set(outcome.metrics)
+    # The labels are answers, never features; the raw line was parsed into fields.
+    names = [column.name for column in outcome.bundle.schema]
+    assert "status_5xx" in names
+    assert not any("anomaly" in name for name in names)

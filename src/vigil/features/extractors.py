@@ -323,6 +323,8 @@ class LogExtractor(FeatureExtractor):
                 message_column=self.text_column,
                 numeric_columns=self.numeric_columns,
                 top_templates=self._top_templates(task),
+                # Detectors score each event alone: windows tied to it (see logs.py).
+                windows="event" if task == "anomaly" else "context",
                 window=self.rolling_window,
                 tfidf_features=self.tfidf_features,
                 template_sim_th=self.template_sim_th,

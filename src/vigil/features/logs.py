@@ -87,6 +87,10 @@ ERROR_LEVELS = frozenset(
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR", "CRIT": "CRITICAL", "EMERG": "EMERGENCY"}
 _NS_PER_SECOND = 1_000_000_000
 _STATISTICS = ("n", "sum", "mean", "std")
+# How window features are given: as the context they are, or tied to the event scored.
+WINDOW_MODES = ("context", "event")
+# Features that measure traffic volume, which follows the time of day.
+_VOLUME_FEATURES = frozenset({"window_count", "window_count_all"})
 # Cycles of the cyclic time features and how much of a log must span for each to be learned.
 _CYCLES = {"hour": 86_400 * _NS_PER_SECOND, "weekday": 7 * 86_400 * _NS_PER_SECOND}
 # A window feature's resolution: differences below this share of its magnitude (and below
@@ -440,6 +444,10 @@ class LogEventFeatures:
         How many values get their own one-hot column.
     window : str
         Length of the trailing per-service windows.
+    windows : {"context", "event"}
+        ``context`` gives the window statistics as they are (for supervised
+        models, which learn from labels what context means); ``event`` (for
+        detectors) ties them to the event scored: see :meth:`_event_windows`.
     tfidf_features : int
         Most TF-IDF terms of the masked message (0: none).
     template_sim_th : float
@@ -461,6 +469,7 @@ class LogEventFeatures:
         window: str = "5min",
         tfidf_features: int = 0,
         template_sim_th: float = 0.4,
+        windows: str = "context",
     ) -> None:
         self.time_column = time_column
         self.level_column = level_column
@@ -475,6 +484,9 @@ class LogEventFeatures:
         self.window = window
         self.tfidf_features = tfidf_features
         self.template_sim_th = template_sim_th
+        if windows not in WINDOW_MODES:
+            raise UsageError(f"windows must be one of {', '.join(WINDOW_MODES)}, not {windows!r}.")
+        self.windows = windows
 
     def fit(self, events: pd.DataFrame) -> LogEventFeatures:
         """Returns self, having learned columns, top values, templates and service baselines."""
@@ -521,6 +533,10 @@ class LogEventFeatures:
         self.cycles_ = covered_cycles(times) if self.columns_["time"] is not None else ()
         names = list(self._features(events.head(0)).columns)
         self.feature_names_ = [n for n in names if _cycle_of(n) in (None, *self.cycles_)]
+        if self.windows == "event" and "hour" not in self.cycles_:
+            # Traffic volume follows the time of day: from less than a day of training, the
+            # busier afternoon would read as a flood and the night as an outage.
+            self.feature_names_ = [n for n in self.feature_names_ if n not in _VOLUME_FEATURES]
         return self
 
     def transform(self, events: pd.DataFrame) -> pd.DataFrame:
@@ -632,7 +648,10 @@ class LogEventFeatures:
         if log_latency is not None:
             columns["latency_vs_service"] = self._versus_service(log_latency, services)
 
-        columns.update(self._windowed(times, services, is_error, latency))
+        windowed = self._windowed(times, services, is_error, latency)
+        if getattr(self, "windows", "context") == "event":
+            windowed = _event_windows(windowed, is_error, columns.get("latency_vs_service"))
+        columns.update(windowed)
 
         if self.miner_ is not None:
             assert self.columns_["message"] is not None
@@ -737,6 +756,38 @@ class LogEventFeatures:
         if matrix is None:
             return {f"tfidf={t}": np.zeros(0) for t in names}
         return {f"tfidf={t}": matrix[:, i] for i, t in enumerate(names)}
+
+
+def _event_windows(
+    windowed: dict[str, np.ndarray], is_error: np.ndarray, latency_vs_service: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Returns the window columns tied to the event scored, for detectors that score each event.
+
+    A trailing window describes the events around this one. Left as it is, a
+    burst of 5xx or of 60-second timeouts lifts the error rate and latency of
+    every window it is in, and a detector flags each normal request of the
+    next five minutes for its neighbours' failure (on simulated access logs,
+    a third to a half of the normal lines). Tied to the event, the window says
+    whether the event shares the trouble around it:
+
+    - ``window_error_rate`` is kept for errors only (0 for a success): an
+      error inside a burst stands out, an isolated one less, a success never;
+    - ``window_latency_vs_service`` becomes the smaller of the event's own
+      and its window's slowness, so a sustained slowdown stands out through
+      events that are slow themselves, each only moderately;
+    - the raw window mean, spread and median of latency, which say nothing
+      of the event, are left out.
+    """
+    tied = dict(windowed)
+    with np.errstate(invalid="ignore"):
+        tied["window_error_rate"] = np.where(is_error > 0, windowed["window_error_rate"], 0.0)
+        if latency_vs_service is not None and "window_latency_vs_service" in windowed:
+            tied["window_latency_vs_service"] = np.fmin(
+                latency_vs_service, windowed["window_latency_vs_service"]
+            )
+    for name in ("window_latency_mean", "window_latency_std", "window_latency_median"):
+        tied.pop(name, None)
+    return tied
 
 
 def _masked_uniques(miner: TemplateMiner, messages: pa.Array) -> tuple[list[str], np.ndarray]:
