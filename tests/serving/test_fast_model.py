@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from vigil.errors import InvalidInput
-from vigil.serving import fast_model
+from vigil.serving import fast_calibration, fast_model
 from vigil.serving.fast_model import FastModel
 from vigil.training.bundle import ModelBundle
 from vigil.training.trainer import TrainSpec, train_model
@@ -206,7 +206,9 @@ def test_no_rows_give_no_answers(bundles: dict[str, ModelBundle], queries: pd.Da
 def test_the_detectors_own_calibration_is_used_when_the_copy_disagrees(
     bundles: dict[str, ModelBundle], queries: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fast_model._Calibration, "agrees_with", lambda self, detector: False)
+    monkeypatch.setattr(
+        fast_calibration.FastCalibration, "agrees_with", lambda self, detector: False
+    )
     bundle = bundles["anomaly"]
     fast = FastModel.from_bundle(bundle)
     assert fast is not None
