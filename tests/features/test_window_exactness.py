@@ -145,3 +145,31 @@ def test_for_detectors_windows_are_tied_to_the_event_scored() -> None:
     assert {"window_count", "window_latency_mean"} <= set(context.feature_names_)
     # As context, the next minute of successes carries the burst's error rate.
     assert (context.transform(new).loc[after, "window_error_rate"] > 0).sum() >= 10
+
+
+def test_latency_is_judged_against_the_events_own_template() -> None:
+    rng = np.random.default_rng(2)
+    rows = 400
+    health = rng.random(rows) < 0.5
+    events = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01 09:00", periods=rows, freq="2s"),
+            "message": np.where(health, "GET /health", "POST /api/checkout"),
+            "response_time": np.where(health, 1.0, 250.0) * rng.lognormal(0.0, 0.2, rows),
+        }
+    )
+    features = LogEventFeatures(windows="event").fit(events)
+    new = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01 09:20", periods=3, freq="2s"),
+            "message": ["POST /api/checkout", "GET /health", "POST /api/not-seen-before x y z"],
+            "response_time": [250.0, 40.0, 250.0],
+        }
+    )
+    X = features.transform(new)
+    # A usual checkout is slow for the service as a whole, but not for a checkout;
+    # a 40 ms health check is fast for the service, but forty times its usual.
+    assert abs(X["latency_vs_template"][0]) < 1.0 < X["latency_vs_service"][0]
+    assert X["latency_vs_template"][1] > 5.0 > X["latency_vs_service"][1]
+    # A template without a baseline falls back to the service's.
+    assert X["latency_vs_template"][2] == X["latency_vs_service"][2]

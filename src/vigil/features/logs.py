@@ -91,6 +91,8 @@ _STATISTICS = ("n", "sum", "mean", "std")
 WINDOW_MODES = ("context", "event")
 # Features that measure traffic volume, which follows the time of day.
 _VOLUME_FEATURES = frozenset({"window_count", "window_count_all"})
+# Events a template needs in training for its own latency baseline.
+_MIN_TEMPLATE_EVENTS = 20
 # Cycles of the cyclic time features and how much of a log must span for each to be learned.
 _CYCLES = {"hour": 86_400 * _NS_PER_SECOND, "weekday": 7 * 86_400 * _NS_PER_SECOND}
 # A window feature's resolution: differences below this share of its magnitude (and below
@@ -527,6 +529,7 @@ class LogEventFeatures:
                 )
                 self.vectorizer_.fit(_masked_uniques(self.miner_, messages)[0])
         self.baseline_ = self._latency_baseline(events)
+        self.template_baseline_ = self._template_baseline(events)
         times, services, is_error, latency = self._window_inputs(events)
         self.window_ranges_: dict[str, tuple[float, float]] | None = None
         self.window_ranges_ = training_ranges(self._windowed(times, services, is_error, latency))
@@ -600,6 +603,26 @@ class LogEventFeatures:
                 baseline[service] = _robust_centre(latency[codes == index])
         return baseline
 
+    def _template_baseline(self, events: pd.DataFrame) -> dict[int, tuple[float, float]] | None:
+        """Returns, per template seen often enough, the median and spread of log latency.
+
+        One service answers a health check in a millisecond and a checkout in
+        a quarter of a second (an access log is one "service"): a request is
+        slow or not by the standard of its own kind, which its template names.
+        """
+        column = self.columns_["latency"]
+        if column is None or self.miner_ is None or self.columns_["message"] is None:
+            return None
+        latency = pd.to_numeric(events[column], errors="coerce").to_numpy(dtype=np.float64)
+        log_latency = np.log1p(np.clip(latency, 0, None))
+        ids = self.miner_.transform(as_arrow_text(events[self.columns_["message"]]))
+        baseline: dict[int, tuple[float, float]] = {}
+        for template_id in np.unique(ids[ids >= 0]):
+            chosen = log_latency[ids == template_id]
+            if np.isfinite(chosen).sum() >= _MIN_TEMPLATE_EVENTS:
+                baseline[int(template_id)] = _robust_centre(chosen)
+        return baseline
+
     def _levels(self, events: pd.DataFrame) -> tuple[list[str], np.ndarray]:
         """Returns the normalised distinct levels and each event's index among them."""
         column = self.columns_["level"]
@@ -662,6 +685,11 @@ class LogEventFeatures:
                 columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)
             columns["template_unseen"] = (ids == UNSEEN).astype(np.float64)
             columns["template_rarity"] = self.miner_.rarity(ids)
+            template_baseline = getattr(self, "template_baseline_", None)
+            if template_baseline is not None and log_latency is not None:
+                columns["latency_vs_template"] = _versus_template(
+                    log_latency, ids, template_baseline, columns["latency_vs_service"]
+                )
             if self.vectorizer_ is not None:
                 columns.update(self._tfidf(messages))
         return pd.DataFrame(columns, index=pd.RangeIndex(rows))
@@ -788,6 +816,29 @@ def _event_windows(
     for name in ("window_latency_mean", "window_latency_std", "window_latency_median"):
         tied.pop(name, None)
     return tied
+
+
+def _versus_template(
+    log_latency: np.ndarray,
+    ids: np.ndarray,
+    baseline: Mapping[int, tuple[float, float]],
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """Returns robust z-scores of log latencies against their template's training baseline.
+
+    Events of templates too rare in training for a baseline (or unseen) take
+    ``fallback``, their service's z-score.
+    """
+    if len(ids) == 0:
+        return np.zeros(0)
+    known = np.array(sorted(baseline), dtype=np.int64)
+    if len(known) == 0:
+        return fallback
+    stats = np.array([baseline[int(k)] for k in known])
+    position = np.clip(np.searchsorted(known, ids), 0, len(known) - 1)
+    found = known[position] == ids
+    z = (log_latency - stats[position, 0]) / stats[position, 1]
+    return np.asarray(np.where(found, z, fallback))
 
 
 def _masked_uniques(miner: TemplateMiner, messages: pa.Array) -> tuple[list[str], np.ndarray]:
