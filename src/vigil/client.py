@@ -278,6 +278,24 @@ class Client:
         result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/predict", json=body)
         return result
 
+    def events(
+        self, name: str, events: Sequence[Any], *, flush: bool = False, return_all: bool = False
+    ) -> dict[str, Any]:
+        """Returns the answer to a batch of stream events: ``{"model", "version", "accepted",
+        "anomalies", "rejected", "incidents"}`` (and ``"predictions"`` with ``return_all``)."""
+        path = f"/v1/models/{name}/events" + ("?return=all" if return_all else "")
+        body = {"events": list(events), "flush": flush}
+        result: dict[str, Any] = self._request("POST", path, json=body)
+        return result
+
+    def incidents(self, name: str, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Returns the model's incidents, newest first (only those with ``status`` if given)."""
+        params = {"status": status} if status else None
+        result: list[dict[str, Any]] = self._request(
+            "GET", f"/v1/models/{name}/incidents", params=params
+        )["incidents"]
+        return result
+
     # --- monitoring ------------------------------------------------------------------
 
     def feedback(self, name: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stream_support import Clock
+from stream_support import REDIS_URL, Clock, redis_available
 
 from vigil.config import Settings
 from vigil.registry.artifacts import LocalArtifactStore
@@ -22,15 +22,6 @@ from vigil.registry.db import create_engine_for, upgrade
 from vigil.registry.store import RegistryStore
 from vigil.service import VigilService
 from vigil.streams.store import RedisStateStore
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def redis_available() -> bool:
-    try:
-        return bool(RedisStateStore(REDIS_URL).client.ping())
-    except Exception:
-        return False
 
 
 @pytest.fixture(

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pandas as pd
 
 from vigil.data.loading import Dataset
+from vigil.monitoring.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.simulate import simulate
 from vigil.training.trainer import TrainSpec
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN = Caller(tenant="default", actor="test:admin", role="admin")
 LABELS = ("is_anomaly", "anomaly_type")
+
+
+def redis_available() -> bool:
+    """Returns whether Redis answers at ``REDIS_URL``."""
+    from vigil.streams.store import RedisStateStore
+
+    try:
+        return bool(RedisStateStore(REDIS_URL).client.ping())
+    except Exception:
+        return False
 
 
 class Clock:
@@ -75,3 +92,58 @@ def pieces(events: list[Any], seed: int, largest: int = 60) -> list[list[Any]]:
         out.append(events[start : start + size])
         start += size
     return out
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback: the bodies it was posted, whether each was signed right."""
+
+    url: str
+    posts: list[tuple[dict[str, Any], bool]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[dict[str, Any], bool]]:
+        """Returns the posts once ``count`` arrived (bounded wait)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.posts) >= count, timeout=timeout)
+            return list(self.posts)
+
+
+@contextmanager
+def webhook_receiver(secret: bytes) -> Iterator[Receiver]:
+    """Yields a loopback receiver that checks each post's signature with ``secret``."""
+    holder: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            signed = verify(
+                secret,
+                body,
+                self.headers.get(TIMESTAMP_HEADER),
+                self.headers.get(SIGNATURE_HEADER),
+                max_age=None,
+            )
+            receiver = holder[0]
+            with receiver.arrived:
+                receiver.posts.append((json.loads(body), signed))
+                receiver.arrived.notify_all()
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keeps the test output quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    holder.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook"))
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield holder[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -91,6 +91,9 @@ def create_app(
     metrics = ApiMetrics(
         job_counts=lambda: _job_counts(app), serving_stats=lambda: _serving_stats(app)
     )
+    metrics.registry.register(
+        events.StreamsCollector(lambda: events.stream_counters(getattr(app.state, "service", None)))
+    )
     app.state.api_settings = settings
     app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst, clock)

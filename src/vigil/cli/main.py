@@ -19,6 +19,7 @@ import typer
 
 from vigil.cli import (
     algorithms,
+    incidents,
     keys,
     lifecycle,
     models,
@@ -28,6 +29,7 @@ from vigil.cli import (
     serve,
     simulate,
     train,
+    watch,
     worker,
 )
 from vigil.cli.common import build_service, cli_caller
@@ -56,6 +58,8 @@ app.command("simulate")(simulate.simulate)
 app.command("feedback")(monitor.feedback)
 app.command("monitor")(monitor.monitor)
 app.command("worker")(worker.worker)
+app.command("watch")(watch.watch)
+app.command("incidents")(incidents.incidents)
 
 app.add_typer(models_app, name="models")
 models_app.command("list")(models.models_list)

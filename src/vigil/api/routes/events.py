@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from vigil.api.deps import PredictorDep, ServiceDep, TrainerDep, ViewerDep
@@ -15,6 +18,9 @@ from vigil.api.responses import OrjsonResponse
 from vigil.api.settings import ApiSettings
 from vigil.errors import InvalidInput
 from vigil.service import VigilService
+
+if TYPE_CHECKING:
+    from vigil.usecases.streams import StreamCounters
 
 router = APIRouter(
     prefix="/v1/models",
@@ -118,3 +124,49 @@ def acknowledge_incident(
 ) -> dict[str, Any]:
     """Marks the incident as seen by the caller and returns it."""
     return service.streams.acknowledge_incident(caller, name, incident_id)
+
+
+class StreamsCollector(Collector):
+    """``/metrics`` series of this process's streams: events, refusals, anomalies, incidents."""
+
+    def __init__(self, counters: Callable[[], StreamCounters | None]) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        """Yields the stream counters (nothing before the first batch)."""
+        counters = self._counters()
+        if counters is None:
+            return
+        with counters.lock:
+            events = dict(counters.events)
+            rejected = dict(counters.rejected)
+            anomalies = dict(counters.anomalies)
+            incidents = dict(counters.incidents)
+        for name, help_text, values in (
+            ("vigil_stream_events", "Stream events scored, by tenant and model.", events),
+            ("vigil_stream_rejected", "Stream events refused (unreadable or late).", rejected),
+            ("vigil_stream_anomalies", "Stream events found anomalous.", anomalies),
+        ):
+            family = CounterMetricFamily(name, help_text, labels=["tenant", "model"])
+            for (tenant, model), count in sorted(values.items()):
+                family.add_metric([tenant, model], count)
+            yield family
+        changes = CounterMetricFamily(
+            "vigil_incident_changes",
+            "Incidents opened, escalated and resolved, by tenant and model.",
+            labels=["tenant", "model", "change"],
+        )
+        for (tenant, model, change), count in sorted(incidents.items()):
+            changes.add_metric([tenant, model, change], count)
+        yield changes
+
+    def describe(self) -> Iterable[Metric]:
+        """Returns nothing: the series are read at scrape time."""
+        return []
+
+
+def stream_counters(service: VigilService | None) -> StreamCounters | None:
+    """Returns the service's stream counters, or None while no batch has built the use case."""
+    if service is None or "streams" not in vars(service):
+        return None
+    return service.streams.counters

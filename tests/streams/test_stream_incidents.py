@@ -1,0 +1,70 @@
+"""Consecutive anomalies of a stream form one incident, posted once per change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from stream_support import ADMIN, webhook_receiver
+
+from vigil.data.loading import Dataset
+from vigil.service import VigilService
+from vigil.streams.incidents import SEVERITY_ORDER
+from vigil.streams.scoring import NS, StreamSettings
+from vigil.training.trainer import TrainSpec
+
+
+def _tabular_model(service: VigilService) -> tuple[dict[str, float], dict[str, float]]:
+    """Trains a detector on a 2-D Gaussian; returns a low-severity and a higher-severity point."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
+    spec = TrainSpec(task="anomaly", algorithm="isolation_forest")
+    service.training.train(ADMIN, "sensors", Dataset(frame, "a" * 64, "csv", "sensors"), spec)
+    probes = [{"a": float(x), "b": float(x)} for x in np.linspace(1.5, 12, 60)]
+    answers = service.predictions.predict(ADMIN, "sensors", pd.DataFrame(probes)).predictions
+    flagged = [(p, a) for p, a in zip(probes, answers, strict=True) if a["is_anomaly"]]
+    low = flagged[0]
+    high = max(flagged, key=lambda pa: SEVERITY_ORDER.index(pa[1]["severity"]))
+    if SEVERITY_ORDER.index(high[1]["severity"]) <= SEVERITY_ORDER.index(low[1]["severity"]):
+        pytest.skip("the detector gives one severity to every flagged probe")
+    return low[0], high[0]
+
+
+def test_an_incident_opens_escalates_resolves_and_is_posted_once_each(
+    stream_service: VigilService,
+) -> None:
+    low, high = _tabular_model(stream_service)
+    normal = {"a": 0.1, "b": -0.2}
+    # Tabular rows carry no time: the clock counts events (one second each).
+    stream_service.streams.settings = StreamSettings(
+        incident_gap_ns=3 * NS, incident_quiet_ns=5 * NS
+    )
+    with webhook_receiver(stream_service.settings.secret_key) as hook:
+        stream_service.policies.put_policy(ADMIN, "sensors", {"webhook_url": hook.url})
+        ingest = stream_service.streams.ingest
+        assert ingest(ADMIN, "sensors", [normal] * 3).anomalies == []
+        opened = ingest(ADMIN, "sensors", [low])
+        assert [c["change"] for c in opened.to_json()["incidents"]] == ["opened"]
+        incident = opened.anomalies[0]["incident"]
+        escalated = ingest(ADMIN, "sensors", [normal, high, low])
+        assert [c["change"] for c in escalated.to_json()["incidents"]] == ["escalated"]
+        assert {a["incident"] for a in escalated.anomalies} == {incident}
+        assert ingest(ADMIN, "sensors", [normal] * 2).to_json()["incidents"] == []
+        resolved = ingest(ADMIN, "sensors", [normal] * 6)
+        assert [c["change"] for c in resolved.to_json()["incidents"]] == ["resolved"]
+
+        posts = hook.wait_for(3)
+        # Nothing more arrives: one post per change, not one per event.
+        assert len(hook.wait_for(4, timeout=0.5)) == 3
+    assert all(signed for _, signed in posts)
+    changes = [body["details"]["change"] for body, _ in posts]
+    assert sorted(changes) == ["escalated", "opened", "resolved"]
+    assert {body["kind"] for body, _ in posts} == {"incident"}
+
+    (stored,) = stream_service.streams.list_incidents(ADMIN, "sensors")
+    assert stored["id"] == incident and stored["status"] == "resolved"
+    assert stored["events"] == 3
+    assert stored["explanation"]
+    assert stream_service.streams.list_incidents(ADMIN, "sensors", status="open") == []
+    acknowledged = stream_service.streams.acknowledge_incident(ADMIN, "sensors", incident)
+    assert acknowledged["acknowledged_by"] == ADMIN.actor
