@@ -109,10 +109,10 @@ def test_an_unrelated_object_names_every_required_field(event_model: ModelBundle
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("response_time", "x", "a finite number, not 'x'"),
-        ("response_time", "inf", "a finite number, not 'inf'"),
-        ("status_code", "1e999", "a finite number, not '1e999'"),
-        ("status_code", True, "a finite number, not True"),
+        ("response_time", "x", "a finite number between -3.4e38 and 3.4e38, not 'x'"),
+        ("response_time", "inf", "a finite number between -3.4e38 and 3.4e38, not 'inf'"),
+        ("status_code", "1e999", "a finite number between -3.4e38 and 3.4e38, not '1e999'"),
+        ("status_code", True, "a finite number between -3.4e38 and 3.4e38, not True"),
         ("timestamp", "yesterday", "a timestamp (ISO 8601 text or epoch seconds), not 'yesterday'"),
         ("message", {"text": "hi"}, "text, not {'text': 'hi'}"),
     ],
@@ -221,7 +221,11 @@ def test_a_session_model_refuses_events_it_cannot_read(
         "Row 1 has no 'message'; the model reads log events with required fields message (text)"
     )
     error = _refusal(session_model, [good, {**bad, "response_time": "slow"}])
-    assert error.message == "Field 'response_time' of row 1 must be a finite number, not 'slow'."
+    assert (
+        error.message
+        == "Field 'response_time' of row 1 must be a finite number between -3.4e38 and 3.4e38, "
+        "not 'slow'."
+    )
 
 
 def test_a_session_model_needs_the_field_that_names_sessions(
@@ -253,7 +257,11 @@ def test_a_metric_value_that_is_not_a_finite_number_is_refused(
     metric_model: ModelBundle, value: str, shown: str
 ) -> None:
     error = _refusal(metric_model, [POINT, {**POINT, "value": value}])
-    assert error.message == f"Field 'value' of row 1 must be a finite number, not {shown}."
+    assert (
+        error.message
+        == "Field 'value' of row 1 must be a finite number between -3.4e38 and 3.4e38, "
+        f"not {shown}."
+    )
 
 
 def test_a_metric_point_without_value_series_or_time_names_them(

@@ -32,9 +32,11 @@ FieldKind = Literal["text", "number", "time"]
 # What each kind must hold, in the words of an error message.
 _EXPECTED = {
     "text": "text",
-    "number": "a finite number",
+    "number": "a finite number between -3.4e38 and 3.4e38",
     "time": "a timestamp (ISO 8601 text or epoch seconds)",
 }
+# The largest finite float32: every detector can hold a number up to this.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Batches up to this many values check text timestamps one by one (see _readable_times).
 _SMALL_BATCH = 64
 # pandas' inferred types that are plain scalars (readable as text).
@@ -122,7 +124,8 @@ def check_fields(events: pd.DataFrame, fields: Sequence[InputField], reads: str)
         >>> check_fields(pd.DataFrame({"value": [1.5, "1e999"]}), fields, reads)
         Traceback (most recent call last):
         ...
-        vigil.errors.InvalidInput: Field 'value' of row 1 must be a finite number, not '1e999'.
+        vigil.errors.InvalidInput: Field 'value' of row 1 must be a finite number between -3.4e38
+        and 3.4e38, not '1e999'.
     """
     columns = _columns(events, fields)
     present = {name: ~pd.isna(values) for name, values in columns.items()}
@@ -203,19 +206,23 @@ def _check_values(
 
 
 def _finite_numbers(values: np.ndarray) -> np.ndarray:
-    """Returns, per value, whether it reads as a finite number (numeric text included)."""
+    """Returns, per value, whether it reads as a number within float32's range (text included).
+
+    Beyond float32 (``1e200``, ``-1e308``) the feature code's sums overflow to
+    infinity and the detectors' float32 arrays cannot hold the value.
+    """
     if values.dtype.kind in "iu":
-        return np.ones(len(values), dtype=bool)
+        return np.asarray(np.abs(values.astype(np.float64)) <= _FLOAT32_MAX)
     if values.dtype.kind == "f":
-        return np.asarray(np.isfinite(values))
+        return np.asarray(np.abs(values) <= _FLOAT32_MAX)
     if values.dtype.kind != "O":
         return np.zeros(len(values), dtype=bool)
     # Read as the feature code reads numbers (pd.to_numeric), but JSON true/false,
     # which it would read as 1 and 0, is no number.
     numbers = pd.to_numeric(values, errors="coerce")
-    finite = np.isfinite(np.asarray(numbers, dtype=np.float64))
+    within = np.abs(np.asarray(numbers, dtype=np.float64)) <= _FLOAT32_MAX
     booleans = np.fromiter((isinstance(v, bool | np.bool_) for v in values), bool, len(values))
-    return np.asarray(finite & ~booleans)
+    return np.asarray(within & ~booleans)
 
 
 def _readable_times(values: np.ndarray, present: np.ndarray) -> np.ndarray:
