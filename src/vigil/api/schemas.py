@@ -16,7 +16,7 @@ from vigil.training.request import Row, Scalar
 # --- shared --------------------------------------------------------------------------
 
 # Version numbers are stored as 32-bit integers in every supported database.
-VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1, strict=True)]
 
 
 class RequestModel(BaseModel):
@@ -200,7 +200,8 @@ class PredictRequest(RequestModel):
     """Rows to score, each an object of column values."""
 
     instances: list[Row] = Field(min_length=1)
-    explain: bool = False
+    # Strict: "yes" or 1 is refused rather than read as true.
+    explain: bool = Field(default=False, strict=True)
     version: VersionNumber | None = Field(default=None, description="Default: production.")
     routing_key: str | None = Field(
         default=None,

@@ -109,6 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         render.err.print("Interrupted; nothing was recorded for the unfinished work.")
         sys.exit(130)
+    except Exception as exc:  # the last line of defence: no traceback reaches a user
+        if os.environ.get("VIGIL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise
+        render.err.print(
+            f"error: an unexpected {type(exc).__name__}: {str(exc)[:300]} "
+            "(run again with VIGIL_DEBUG=1 to see where it happened).",
+            markup=False,
+        )
+        sys.exit(1)
     # Typer turns an interrupt inside a command into a returned exit code (130).
     if isinstance(returned, int) and returned != 0:
         if returned == 130:

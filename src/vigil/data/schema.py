@@ -161,6 +161,8 @@ def _refuse_lost_values(
     if lost.any():
         position = int(np.flatnonzero(lost)[0])
         value = original.iloc[position]
+        # A NumPy scalar would show as np.int64(3): callers sent plain JSON values.
+        value = value.item() if isinstance(value, np.generic) else value
         raise InvalidInput(
             f"Column {column.name!r} must be {expected}, but row {position} holds {value!r}.",
             errors=[{"loc": ["data", position, column.name], "msg": f"must be {expected}"}],

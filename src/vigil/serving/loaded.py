@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from vigil.data.strictness import check_numeric_values
 from vigil.registry.artifacts import ArtifactStore
 from vigil.registry.signing import read_verified
 from vigil.registry.store import RegistryStore
@@ -51,6 +52,9 @@ class LoadedModel:
         the compiled path without a DataFrame being built: for one row that
         is most of the cost of an answer.
         """
+        if getattr(self.bundle, "extractor", None) is None:
+            # Booleans and numbers beyond float32 in numeric columns: a 422, never a 500.
+            check_numeric_values(data, self.bundle.schema)
         if self.fast is not None and not explain:
             if isinstance(data, pd.DataFrame):
                 return BatchPrediction(self.fast.predict_rows(data))
