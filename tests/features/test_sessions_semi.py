@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sessions_support import KEY, events
 
 from vigil.data.loading import read_lines
 from vigil.errors import InvalidInput
@@ -19,31 +20,7 @@ from vigil.training.trainer import (
     train_model,
 )
 
-KEY = r"req-\d+"
 HDFS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "logs" / "hdfs_sessions"
-
-
-def _session(rng: np.random.Generator, key: str, kind: str) -> list[str]:
-    """Returns the messages of one session: normal, or missing its close, or with a failure."""
-    lines = [f"{key} open file /data/{rng.integers(1000)}"]
-    lines += [f"{key} read {rng.integers(10, 900)} bytes" for _ in range(rng.integers(1, 6))]
-    if kind == "failure":
-        lines.append(f"{key} disk failure on sector {rng.integers(99)}")
-    if kind != "unclosed":
-        lines.append(f"{key} close after {rng.integers(1, 50)} ms")
-    return lines
-
-
-def _events(sessions: int, anomalous: int, seed: int, start: int = 0) -> pd.DataFrame:
-    """Returns labelled events of ``sessions`` sessions, the first ``anomalous`` ones abnormal."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(sessions):
-        kind = ("unclosed", "failure")[i % 2] if i < anomalous else "normal"
-        key = f"req-{start + i}"
-        rows += [(m, int(kind != "normal")) for m in _session(rng, key, kind)]
-    order = rng.permutation(len(rows))  # sessions interleave, as in a real log
-    return pd.DataFrame([rows[j] for j in order], columns=["message", "label"])
 
 
 def _spec(**changes: object) -> TrainSpec:
@@ -57,12 +34,12 @@ def _spec(**changes: object) -> TrainSpec:
 
 
 def test_labelled_sessions_fit_on_normal_ones_with_a_clean_threshold() -> None:
-    outcome = train_model(_events(400, 20, seed=1), _spec())
+    outcome = train_model(events(400, 20, seed=1), _spec())
     assert outcome.algorithm == SESSION_NORMAL_DEFAULT
     assert outcome.params["target_fpr"] == CLEAN_TARGET_FPR
     # The label is never a feature.
     assert "label" not in {c.name for c in outcome.bundle.schema}
-    new = _events(200, 20, seed=2, start=10_000)
+    new = events(200, 20, seed=2, start=10_000)
     predictions = outcome.bundle.predict(new.drop(columns="label"))
     truth = new.groupby(new["message"].str.extract(f"({KEY})")[0])["label"].max()
     assert len(predictions) == truth.size
@@ -74,16 +51,16 @@ def test_labelled_sessions_fit_on_normal_ones_with_a_clean_threshold() -> None:
 
 def test_labelled_anomalies_in_training_are_still_flagged() -> None:
     """A quarter of the training sessions are anomalous: fitted on them, k-NN would mask them."""
-    outcome = train_model(_events(400, 100, seed=1), _spec(test_size=0.25))
-    new = _events(100, 50, seed=3, start=10_000).drop(columns="label")
+    outcome = train_model(events(400, 100, seed=1), _spec(test_size=0.25))
+    new = events(100, 50, seed=3, start=10_000).drop(columns="label")
     flags = [p["is_anomaly"] for p in outcome.bundle.predict(new)]
     assert len(flags) == 100 and 48 <= sum(flags) <= 52
 
 
 def test_a_given_threshold_or_algorithm_is_kept() -> None:
-    outcome = train_model(_events(300, 10, seed=4), _spec(params={"contamination": 0.02}))
+    outcome = train_model(events(300, 10, seed=4), _spec(params={"contamination": 0.02}))
     assert outcome.params["contamination"] == 0.02 and outcome.params["target_fpr"] is None
-    forest = train_model(_events(300, 10, seed=4), _spec(algorithm="isolation_forest"))
+    forest = train_model(events(300, 10, seed=4), _spec(algorithm="isolation_forest"))
     assert forest.algorithm == "isolation_forest"
     assert forest.params["target_fpr"] == CLEAN_TARGET_FPR
 
@@ -100,11 +77,11 @@ def test_hdfs_session_model_answers_once_per_block_of_test_log() -> None:
     """Acceptance: trained on train.log's known-normal blocks, one answer per test.log block."""
     labels = pd.read_csv(HDFS / "labels.csv").set_index("BlockId")["Label"]
 
-    def events(name: str) -> pd.DataFrame:
+    def read(name: str) -> pd.DataFrame:
         read, _ = make_extractor("logs", {}).read(read_lines((HDFS / name).read_bytes()))
         return read.reset_index(drop=True)
 
-    train, test = events("train.log"), events("test.log")
+    train, test = read("train.log"), read("test.log")
     blocks = train["message"].str.extract(r"(blk_-?\d+)")[0]
     train["label"] = (blocks.map(labels) == "Anomaly").astype(int)
     spec = _spec(feature_options={"session_key": r"blk_-?\d+"})

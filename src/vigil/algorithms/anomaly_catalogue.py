@@ -20,6 +20,7 @@ from vigil.algorithms.calibration import (
 from vigil.algorithms.ecod import ECODDetector
 from vigil.algorithms.ensemble import COMBINATIONS, AnomalyEnsemble
 from vigil.algorithms.idf_knn import IDFKNNDetector
+from vigil.algorithms.invariants import InvariantsDetector
 from vigil.algorithms.knn import KNNDetector
 from vigil.algorithms.ocsvm import SubsampledOneClassSVM
 from vigil.algorithms.params import Param
@@ -154,6 +155,12 @@ def _ecod(task: str, p: dict[str, Any]) -> Any:
 
 def _idf_knn(task: str, p: dict[str, Any]) -> Any:
     return _calibrated(IDFKNNDetector(n_neighbors=p["n_neighbors"], method=p["method"]), p)
+
+
+def _invariants(task: str, p: dict[str, Any]) -> Any:
+    # A relation broken by more rows than the share expected to be anomalous is no invariant.
+    tolerance = flagged_share(p["contamination"], p["target_fpr"])
+    return _calibrated(InvariantsDetector(tolerance=tolerance), p)
 
 
 # Names an ensemble cannot contain: itself and ``auto``, which is an ensemble.
@@ -374,6 +381,22 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
         "k-NN cosine distance on IDF-weighted rows (count vectors of log sessions; "
         "best trained on known-normal rows).",
         expected_failed_checks=_HELD_OUT_CALIBRATION,
+    ),
+    AlgorithmSpec(
+        "invariants",
+        ("anomaly",),
+        _threshold_params(),
+        _invariants,
+        "Invariants mining: count relations (1:1, 1:2, 1:3) almost every row keeps, and "
+        "columns almost never non-zero; a row breaking or holding them is an anomaly.",
+        expected_failed_checks={
+            check: (
+                "rows breaking no relation all score 0 and the threshold lies above that tie, "
+                "so on data without count relations (scikit-learn's blobs) nothing is flagged "
+                "rather than the contamination share"
+            )
+            for check in ("check_outliers_fit_predict", "check_outliers_train")
+        },
     ),
     AlgorithmSpec(
         "ensemble",

@@ -31,6 +31,13 @@ rarer than one normal row in a thousand). Sessions trained this way get
 flagged when its mix of events is unlike every known-normal one
 (``benchmarks/anomaly/logs.py`` measures why). A session is anomalous when
 any of its events is labelled anomalous.
+
+Sessions without labels get ``invariants`` by default (``SESSION_DEFAULT``):
+relations between event counts that almost every session keeps, broken by
+an unfinished or repeated workflow, and events almost no session has. A
+rare but complete session keeps them, and repeated failures cannot mask
+each other as they do for distance detectors. ``--algorithm auto`` keeps
+the tabular default.
 """
 
 from __future__ import annotations
@@ -141,7 +148,8 @@ class TrainOutcome:
 REFERENCE_ROWS = 2000
 # Trained on rows known to be normal, the share of normal rows allowed above the threshold.
 CLEAN_TARGET_FPR = 0.001
-# The default detector for sessions trained on known-normal sessions (see the module docstring).
+# The default detectors for sessions, unlabelled and known-normal (see the module docstring).
+SESSION_DEFAULT = "invariants"
 SESSION_NORMAL_DEFAULT = "idf_knn"
 
 
@@ -445,8 +453,8 @@ def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
                 f"Target column {spec.target!r} has empty values; with --features "
                 f"{spec.feature_kind} every event needs a label (or none has one)."
             )
-    if task == "anomaly" and y is not None and units.keys is not None and spec.algorithm is None:
-        algorithm = SESSION_NORMAL_DEFAULT
+    if task == "anomaly" and units.keys is not None and spec.algorithm is None:
+        algorithm = SESSION_NORMAL_DEFAULT if y is not None else SESSION_DEFAULT
     if units.keys is not None and spec.holdout_rows:
         # Held-out rows are events; sessions are split at random like any first training.
         spec = dataclasses.replace(spec, holdout_rows=0)
