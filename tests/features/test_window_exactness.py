@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vigil.features.logs import (
-    LogEventFeatures,
+from vigil.features.logs import LogEventFeatures
+from vigil.features.windows import (
     covered_cycles,
     rolling_by_group,
     snap_to_ranges,
