@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from numba import njit
 from sklearn.ensemble import IsolationForest
 
+from vigil.algorithms import ecod as ecod_module
 from vigil.algorithms import knn as knn_module
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.ecod import ECODDetector
@@ -52,6 +54,27 @@ __all__ = ["CalibratedScorer", "compile_detector"]
 TOLERANCE = 1e-9
 
 
+def _keeping_the_gil(kernel: Any) -> Any:
+    """Returns a twin of a compiled kernel (same code, same options) that keeps the GIL.
+
+    The detectors' kernels release the GIL, which pays on batches shared by
+    threads; for one row, taking it back waits for whichever thread (the
+    prediction log's writer, a job) took it meanwhile, up to the 5 ms switch
+    interval, several times per request. The twins are compiled when first
+    called, in each process (not cached: numba would file them under the
+    original's name).
+    """
+    skipped = ("nogil", "nopython")  # nopython is what njit means; numba warns when given
+    options = {name: value for name, value in kernel.targetoptions.items() if name not in skipped}
+    return njit(**options)(kernel.py_func)
+
+
+_squared_norms = _keeping_the_gil(knn_module._squared_norms)
+_products = _keeping_the_gil(knn_module._products)
+_nearest_in_draws = _keeping_the_gil(knn_module._nearest_in_draws)
+_tail_scores = _keeping_the_gil(ecod_module._tail_scores)
+
+
 class RawScorer(Protocol):
     """Minus a wrapped detector's ``score_samples`` of a feature matrix (higher = odder)."""
 
@@ -62,6 +85,10 @@ class RawScorer(Protocol):
 
     def raw_rows(self, X: np.ndarray, n_threads: int | None) -> np.ndarray:
         """Returns the raw scores of the rows of ``X`` (float64, C order)."""
+        ...
+
+    def raw_row(self, x: np.ndarray) -> float:
+        """Returns ``raw_rows`` of one row (a 1-D float64 array), keeping the GIL."""
         ...
 
 
@@ -75,6 +102,9 @@ class _ForestScorer:
 
     def raw_rows(self, X: np.ndarray, n_threads: int | None) -> np.ndarray:
         return -self.forest.score_samples(X, n_threads=n_threads)
+
+    def raw_row(self, x: np.ndarray) -> float:
+        return -self.forest.score_sample(x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +147,19 @@ class _SubsampledKNNScorer:
             self.mean,
         )
 
+    def raw_row(self, x: np.ndarray) -> float:
+        # subsample_distances' steps for one row, by the twins that keep the GIL.
+        rows = np.ascontiguousarray(x.reshape(1, -1), dtype=np.float32)
+        row_norms = np.empty(1, dtype=np.float32)
+        _squared_norms(rows, row_norms)
+        products = np.empty((self.reference_norms.shape[0], 1), dtype=np.float32)
+        _products(self.references, self.references_t, rows, products)
+        distance = np.empty(1, dtype=np.float32)
+        _nearest_in_draws(
+            products, self.reference_norms, row_norms, self.sample_size, self.k, self.mean, distance
+        )
+        return float(distance[0])
+
 
 @dataclass(frozen=True, eq=False)
 class _OwnScorer:
@@ -133,6 +176,9 @@ class _OwnScorer:
             return -np.asarray(self.detector.score_samples(X), dtype=float)
         return -np.asarray(self.detector.decision_function(X), dtype=float)
 
+    def raw_row(self, x: np.ndarray) -> float:
+        return float(self.raw_rows(x.reshape(1, -1), None)[0])
+
 
 @dataclass(frozen=True, eq=False)
 class _ECODScorer:
@@ -147,6 +193,16 @@ class _ECODScorer:
         # score_samples is minus the summed tail scores: the same sum, negated twice.
         return np.asarray(self.detector.feature_scores(X).sum(axis=1))
 
+    def raw_row(self, x: np.ndarray) -> float:
+        detector = self.detector
+        if not hasattr(detector, "values_"):  # fitted before the tables existed
+            return float(self.raw_rows(x.reshape(1, -1), None)[0])
+        rows = x.reshape(1, -1)
+        scores = np.empty_like(rows)
+        tables = (detector.values_, detector.offsets_, detector.at_scores_)
+        _tail_scores(rows, *tables, detector.between_scores_, scores)
+        return float(scores.sum(axis=1)[0])
+
 
 @dataclass(frozen=True, eq=False)
 class CalibratedScorer:
@@ -159,7 +215,7 @@ class CalibratedScorer:
     detector: CalibratedAnomalyDetector
     raw: RawScorer
     calibration: FastCalibration | None
-    forest: FlatForest | None = None  # the wrapped isolation forest, scored row by row
+    forest: FlatForest | None = None  # the wrapped isolation forest, if it is one
 
     @property
     def threshold(self) -> float:
@@ -188,12 +244,15 @@ class CalibratedScorer:
             return self.calibration.scores(raw)
         return np.asarray(self.detector.calibrate(raw))
 
+    def surprisal(self, raw: float) -> np.ndarray:
+        """Returns ``detector.surprisal_of([raw])`` (one value, in plain floats when it can)."""
+        if self.calibration is not None:
+            return np.asarray([self.calibration.surprisal(raw)])
+        return np.asarray(self.detector.surprisal_of(np.asarray([raw])))
+
     def score_row(self, features: np.ndarray) -> float:
         """Returns ``detector.calibrated_score`` of one feature vector."""
-        if self.forest is not None:
-            raw = -self.forest.score_sample(features)
-        else:
-            raw = float(self.raw_rows(features.reshape(1, -1))[0])
+        raw = self.raw.raw_row(features)
         if self.calibration is not None:
             return self.calibration.score(raw)
         return float(self.detector.calibrate(np.asarray([raw]))[0])
@@ -219,9 +278,10 @@ class _Forms(Mapping[str, np.ndarray]):
 
     _NAMES = ("calibrated", "surprisal", "zscore")
 
-    def __init__(self, member: CalibratedScorer, raw: np.ndarray) -> None:
+    def __init__(self, member: CalibratedScorer, raw: np.ndarray, *, one: bool = False) -> None:
         self._member = member
         self._raw = raw
+        self._one = one  # one row: the surprisal in plain floats, no kernel call
         self._known: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -232,6 +292,8 @@ class _Forms(Mapping[str, np.ndarray]):
     def _compute(self, name: str) -> np.ndarray:
         detector = self._member.detector
         if name == "surprisal":
+            if self._one:
+                return self._member.surprisal(float(self._raw[0]))
             return self._member.surprisals(self._raw)
         if name == "calibrated":
             return np.asarray(-np.expm1(-self["surprisal"]))
@@ -263,6 +325,13 @@ class _EnsembleScorer:
             name: _Forms(member, member.raw_rows(X, n_threads)) for name, member in self.members
         }
         return np.asarray(combine_member_scores(forms, self.combine))
+
+    def raw_row(self, x: np.ndarray) -> float:
+        forms = {
+            name: _Forms(member, np.asarray([member.raw.raw_row(x)]), one=True)
+            for name, member in self.members
+        }
+        return float(combine_member_scores(forms, self.combine)[0])
 
 
 def compile_detector(detector: Any, n_features: int) -> CalibratedScorer:
