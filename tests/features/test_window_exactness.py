@@ -63,6 +63,24 @@ def test_groups_and_missing_values_do_not_leak_into_a_constant_window() -> None:
     assert window["latency_n"].tolist() == [1, 1, 2, 2, 3, 4]
 
 
+def test_a_window_gives_the_same_statistics_whatever_batch_it_sits_in() -> None:
+    # Request times with three decimals, like nginx's: not exact in binary floating point.
+    rng = np.random.default_rng(11)
+    latency = rng.lognormal(np.log(0.05), 1.0, 300).round(3)
+    times = np.cumsum(rng.integers(0, 3, 300)) * SECOND
+    groups = rng.integers(0, 2, 300)
+    whole = rolling_by_group(times, groups, WINDOW, {"latency": latency}, ("latency",))
+    tail = slice(150, 300)
+    piece = rolling_by_group(
+        times[tail], groups[tail], WINDOW, {"latency": latency[tail]}, ("latency",)
+    )
+    # Rows whose window lies inside the piece: equal bit for bit, not merely close.
+    inside = times[tail] - WINDOW >= times[150]
+    assert inside.sum() > 100
+    for key in ("latency_mean", "latency_std", "latency_sum", "latency_median"):
+        assert np.array_equal(whole[key][tail][inside], piece[key][inside]), key
+
+
 def _events(errors: list[int], start: str = "2024-01-01 09:00:00") -> pd.DataFrame:
     rows = len(errors)
     return pd.DataFrame(

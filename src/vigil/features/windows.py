@@ -23,6 +23,8 @@ _STATISTICS = ("n", "sum", "mean", "std")
 WINDOW_MODES = ("context", "event")
 # Features that measure traffic volume, which follows the time of day.
 VOLUME_FEATURES = frozenset({"window_count", "window_count_all"})
+# Most decimals a value may have to be summed exactly in fixed point.
+_MAX_DECIMALS = 6
 # Cycles of the cyclic time features and how much of a log must span for each to be learned.
 _CYCLES = {"hour": 86_400 * _NS_PER_SECOND, "weekday": 7 * 86_400 * _NS_PER_SECOND}
 # A window feature's resolution: differences below this share of its magnitude (and below
@@ -149,24 +151,31 @@ def rolling_by_group(
         # A window whose values are all the same holds no change: its mean is that value
         # and its spread exactly 0, whatever rounding the running sums carry.
         constant = _constant_windows(x, valid, seg_starts, starts)
-        # Centring before squaring keeps the running sums of squares accurate.
-        centre = float(np.mean(x[valid])) if valid.any() else 0.0
-        filled = np.where(valid, x - centre, 0.0)
-        centred_total = window_sum(filled)
-        if _exact_integers(x[valid]):
-            # Counts and integer fields (is_error, milliseconds) are summed exactly and
-            # divided once: equal windows give equal rates, and no error reads 0, not 1e-17.
-            total = window_sum(np.where(valid, x, 0.0).astype(np.int64)).astype(np.float64)
+        scale = _decimal_scale(x[valid], int(n.max()) if rows else 0)
+        if scale is not None:
+            # Fixed point: values with at most six decimals (whole milliseconds, nginx's
+            # request_time) become exact integers, so each window's sums are exact and its
+            # statistics depend on the window alone, never on the batch it sits in.
+            units = np.where(valid, np.round(x * scale), 0.0).astype(np.int64)
+            total_units = window_sum(units).astype(np.float64)
+            square_units = window_sum(units * units).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+                count = np.maximum(n, 1).astype(np.float64)
+                mean = np.where(n > 0, total_units / (count * scale), np.nan)
+                spread = (square_units - total_units * total_units / count) / np.maximum(n - 1, 1)
+                variance = np.where(n > 1, spread / (float(scale) * scale), 0.0)
+            total = total_units / scale
         else:
+            # Centring before squaring keeps the running sums of squares accurate.
+            centre = float(np.mean(x[valid])) if valid.any() else 0.0
+            filled = np.where(valid, x - centre, 0.0)
+            centred_total = window_sum(filled)
+            squares = window_sum(filled * filled)
             with np.errstate(invalid="ignore", divide="ignore"):
-                mean = np.where(n > 0, centred_total / n, np.nan) + centre
+                centred_mean = np.where(n > 0, centred_total / n, np.nan)
+                mean = centred_mean + centre
+                variance = np.where(n > 1, (squares - centred_total * centred_mean) / (n - 1), 0.0)
             total = centred_total + centre * n
-        squares = window_sum(filled * filled)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centred_mean = np.where(n > 0, centred_total / n, np.nan)
-            variance = np.where(n > 1, (squares - centred_total * centred_mean) / (n - 1), 0.0)
         std = np.sqrt(np.clip(variance, 0.0, None))
         last = np.where(valid, x, np.nan)
         out[f"{name}_n"] = n.astype(np.float64)
@@ -186,11 +195,23 @@ def rolling_by_group(
     return unsorted
 
 
-def _exact_integers(x: np.ndarray) -> bool:
-    """Returns whether every value is a whole number small enough to sum exactly in int64."""
+def _decimal_scale(x: np.ndarray, longest: int) -> int | None:
+    """Returns 10**k for the fewest decimals k (at most 6) that write every value exactly.
+
+    None when some value needs more (a computed ratio, say), or when the sum
+    of squares of a full window could overflow int64 in those units.
+    """
     if len(x) == 0:
-        return True
-    return bool(np.all(x == np.round(x)) and np.abs(x).max() * len(x) < 2.0**62)
+        return 1
+    largest = float(np.abs(x).max())
+    for decimals in range(_MAX_DECIMALS + 1):
+        scale = 10**decimals
+        scaled = x * scale
+        # 0.031 * 1000 is 31.000000000000004 in binary: near a whole number is whole.
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            fits = (largest * scale) ** 2 * max(longest, 1) < 2.0**62
+            return scale if fits else None
+    return None
 
 
 def _constant_windows(
