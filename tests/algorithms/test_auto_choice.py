@@ -3,6 +3,11 @@ the calibration scores, ECOD's quantile grid, and ``auto`` the same for the same
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
@@ -105,3 +110,33 @@ def test_auto_chooses_and_scores_the_same_for_the_same_seed() -> None:
     assert [n for n, _ in inner.detectors_] == [n for n, _ in other.detectors_]
     assert inner.combine == other.combine
     np.testing.assert_array_equal(first.score_samples(queries), second.score_samples(queries))
+
+
+def _lodo_module() -> Any:
+    """Returns benchmarks/anomaly/tabular_lodo.py, the rule that chose ``auto``."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "anomaly" / "tabular_lodo.py"
+    spec = importlib.util.spec_from_file_location("tabular_lodo", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclasses look their module up by name while being defined.
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_choice_is_the_best_mean_that_is_never_far_below_the_reference() -> None:
+    lodo = _lodo_module()
+    reference = {"a": 80.0, "b": 70.0, "c": 60.0}
+    table = {
+        # "risky" has the best mean but is 10 points below the reference on b.
+        "a": {"safe": 85.0, "tied": 85.0, "risky": 99.0},
+        "b": {"safe": 70.0, "tied": 70.0, "risky": 60.0},
+        "c": {"safe": 65.0, "tied": 65.0, "risky": 70.0},
+    }
+    # Ties go to the earlier configuration: the same table always gives the same choice.
+    assert lodo.choose(table, reference, ["a", "b", "c"]) == "safe"
+    result = lodo.lodo(table, reference)
+    # Only without b does "risky" look safe: b is judged by it, a and c by "safe".
+    assert result["chosen"] == {"a": "safe", "b": "risky", "c": "safe"}
+    assert result["lodo_roc_auc"] == {"a": 85.0, "b": 60.0, "c": 65.0}
+    assert result["in_sample_choice"] == "safe"

@@ -95,11 +95,14 @@ def test_auto_is_ecod_alone_on_metric_streams_and_says_so() -> None:
     assert isinstance(model.detector_, ECODDetector)
 
 
-def test_auto_is_knn_and_ecod_on_tables_and_takes_members_when_given() -> None:
+def test_auto_is_forest_and_knn_on_tables_and_takes_members_when_given() -> None:
     model, params = _auto_detector("transactions")
-    assert params["members"] == "subsampled_knn,ecod"
+    assert params["members"] == "isolation_forest,subsampled_knn"
     assert isinstance(model.detector_, AnomalyEnsemble)
-    assert [name for name, _ in model.detector_.detectors_] == ["subsampled_knn", "ecod"]
+    assert [name for name, _ in model.detector_.detectors_] == [
+        "isolation_forest",
+        "subsampled_knn",
+    ]
     model, params = _auto_detector("metrics", members="isolation_forest,ecod", contamination=0.02)
     assert params["members"] == "isolation_forest,ecod"
     assert model.contamination == 0.02
