@@ -33,3 +33,26 @@ def test_streamed_scores_equal_batch_scores(stream_service: VigilService, kind: 
     streamed = _streamed(stream_service, kind, events, seed=3)
     assert len(streamed) == len(expected)
     assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9
+
+
+def test_history_carries_over_when_the_production_version_changes(
+    stream_service: VigilService,
+) -> None:
+    train(stream_service, "logs", simulated("logs", 600, seed=1), "logs")
+    test = simulated("logs", 600, seed=2)
+    events = events_of(test)
+    first = stream_service.streams.ingest(ADMIN, "logs", events[:300], return_all=True)
+    assert {p["version"] for p in first.predictions or []} == {1}
+    # A retrained version goes to production mid-stream; it scores from the same history.
+    train(stream_service, "logs", simulated("logs", 600, seed=3), "logs")
+    stream_service.models.deploy(ADMIN, "logs", 2)
+    # Loaded before the batch, so the cache does not answer with version 1 while 2 loads.
+    stream_service.predictions.load_bundle("default", "logs", 2)
+    second = stream_service.streams.ingest(ADMIN, "logs", events[300:], return_all=True)
+    assert {p["version"] for p in second.predictions or []} == {2}
+    whole = stream_service.predictions.predict(
+        ADMIN, "logs", test.drop(columns=["is_anomaly", "anomaly_type"]), version=2
+    )
+    expected = [p["score"] for p in whole.predictions][300:]
+    streamed = [p["score"] for p in second.predictions or []]
+    assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9

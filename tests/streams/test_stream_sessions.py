@@ -10,6 +10,7 @@ import pytest
 from stream_support import ADMIN, pieces
 
 from vigil.data.loading import Dataset
+from vigil.errors import InvalidInput
 from vigil.service import VigilService
 from vigil.streams.scoring import NS, StreamSettings
 from vigil.training.trainer import TrainSpec
@@ -59,7 +60,9 @@ def test_a_session_closes_after_the_idle_timeout_in_event_time(
     stream_service: VigilService,
 ) -> None:
     _train_sessions(stream_service)
-    stream_service.streams.settings = StreamSettings(session_timeout_ns=60 * NS)
+    ingest = stream_service.streams.ingest
+    # The model's own timeout, sent once and kept with its stream state.
+    assert ingest(ADMIN, "hdfs", [], settings={"session_timeout": "60s"}).accepted == 0
     line = "081109 {} 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block {} done"
     first = line.format("203615", "blk_1")
     other = line.format("203700", "blk_2")
@@ -78,3 +81,14 @@ def test_a_session_closes_after_the_idle_timeout_in_event_time(
     assert [p["session"] for p in closed.predictions or []] == ["blk_1"]
     flushed = stream_service.streams.ingest(ADMIN, "hdfs", [], flush=True, return_all=True)
     assert [p["session"] for p in flushed.predictions or []] == ["blk_2"]
+
+
+def test_a_stream_setting_that_is_no_duration_is_refused_by_name(
+    stream_service: VigilService,
+) -> None:
+    _train_sessions(stream_service)
+    with pytest.raises(InvalidInput) as refused:
+        stream_service.streams.ingest(ADMIN, "hdfs", [], settings={"session_timeout": "soon"})
+    assert refused.value.errors[0]["loc"] == ["body", "settings", "session_timeout"]
+    with pytest.raises(InvalidInput, match="Unknown stream setting"):
+        stream_service.streams.ingest(ADMIN, "hdfs", [], settings={"timeout": "1h"})

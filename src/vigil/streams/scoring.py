@@ -61,6 +61,47 @@ class StreamSettings:
     incident_quiet_ns: int = 10 * 60 * NS
 
 
+# What a client may set per model, by the names it sends (durations such as "30min").
+SETTING_NAMES = {
+    "tolerance": "tolerance_ns",
+    "session_timeout": "session_timeout_ns",
+    "incident_gap": "incident_gap_ns",
+    "incident_quiet": "incident_quiet_ns",
+}
+
+
+def parse_settings(given: Any) -> dict[str, int]:
+    """Returns the stream settings a client sent (``{"session_timeout": "10min", …}``) in ns.
+
+    Raises ``InvalidInput`` naming the field for an unknown name or a value
+    that is not a duration (the tolerance may be 0, the others must be longer).
+    """
+    if not isinstance(given, dict):
+        raise InvalidInput(
+            'settings must be an object such as {"session_timeout": "10min"}.',
+            errors=[{"loc": ["body", "settings"], "msg": "an object"}],
+        )
+    parsed: dict[str, int] = {}
+    for name, value in given.items():
+        if name not in SETTING_NAMES:
+            raise InvalidInput(
+                f"Unknown stream setting {name!r}; use {', '.join(SETTING_NAMES)}.",
+                errors=[{"loc": ["body", "settings", name], "msg": "unknown setting"}],
+            )
+        try:
+            length = int(pd.Timedelta(value).value)
+        except (ValueError, TypeError):
+            length = -1
+        if length < 0 or (length == 0 and name != "tolerance"):
+            raise InvalidInput(
+                f"Stream setting {name} must be a duration such as 30s, 10min or 1h "
+                f"({'0 or more' if name == 'tolerance' else 'longer than 0'}); got {value!r}.",
+                errors=[{"loc": ["body", "settings", name], "msg": "a duration"}],
+            )
+        parsed[SETTING_NAMES[name]] = length
+    return parsed
+
+
 @dataclass
 class Rejected:
     """An event of the batch that was not scored, and why."""
@@ -178,10 +219,10 @@ class StreamScorer:
             self.bundle.prepare(frame)
             return objects, list(range(len(objects)))
         events, _ = self.bundle.extractor.read(frame)
-        if events.index.name == LINE_COLUMN:
-            kept = [int(line) - 1 for line in events.index]
-        else:
-            kept = list(range(len(events)))
+        if events.index.name != LINE_COLUMN:
+            # Read as sent: the objects themselves are the records (JSON already).
+            return objects, list(range(len(objects)))
+        kept = [int(line) - 1 for line in events.index]
         return _records(events.reset_index(drop=True)), kept
 
     # --- scoring ----------------------------------------------------------------
@@ -200,12 +241,23 @@ class StreamScorer:
         value = record.get(self.stream_column)
         return DEFAULT_STREAM if value is None else str(value)
 
-    def score(self, state: StreamState, batch: Batch, *, flush: bool) -> list[Scored]:
+    def score(
+        self,
+        state: StreamState,
+        batch: Batch,
+        *,
+        flush: bool,
+        settings: StreamSettings | None = None,
+    ) -> list[Scored]:
         """Returns the answers of the batch's events, updating ``state``'s history and clocks.
 
         Events older than their stream's newest by more than the tolerance
-        are moved to ``batch.rejected``.
+        are moved to ``batch.rejected``. ``settings`` are the model's (its
+        state's) when it has its own.
         """
+        if settings is not None:
+            # Called under the model's stream lock: no other batch of it runs meanwhile.
+            self.settings = settings
         records = batch.records
         times = self.times(records, state)
         order = np.argsort(times, kind="stable")
@@ -234,7 +286,7 @@ class StreamScorer:
         positions = [batch.positions[i] for i in accepted]
         state.sequence += len(new)
         if self.kind == "sessions":
-            return self._score_sessions(state, new, positions, flush)
+            return self._score_sessions(state, new, new_times, positions, flush)
         if self.kind == "rows" or not new:
             answers = self._score_rows(new, new_times, positions) if new else []
             return answers
@@ -272,7 +324,7 @@ class StreamScorer:
         features = extracted.features.reindex(columns=self.bundle.feature_names)
         X = features.iloc[len(history) :].reset_index(drop=True)
         answers = self._answers(X, records, times, positions)
-        state.events = self._trim(state, combined)
+        self._trim(state, combined, [*state.times, *times.tolist()])
         return answers
 
     def _score_online(
@@ -323,7 +375,7 @@ class StreamScorer:
             )
             for i, output in enumerate(outputs)
         ]
-        state.events = self._trim(state, state.events + records)
+        self._trim(state, state.events + records, [*state.times, *times.tolist()])
         answers.sort(key=lambda a: a.event)
         return answers
 
@@ -351,39 +403,37 @@ class StreamScorer:
         answers.sort(key=lambda a: a.event)
         return answers
 
-    def _trim(self, state: StreamState, combined: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Returns the history to keep: ``combined`` in time order, cut as the module says."""
-        times = self.times_of_history(combined)
+    def _trim(self, state: StreamState, combined: list[dict[str, Any]], stamps: list[int]) -> None:
+        """Keeps in ``state`` the history of ``combined`` (times ``stamps``) the module says,
+        in time order."""
+        times = np.asarray(stamps, dtype=np.int64)
         order = np.argsort(times, kind="stable")
         ordered = [combined[i] for i in order.tolist()]
         times = times[order]
+        keep = np.ones(len(ordered), dtype=bool)
         if self.time_column is None:
-            return ordered[-UNTIMED_POINTS:]
-        clock = state.clock_ns
-        assert clock is not None
-        horizon, points = self._horizon()
-        cutoff = clock - self.settings.tolerance_ns - horizon
-        streams = [self.stream_of(r) for r in ordered]
-        keep = times >= cutoff
-        last_before: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        for i in range(len(ordered) - 1, -1, -1):
-            stream = streams[i]
-            counts[stream] = counts.get(stream, 0) + 1
-            if counts[stream] <= points:
+            keep[: max(0, len(ordered) - UNTIMED_POINTS)] = False
+        else:
+            clock = state.clock_ns
+            assert clock is not None
+            horizon, points = self._horizon()
+            cutoff = clock - self.settings.tolerance_ns - horizon
+            streams = [self.stream_of(r) for r in ordered]
+            keep = times >= cutoff
+            last_before: dict[str, int] = {}
+            counts: dict[str, int] = {}
+            for i in range(len(ordered) - 1, -1, -1):
+                stream = streams[i]
+                counts[stream] = counts.get(stream, 0) + 1
+                if counts[stream] <= points:
+                    keep[i] = True
+                if times[i] < cutoff and stream not in last_before:
+                    last_before[stream] = i
+            for i in last_before.values():
                 keep[i] = True
-            if times[i] < cutoff and stream not in last_before:
-                last_before[stream] = i
-        for i in last_before.values():
-            keep[i] = True
-        return [r for r, k in zip(ordered, keep.tolist(), strict=True) if k]
-
-    def times_of_history(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """Returns the event times of kept records (their own time field)."""
-        if self.time_column is None:
-            return np.arange(len(records), dtype=np.int64)
-        values = [r.get(self.time_column) for r in records]
-        return event_times(pd.Series(values), len(records))
+        chosen = np.flatnonzero(keep).tolist()
+        state.events = [ordered[i] for i in chosen]
+        state.times = times[chosen].tolist()
 
     def _horizon(self) -> tuple[int, int]:
         """Returns how far back features read: a duration (ns) and a number of points."""
@@ -412,6 +462,7 @@ class StreamScorer:
         self,
         state: StreamState,
         records: list[dict[str, Any]],
+        new_times: np.ndarray,
         positions: list[int],
         flush: bool,
     ) -> list[Scored]:
@@ -424,10 +475,11 @@ class StreamScorer:
             return []
         frame = pd.DataFrame.from_records(combined)
         units = extractor.units(frame)
+        stamps = np.asarray([*state.times, *new_times.tolist()], dtype=np.int64)
         if units.count == 0:
-            state.events = []
+            state.events, state.times = [], []
             return []
-        times = self.times_of_history(combined)
+        times = stamps
         last = np.full(units.count, np.iinfo(np.int64).min, dtype=np.int64)
         np.maximum.at(last, units.unit_index, times[units.event_index])
         clock = state.clock_ns if state.clock_ns is not None else int(times.max())
@@ -436,6 +488,7 @@ class StreamScorer:
             closing = last < clock - self.settings.session_timeout_ns
         open_events = np.unique(units.event_index[~closing[units.unit_index]])
         state.events = [combined[i] for i in open_events.tolist()]
+        state.times = stamps[open_events].tolist()
         if not closing.any():
             return []
         extracted = extractor.transform(frame)

@@ -49,10 +49,14 @@ class StreamState:
     """
 
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Each kept event's time (ns), read once when it arrived.
+    times: list[int] = field(default_factory=list)
     latest_ns: dict[str, int] = field(default_factory=dict)
     sequence: int = 0
     incidents: dict[str, OpenIncident] = field(default_factory=dict)
     model_states: dict[str, bytes] = field(default_factory=dict)
+    # The model's own stream settings (StreamSettings field -> nanoseconds), set by a client.
+    settings: dict[str, int] = field(default_factory=dict)
 
     @property
     def clock_ns(self) -> int | None:
@@ -64,14 +68,16 @@ class StreamState:
         document = {
             "format": FORMAT,
             "events": self.events,
+            "times": self.times,
             "latest_ns": self.latest_ns,
             "sequence": self.sequence,
             "incidents": [i.to_json() for i in self.incidents.values()],
             "model_states": {
                 k: base64.b64encode(v).decode("ascii") for k, v in self.model_states.items()
             },
+            "settings": self.settings,
         }
-        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_plain)
 
     @classmethod
     def from_bytes(cls, payload: bytes | None) -> StreamState:
@@ -84,10 +90,21 @@ class StreamState:
         incidents = [OpenIncident(**i) for i in document.get("incidents", [])]
         return cls(
             events=document["events"],
+            times=[int(t) for t in document.get("times", [])],
             latest_ns={k: int(v) for k, v in document["latest_ns"].items()},
             sequence=int(document.get("sequence", 0)),
             incidents={i.stream: i for i in incidents},
             model_states={
                 k: base64.b64decode(v) for k, v in document.get("model_states", {}).items()
             },
+            settings={k: int(v) for k, v in document.get("settings", {}).items()},
         )
+
+
+def _plain(value: Any) -> Any:
+    """Returns a value orjson cannot write as one it can (an event sent from Python)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

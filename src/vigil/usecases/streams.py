@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,13 @@ from vigil.serving.deployments import DeploymentView
 from vigil.serving.model_cache import ModelCache
 from vigil.serving.routing import choose_version
 from vigil.streams.incidents import Change, IncidentStore, track
-from vigil.streams.scoring import Rejected, Scored, StreamScorer, StreamSettings
+from vigil.streams.scoring import (
+    Rejected,
+    Scored,
+    StreamScorer,
+    StreamSettings,
+    parse_settings,
+)
 from vigil.streams.store import StateStore
 from vigil.usecases.alerts import Alerts
 from vigil.usecases.models import Models
@@ -120,6 +126,7 @@ class Streams:
         *,
         flush: bool = False,
         return_all: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> EventsResult:
         """Returns the answers to a batch of events, each scored with its stream's history.
 
@@ -127,12 +134,18 @@ class Streams:
         listed in ``rejected`` (position, reason, field); the others are
         scored. A batch whose every event is refused raises ``InvalidInput``
         naming each. ``flush`` closes and scores every open session.
+        ``settings`` (durations by name: ``tolerance``, ``session_timeout``,
+        ``incident_gap``, ``incident_quiet``) become the model's own, kept
+        with its stream state, for this batch and the next ones.
         """
         require_role(caller, "predictor")
+        changed = parse_settings(dict(settings)) if settings is not None else {}
         version, scorer = self._scorer(caller.tenant, name)
         batch = scorer.read(events)
         with self.state.locked(caller.tenant, name) as held:
-            answers = scorer.score(held.state, batch, flush=flush)
+            held.state.settings.update(changed)
+            own = replace(self.settings, **held.state.settings)
+            answers = scorer.score(held.state, batch, flush=flush, settings=own)
             explanations: dict[int, list[dict[str, Any]]] = {}
 
             def explain(answer: Scored) -> list[dict[str, Any]]:
@@ -145,7 +158,7 @@ class Streams:
                 held.state,
                 answers,
                 version=version,
-                settings=self.settings,
+                settings=own,
                 explain=explain,
                 stream_of=lambda a: "sessions" if scorer.kind == "sessions" else a.stream,
             )

@@ -41,14 +41,18 @@ async def push_events(
 ) -> Response:
     """Scores a batch of events with their streams' history; answers the anomalies (or all).
 
-    The body is ``{"events": [...], "flush"?: bool}``, or NDJSON lines (one
+    The body is ``{"events": [...], "flush"?: bool, "settings"?: {...}}`` (settings:
+    the model's ``tolerance``, ``session_timeout``, ``incident_gap``,
+    ``incident_quiet`` as durations, kept for later batches), or NDJSON lines (one
     event per line) with ``Content-Type: application/x-ndjson``. Events that
     cannot be read, or arrive later than the tolerance, are listed in
     ``rejected`` with the reason; the rest of the batch is scored.
     """
     service: VigilService = request.app.state.service
     settings: ApiSettings = request.app.state.api_settings
-    events, flush_body = _parse_body(await request.body(), request.headers.get("content-type"))
+    events, flush_body, stream_settings = _parse_body(
+        await request.body(), request.headers.get("content-type")
+    )
     if len(events) > settings.max_instances:
         raise InvalidInput(
             f"A batch holds at most {settings.max_instances} events; this one has {len(events)}.",
@@ -61,12 +65,15 @@ async def push_events(
         events,
         flush=flush or flush_body,
         return_all=return_ == "all",
+        settings=stream_settings,
     )
     return OrjsonResponse(result.to_json())
 
 
-def _parse_body(body: bytes, content_type: str | None) -> tuple[list[Any], bool]:
-    """Returns the events and the flush flag of a JSON or NDJSON body.
+def _parse_body(
+    body: bytes, content_type: str | None
+) -> tuple[list[Any], bool, dict[str, Any] | None]:
+    """Returns the events, the flush flag and the stream settings of a JSON or NDJSON body.
 
     An NDJSON line that is not JSON stays in the batch as its text, so it is
     refused on its own (with its position) and the other lines are scored.
@@ -81,7 +88,7 @@ def _parse_body(body: bytes, content_type: str | None) -> tuple[list[Any], bool]
                 events.append(orjson.loads(line))
             except orjson.JSONDecodeError:
                 events.append(line.decode("utf-8", "replace"))
-        return events, False
+        return events, False, None
     try:
         document = orjson.loads(body or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -100,7 +107,13 @@ def _parse_body(body: bytes, content_type: str | None) -> tuple[list[Any], bool]
         raise InvalidInput(
             "flush must be true or false.", errors=[{"loc": ["body", "flush"], "msg": "boolean"}]
         )
-    return document["events"], flush
+    settings = document.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise InvalidInput(
+            'settings must be an object such as {"session_timeout": "10min"}.',
+            errors=[{"loc": ["body", "settings"], "msg": "an object"}],
+        )
+    return document["events"], flush, settings
 
 
 @router.get("/{name}/incidents")
