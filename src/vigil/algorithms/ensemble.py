@@ -5,20 +5,27 @@ distance share no unit), but calibrated scores can: each member's score is
 its rank among its own training scores. Detectors see different kinds of
 anomaly: an isolation forest finds rows that few random axis-parallel cuts
 separate, a k-NN distance finds rows in sparse regions between clusters,
-ECOD finds extreme single features. Taking the largest member score flags a
-row that any member finds rare; the mean asks them to agree. On the tabular
-benchmark (benchmarks/anomaly/tabular.py) the largest was better, because
-the members are good on different data sets and the mean dilutes the one
-that sees the anomaly.
+ECOD finds extreme single features.
 
-Members are combined as surprisals, ``-log(1 - calibrated score)``: the same
-order as the calibrated scores (so the largest is the same member), but
-unbounded where calibrated scores crowd against 1, so a row far beyond
-everything seen in training stays far beyond it in the combination, and the
-mean of surprisals is the mean log-rarity (as in Fisher's method of
-combining p-values). The combination is calibrated again by the
-``CalibratedAnomalyDetector`` that wraps the ensemble in the catalogue, so
-its threshold and severity bands mean what they mean for a single detector.
+A member's raw score ``raw`` (higher = more anomalous) takes three forms
+(``member_forms``): ``calibrated`` (its rank among the member's calibration
+scores, in [0, 1], with an exponential tail beyond them), ``surprisal``
+(``-log(1 - calibrated)``: the same order, unbounded where calibrated scores
+crowd against 1, so a row far beyond everything seen in training stays far
+beyond it) and ``zscore`` (``(raw - mean) / std`` of the calibration
+scores). The combination rules (``combine_member_scores``), each reading one
+form:
+
+- ``max``: the largest member surprisal (a row any member finds rare);
+- ``mean``: the mean surprisal (the mean log-rarity, Fisher's method);
+- ``rank``: the mean calibrated score (rank averaging);
+- ``zscore``: the mean z-score (standardised averaging, as PyOD's combination).
+
+``auto`` on tables is ``max`` of ``isolation_forest`` and ``subsampled_knn``
+(chosen on 26 tables, benchmarks/anomaly/tabular.py). The combination is
+calibrated again by the ``CalibratedAnomalyDetector`` that wraps the ensemble
+in the catalogue, so its threshold and severity bands mean what they mean for
+a single detector.
 """
 
 from __future__ import annotations
