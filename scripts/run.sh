@@ -17,4 +17,7 @@ if [ -f "$HOME_DIR/admin.key" ] && [ -z "${VIGIL_ADMIN_KEY:-}" ]; then
   echo "Admin key (from $HOME_DIR/admin.key): $(cat "$HOME_DIR/admin.key")"
 fi
 echo "Try:  curl -s -H \"Authorization: Bearer <admin key>\" http://127.0.0.1:8000/v1/models"
+echo "Push events as they happen (each judged with its stream's history):"
+echo "      tail -n 100 $HOME_DIR/demo-logs.jsonl | curl -s -H \"Authorization: Bearer <admin key>\" \\"
+echo "        -H 'Content-Type: application/x-ndjson' --data-binary @- http://127.0.0.1:8000/v1/models/demo-logs/events"
 exec "$VIGIL" serve --host 127.0.0.1 --port 8000
