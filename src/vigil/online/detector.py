@@ -8,6 +8,7 @@ detector serves any number of streams, each with its own state.
 windows of ``2 x half_life`` points, so ``half_life`` points after a level
 shift half of the reference is the new level, and by ``2 x half_life`` all
 of it is. A spike stays a spike: one point never moves a window's tails.
+It is capped at 5,000 so that a series' state stays under 1 MB.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from vigil.errors import UsageError
 from vigil.online.state import OnlineState, SeriesState
 
 DEFAULT_HALF_LIFE = 1000
-DEFAULT_SHORT = 1
-DEFAULT_REFRACTORY = 100
+MAX_HALF_LIFE = 5000
+# HTM's averaging window of raw scores in its anomaly likelihood (Ahmad et al. 2017).
+DEFAULT_SHORT = 10
+# Refractory span and cycle length for a stream without timestamps (in points).
+DEFAULT_REFRACTORY = 192
+MAX_CYCLE = 20_000
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,11 @@ class OnlineDetector:
     half_life : int
         Adaptation speed in points (the reference windows hold twice as many).
     short : int
-        How many recent raw scores the anomaly likelihood averages.
+        How many recent raw scores the second likelihood averages.
     refractory : int
-        How many earlier likelihoods a new alarm must rise above.
+        How many earlier scores a new alarm must rise above (points).
+    cycle : int
+        Points in one day, for the cycle residual (0: none).
     learn : bool
         Whether scoring keeps learning (``online=true``) or the references
         stay as training left them (``online=false``).
@@ -44,13 +51,15 @@ class OnlineDetector:
     half_life: int = DEFAULT_HALF_LIFE
     short: int = DEFAULT_SHORT
     refractory: int = DEFAULT_REFRACTORY
+    cycle: int = 0
     learn: bool = True
 
     def __post_init__(self) -> None:
         for name, low, high in (
-            ("half_life", 10, 100_000),
+            ("half_life", 10, MAX_HALF_LIFE),
             ("short", 1, 1000),
             ("refractory", 1, 100_000),
+            ("cycle", 0, MAX_CYCLE),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -61,9 +70,14 @@ class OnlineDetector:
         """Returns the length of the reference windows (points)."""
         return 2 * self.half_life
 
+    @property
+    def settings(self) -> tuple[int, int, int, int]:
+        """Returns the sizes a state for this detector has: (window, short, refractory, cycle)."""
+        return (self.window, self.short, self.refractory, self.cycle)
+
     def empty_state(self) -> OnlineState:
         """Returns a state that knows no series yet."""
-        return OnlineState(self.window, self.short, self.refractory)
+        return OnlineState(*self.settings)
 
     def score(
         self, values: np.ndarray, state: SeriesState, *, learn: bool | None = None
@@ -81,14 +95,17 @@ class OnlineDetector:
             score_run(
                 values,
                 self.learn if learn is None else learn,
-                self.short,
-                self.refractory,
+                self.cycle,
                 out,
                 state.value_ring,
                 state.value_sorted,
                 state.step_ring,
                 state.step_sorted,
+                state.cycle_ring,
+                state.cycle_sorted,
+                state.history,
                 state.raw_ring,
+                state.point_ring,
                 state.mean_ring,
                 state.lik_ring,
                 state.counts,

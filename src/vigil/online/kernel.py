@@ -9,25 +9,29 @@ the same order and gives identical scores.
 Per point, before the point joins any reference (a point never judges
 itself):
 
-1. *value surprise*: the two-sided rank tail probability of the value among
-   the last ``window`` values (a sliding empirical distribution, ECOD-like:
-   ``-log p`` scaled by ``log(n + 1)`` so it lies in [0, 1]); a value beyond
+1. three surprises, each the rank tail probability of a quantity among its
+   last ``window`` values (a sliding empirical distribution, ECOD-like:
+   ``-log p`` scaled by ``log(n + 1)`` to lie in [0, 1]; a quantity beyond
    the window's range adds ``log1p`` of how far beyond, in interquartile
-   ranges, so a new extreme ranks by its size;
-2. *step surprise*: the same, one-sided, for the size of the change since
-   the previous point, among the last ``window`` changes;
-3. the raw score is the larger of the two; its mean over the last ``short``
-   points is compared with the distribution of that mean over the last
-   ``window`` points: the anomaly likelihood of Ahmad et al. (2017) —
-   ``z = (short mean - mean) / std`` and ``likelihood = Phi(z)``;
-4. *refractory*: a likelihood that is not above the highest of the
-   previous ``refractory`` points is halved, so one lasting event raises
-   one alarm at its onset rather than an alarm per point.
+   ranges, so a new extreme ranks by its size):
+   the *value* (two-sided), the *step* since the previous point, and the
+   *cycle residual*, how far the value is from the value one cycle (a day)
+   earlier, which catches a daily pattern that fails to come;
+2. the raw score is the largest of the three;
+3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
+   mean over the last ``short`` points (HTM's 10), each compared with its
+   own distribution over the last ``window`` points, ``z = (x - mean) /
+   std``; the score is the larger ``S / (S + ln 2)`` of the two, where
+   ``S = -ln Q(z)`` is the surprisal of the Gaussian upper tail (0.5 at the
+   mean, towards 1 far above it, never rounding to 1 as ``Phi(z)`` does);
+4. *refractory*: a score that is not above the highest of the previous
+   ``refractory`` points is halved, so one lasting event raises one alarm
+   at its onset rather than an alarm per point.
 
-With ``learn`` false (a frozen model) the references (the value and step
-windows and the distribution of the short mean) stay as training left
-them; the context (the previous value, the last raw scores, the last
-likelihoods) still moves, as it describes the points at hand.
+With ``learn`` false (a frozen model) the references (the three windows and
+the distributions of the raw score) stay as training left them; the
+context (the previous value, the last cycle of values, the last raw scores
+and scores) still moves, as it describes the points at hand.
 """
 
 from __future__ import annotations
@@ -43,14 +47,19 @@ from vigil.online.layout import (
     MEAN_SUM,
     MEAN_SUMSQ,
     MIN_REFERENCE,
+    N_CYCLES,
+    N_HISTORY,
     N_LIKS,
-    N_MEANS,
     N_RAW,
+    N_SCORES,
     N_STEPS,
     N_VALUES,
+    POINT_SUM,
+    POINT_SUMSQ,
+    POS_CYCLES,
     POS_LIKS,
-    POS_MEANS,
     POS_RAW,
+    POS_SCORES,
     POS_STEPS,
     POS_VALUES,
 )
@@ -60,17 +69,27 @@ _MIN_STD = 1e-3
 
 @njit(cache=True)
 def _insert_sorted(sorted_: np.ndarray, n: int, value: float) -> None:
-    """Inserts ``value`` into the first ``n`` (sorted) entries of ``sorted_``."""
-    at = np.searchsorted(sorted_[:n], value)
-    sorted_[at + 1 : n + 1] = sorted_[at:n].copy()
-    sorted_[at] = value
+    """Inserts ``value`` into the first ``n`` (sorted) entries of ``sorted_``, in place."""
+    j = n
+    while j > 0 and sorted_[j - 1] > value:
+        sorted_[j] = sorted_[j - 1]
+        j -= 1
+    sorted_[j] = value
 
 
 @njit(cache=True)
-def _remove_sorted(sorted_: np.ndarray, n: int, value: float) -> None:
-    """Removes one entry equal to ``value`` from the first ``n`` entries of ``sorted_``."""
-    at = np.searchsorted(sorted_[:n], value)
-    sorted_[at : n - 1] = sorted_[at + 1 : n].copy()
+def _replace_sorted(sorted_: np.ndarray, n: int, old: float, value: float) -> None:
+    """Replaces one entry equal to ``old`` by ``value``, shifting only the entries between."""
+    j = np.searchsorted(sorted_[:n], old)
+    if value >= old:
+        while j + 1 < n and sorted_[j + 1] < value:
+            sorted_[j] = sorted_[j + 1]
+            j += 1
+    else:
+        while j > 0 and sorted_[j - 1] > value:
+            sorted_[j] = sorted_[j - 1]
+            j -= 1
+    sorted_[j] = value
 
 
 @njit(cache=True)
@@ -82,12 +101,12 @@ def _push_window(
     n = counts[n_at]
     pos = counts[pos_at]
     if n == size:
-        _remove_sorted(sorted_, n, ring[pos])
-        n -= 1
-    _insert_sorted(sorted_, n, value)
+        _replace_sorted(sorted_, n, ring[pos], value)
+    else:
+        _insert_sorted(sorted_, n, value)
+        counts[n_at] = n + 1
     ring[pos] = value
     counts[pos_at] = (pos + 1) % size
-    counts[n_at] = n + 1
 
 
 @njit(cache=True)
@@ -120,13 +139,18 @@ def _surprise(sorted_: np.ndarray, n: int, value: float, two_sided: bool) -> flo
 
 
 @njit(cache=True)
-def _likelihood(z: float) -> float:
-    """Returns ``S / (S + ln 2)`` of the surprisal ``S = -ln Q(z)`` of the Gaussian upper tail.
+def _likelihood(x: float, total: float, total_sq: float, n: int) -> float:
+    """Returns ``S / (S + ln 2)``, ``S`` the Gaussian upper-tail surprisal of ``x``'s z-score.
 
     0.5 at the mean, towards 1 far above it, towards 0 below: the order of
     ``Phi(z)`` without its rounding to 1.0 beyond ``z`` = 8, so far outliers
-    stay ranked by how far they are.
+    stay ranked by how far they are. 0 until ``n`` reaches the minimum.
     """
+    if n < MIN_REFERENCE:
+        return 0.0
+    mean = total / n
+    variance = max(total_sq / n - mean * mean, 0.0)
+    z = (x - mean) / max(math.sqrt(variance), _MIN_STD)
     if z < 30.0:
         surprisal = -math.log(0.5 * math.erfc(z / math.sqrt(2.0)))
     else:  # Mills' ratio: erfc underflows, its logarithm does not
@@ -135,33 +159,62 @@ def _likelihood(z: float) -> float:
 
 
 @njit(cache=True)
+def _push_sums(
+    ring: np.ndarray, pos: int, n: int, value: float, scalars: np.ndarray, sum_at: int, sq_at: int
+) -> None:
+    """Puts ``value`` at ``pos`` of a score ring of ``n`` entries, keeping its sums."""
+    if n == ring.shape[0]:
+        old = ring[pos]
+        scalars[sum_at] -= old
+        scalars[sq_at] -= old * old
+    ring[pos] = value
+    scalars[sum_at] += value
+    scalars[sq_at] += value * value
+
+
+@njit(cache=True)
 def score_run(
     values: np.ndarray,
     learn: bool,
-    short: int,
-    refractory: int,
+    cycle: int,
     out: np.ndarray,
     value_ring: np.ndarray,
     value_sorted: np.ndarray,
     step_ring: np.ndarray,
     step_sorted: np.ndarray,
+    cycle_ring: np.ndarray,
+    cycle_sorted: np.ndarray,
+    history: np.ndarray,
     raw_ring: np.ndarray,
+    point_ring: np.ndarray,
     mean_ring: np.ndarray,
     lik_ring: np.ndarray,
     counts: np.ndarray,
     scalars: np.ndarray,
 ) -> None:
-    """Scores ``values`` (one series, time order) into ``out``, updating the state arrays."""
+    """Scores ``values`` (one series, time order) into ``out``, updating the state arrays.
+
+    ``cycle`` is the number of points in a day (0: no cycle residual); the
+    short mean's length and the refractory span are the sizes of
+    ``raw_ring`` and ``lik_ring``.
+    """
+    short = raw_ring.shape[0]
+    refractory = lik_ring.shape[0]
     for i in range(values.shape[0]):
         x = values[i]
-        # 1-2. Surprise of the value and of the step, against the references.
-        value_surprise = _surprise(value_sorted, counts[N_VALUES], x, True)
-        step = abs(x - scalars[LAST_VALUE]) if counts[HAS_LAST] else 0.0
-        step_surprise = (
-            _surprise(step_sorted, counts[N_STEPS], step, False) if counts[HAS_LAST] else 0.0
-        )
-        raw = max(value_surprise, step_surprise)
-        # 3. The short mean of the raw score against its recent distribution.
+        has_last = counts[HAS_LAST] == 1
+        # 1-2. The raw score: the largest surprise of value, step and cycle residual.
+        raw = _surprise(value_sorted, counts[N_VALUES], x, True)
+        step = abs(x - scalars[LAST_VALUE]) if has_last else 0.0
+        if has_last:
+            raw = max(raw, _surprise(step_sorted, counts[N_STEPS], step, False))
+        seen = counts[N_HISTORY]
+        has_cycle = cycle > 0 and seen >= cycle
+        residual = 0.0
+        if has_cycle:
+            residual = abs(x - history[(seen - cycle) % history.shape[0]])
+            raw = max(raw, _surprise(cycle_sorted, counts[N_CYCLES], residual, False))
+        # 3. The likelihood of the raw score and of its short mean.
         raw_ring[counts[POS_RAW]] = raw
         counts[POS_RAW] = (counts[POS_RAW] + 1) % short
         counts[N_RAW] = min(counts[N_RAW] + 1, short)
@@ -169,37 +222,32 @@ def score_run(
         for k in range(counts[N_RAW]):
             short_mean += raw_ring[k]
         short_mean /= counts[N_RAW]
-        n_means = counts[N_MEANS]
-        likelihood = 0.0
-        if n_means >= MIN_REFERENCE:
-            mean = scalars[MEAN_SUM] / n_means
-            variance = max(scalars[MEAN_SUMSQ] / n_means - mean * mean, 0.0)
-            z = (short_mean - mean) / max(math.sqrt(variance), _MIN_STD)
-            likelihood = _likelihood(z)
-        # 4. Refractory: only a new high among the recent likelihoods raises an alarm.
+        n_scores = counts[N_SCORES]
+        score = max(
+            _likelihood(raw, scalars[POINT_SUM], scalars[POINT_SUMSQ], n_scores),
+            _likelihood(short_mean, scalars[MEAN_SUM], scalars[MEAN_SUMSQ], n_scores),
+        )
+        # 4. Refractory: only a new high among the recent scores raises an alarm.
         highest = 0.0
         for k in range(counts[N_LIKS]):
             highest = max(highest, lik_ring[k])
-        out[i] = likelihood if likelihood > highest else 0.5 * likelihood
-        lik_ring[counts[POS_LIKS]] = likelihood
+        out[i] = score if score > highest else 0.5 * score
+        lik_ring[counts[POS_LIKS]] = score
         counts[POS_LIKS] = (counts[POS_LIKS] + 1) % refractory
         counts[N_LIKS] = min(counts[N_LIKS] + 1, refractory)
         # Learning: the point joins the references only after it was judged.
         if learn:
             _push_window(value_ring, value_sorted, counts, N_VALUES, POS_VALUES, x)
-            if counts[HAS_LAST]:
+            if has_last:
                 _push_window(step_ring, step_sorted, counts, N_STEPS, POS_STEPS, step)
-            size = mean_ring.shape[0]
-            pos = counts[POS_MEANS]
-            if n_means == size:
-                old = mean_ring[pos]
-                scalars[MEAN_SUM] -= old
-                scalars[MEAN_SUMSQ] -= old * old
-            else:
-                counts[N_MEANS] = n_means + 1
-            mean_ring[pos] = short_mean
-            scalars[MEAN_SUM] += short_mean
-            scalars[MEAN_SUMSQ] += short_mean * short_mean
-            counts[POS_MEANS] = (pos + 1) % size
+            if has_cycle:
+                _push_window(cycle_ring, cycle_sorted, counts, N_CYCLES, POS_CYCLES, residual)
+            pos = counts[POS_SCORES]
+            _push_sums(point_ring, pos, n_scores, raw, scalars, POINT_SUM, POINT_SUMSQ)
+            _push_sums(mean_ring, pos, n_scores, short_mean, scalars, MEAN_SUM, MEAN_SUMSQ)
+            counts[POS_SCORES] = (pos + 1) % point_ring.shape[0]
+            counts[N_SCORES] = min(n_scores + 1, point_ring.shape[0])
+        history[seen % history.shape[0]] = x
+        counts[N_HISTORY] = seen + 1
         scalars[LAST_VALUE] = x
         counts[HAS_LAST] = 1

@@ -17,7 +17,7 @@ arrive: nothing already answered is re-scored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,16 @@ from vigil.algorithms.params import Param, resolve_params
 from vigil.errors import InvalidInput
 from vigil.online.detector import (
     DEFAULT_HALF_LIFE,
+    MAX_CYCLE,
+    MAX_HALF_LIFE,
     OnlineDetector,
 )
 from vigil.online.state import OnlineState
 
 # The score at and above which a point is an anomaly. The likelihood maps the
-# Gaussian tail of the recent raw scores to (0, 1): 0.5 at their mean; this
-# default is the NAB threshold chosen on the tuning categories
-# (benchmarks/anomaly/nab.py), a tail probability of about 1e-6.
+# Gaussian tail of the recent raw scores to (0, 1), 0.5 at their mean; 0.95 is a
+# tail probability of about 1e-6, and the best NAB threshold on the tuning
+# categories (0.9497, benchmarks/anomaly/nab.py) rounded.
 DEFAULT_THRESHOLD = 0.95
 # Severity bands between the threshold and 1, in thirds of the surprisal scale.
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -54,9 +56,12 @@ ONLINE_PARAMS = (
         DEFAULT_HALF_LIFE,
         help="adaptation speed in points: half the reference is replaced after this many",
         minimum=10,
-        maximum=100_000,
+        maximum=MAX_HALF_LIFE,
     ),
 )
+# How long after an alarm a lower score raises none (see vigil.online.kernel, step 4).
+REFRACTORY_HOURS = 16
+_DAY_NS = 86_400 * 10**9
 
 
 def split_online_params(
@@ -100,9 +105,20 @@ class OnlineModel:
         """Returns the model after learning from the training points ``events``, in time order.
 
         Training always learns (a frozen model is frozen from its first
-        scored point on, not before).
+        scored point on, not before). With a time column, the day's number
+        of points (the cycle) and the refractory span (16 hours) are set
+        from the median interval between training points of a series.
         """
         model = cls(detector, value_column, time_column, series_column, detector.empty_state())
+        interval = model._interval(events)
+        if interval is not None:
+            cycle = round(_DAY_NS / interval)
+            detector = replace(
+                detector,
+                cycle=cycle if 2 <= cycle <= MAX_CYCLE else 0,
+                refractory=max(1, min(100_000, round(REFRACTORY_HOURS * 3600e9 / interval))),
+            )
+            model.detector, model.trained = detector, detector.empty_state()
         model.trained = model._run(events, model.trained, learn=True)[1]
         return model
 
@@ -144,14 +160,11 @@ class OnlineModel:
         self, events: pd.DataFrame, state: OnlineState, learn: bool | None
     ) -> tuple[np.ndarray, OnlineState]:
         """Scores ``events`` from ``state`` (updated in place), per series in time order."""
-        if (state.window, state.short, state.refractory) != (
-            self.detector.window,
-            self.detector.short,
-            self.detector.refractory,
-        ):
+        if state.settings != self.detector.settings:
             raise InvalidInput(
                 "This online state was built for other detector settings "
-                f"(window {state.window}, short {state.short}, refractory {state.refractory})."
+                f"(window, short, refractory, cycle: {state.settings}; "
+                f"the model's: {self.detector.settings})."
             )
         rows = len(events)
         scores = np.zeros(rows)
@@ -175,16 +188,38 @@ class OnlineModel:
             scores[at] = self.detector.score(values[at], state.of(str(name)), learn=learn)
         return scores, state
 
+    def _interval(self, events: pd.DataFrame) -> float | None:
+        """Returns the median time between consecutive points of a series (ns), if known."""
+        if self.time_column is None or self.time_column not in events.columns or len(events) < 3:
+            return None
+        times = _nanoseconds(events[self.time_column])
+        if self.series_column is not None and self.series_column in events.columns:
+            names = pd.factorize(events[self.series_column].astype(str))[0]
+        else:
+            names = np.zeros(len(events), dtype=np.int64)
+        order = np.lexsort((times, names))
+        gaps = np.diff(times[order])[names[order][1:] == names[order][:-1]]
+        gaps = gaps[gaps > 0]
+        return float(np.median(gaps)) if len(gaps) else None
+
     def _order(self, events: pd.DataFrame) -> np.ndarray:
         """Returns the row positions in time order (stable), input order without a time column."""
         rows = len(events)
         if self.time_column is None or self.time_column not in events.columns:
             return np.arange(rows)
-        times = pd.to_datetime(events[self.time_column], errors="coerce", utc=True)
-        if times.isna().any():
-            row = int(np.flatnonzero(times.isna().to_numpy())[0])
-            raise InvalidInput(f"Row {row}: field {self.time_column!r} is not a time.")
-        return np.argsort(times.astype("int64").to_numpy(), kind="stable")
+        return np.argsort(_nanoseconds(events[self.time_column]), kind="stable")
+
+
+def _nanoseconds(column: pd.Series) -> np.ndarray:
+    """Returns times as integer nanoseconds since the epoch (UTC), refusing what is no time."""
+    times = pd.to_datetime(column, errors="coerce", utc=True)
+    if times.isna().any():
+        row = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise InvalidInput(f"Row {row}: field {column.name!r} is not a time.")
+    # The unit pandas infers varies (s, us, ns): one unit before comparing.
+    return np.asarray(
+        times.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    )
 
 
 def online_params(

@@ -4,7 +4,7 @@ An :class:`OnlineState` maps each series name (``""`` for a stream without a
 series column) to a :class:`SeriesState`: the fixed-size arrays the compiled
 loop (:mod:`vigil.online.kernel`) reads and updates. Their size depends only
 on the detector's settings, never on how many points were seen, so a
-state's bytes stay bounded (about 100 KB per series at the defaults).
+state's bytes stay bounded (about 200 KB per series at the defaults).
 
 ``to_bytes`` / ``from_bytes`` give a versioned, self-describing encoding
 (a short header, then the arrays as raw little-endian numbers): no pickle,
@@ -30,7 +30,11 @@ ARRAYS = (
     "value_sorted",
     "step_ring",
     "step_sorted",
+    "cycle_ring",
+    "cycle_sorted",
+    "history",
     "raw_ring",
+    "point_ring",
     "mean_ring",
     "lik_ring",
     "counts",
@@ -40,27 +44,43 @@ ARRAYS = (
 
 @dataclass
 class SeriesState:
-    """The state of one series: sliding windows, recent scores, counters and scalars."""
+    """The state of one series: sliding windows, recent values and scores, counters, scalars.
+
+    The windows (``*_ring`` in arrival order, ``*_sorted`` the same values
+    sorted) hold the last ``window`` values, steps and cycle residuals;
+    ``history`` the last cycle of values; ``point_ring`` and ``mean_ring``
+    the raw scores and their short means over the last ``window`` points;
+    ``raw_ring`` the last ``short`` raw scores; ``lik_ring`` the last
+    ``refractory`` scores.
+    """
 
     value_ring: np.ndarray
     value_sorted: np.ndarray
     step_ring: np.ndarray
     step_sorted: np.ndarray
+    cycle_ring: np.ndarray
+    cycle_sorted: np.ndarray
+    history: np.ndarray
     raw_ring: np.ndarray
+    point_ring: np.ndarray
     mean_ring: np.ndarray
     lik_ring: np.ndarray
     counts: np.ndarray
     scalars: np.ndarray
 
     @classmethod
-    def empty(cls, window: int, short: int, refractory: int) -> SeriesState:
+    def empty(cls, window: int, short: int, refractory: int, cycle: int) -> SeriesState:
         """Returns the state of a series nothing is known about yet."""
         return cls(
             value_ring=np.zeros(window),
             value_sorted=np.zeros(window),
             step_ring=np.zeros(window),
             step_sorted=np.zeros(window),
+            cycle_ring=np.zeros(window),
+            cycle_sorted=np.zeros(window),
+            history=np.zeros(cycle + 1),
             raw_ring=np.zeros(short),
+            point_ring=np.zeros(window),
             mean_ring=np.zeros(window),
             lik_ring=np.zeros(refractory),
             counts=np.zeros(layout.COUNTERS, dtype=np.int64),
@@ -84,27 +104,28 @@ class SeriesState:
 
 @dataclass
 class OnlineState:
-    """Every series' state, and the settings (window, short, refractory) it was built for."""
+    """Every series' state, and the settings it was built for (sizes of its arrays)."""
 
     window: int
     short: int
     refractory: int
+    cycle: int
     series: dict[str, SeriesState] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> tuple[int, int, int, int]:
+        """Returns (window, short, refractory, cycle)."""
+        return (self.window, self.short, self.refractory, self.cycle)
 
     def copy(self) -> OnlineState:
         """Returns an independent copy."""
-        return OnlineState(
-            self.window,
-            self.short,
-            self.refractory,
-            {name: s.copy() for name, s in self.series.items()},
-        )
+        return OnlineState(*self.settings, {name: s.copy() for name, s in self.series.items()})
 
     def of(self, name: str) -> SeriesState:
         """Returns the state of series ``name``, created empty the first time it is seen."""
         state = self.series.get(name)
         if state is None:
-            state = SeriesState.empty(self.window, self.short, self.refractory)
+            state = SeriesState.empty(*self.settings)
             self.series[name] = state
         return state
 
@@ -115,6 +136,7 @@ class OnlineState:
                 "window": self.window,
                 "short": self.short,
                 "refractory": self.refractory,
+                "cycle": self.cycle,
                 "series": list(self.series),
             }
         ).encode()
@@ -136,10 +158,15 @@ class OnlineState:
                 f"Online state version {version} cannot be read; this Vigil reads {VERSION}."
             )
         header = json.loads(data[10 : 10 + length])
-        state = cls(int(header["window"]), int(header["short"]), int(header["refractory"]))
+        state = cls(
+            int(header["window"]),
+            int(header["short"]),
+            int(header["refractory"]),
+            int(header["cycle"]),
+        )
         offset = 10 + length
         for name in header["series"]:
-            template = SeriesState.empty(state.window, state.short, state.refractory)
+            template = SeriesState.empty(*state.settings)
             arrays = []
             for array_name in ARRAYS:
                 like = getattr(template, array_name)
