@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 # How many features an explanation lists.
 EXPLAIN_TOP = 3
+# Differences below this share of a feature's magnitude are rounding (see features/windows.py).
+EXPLAIN_RESOLUTION = 1e-9
 
 
 @dataclass
@@ -247,7 +249,13 @@ class ModelBundle:
             value = row[name]
             if value is None or (isinstance(value, float) and np.isnan(value)):
                 continue
-            distance = abs(float(value) - profile.median) / profile.scale
+            # A difference below the feature's resolution is rounding, not distance: a
+            # window rate of -1e-16 against a training median of 5e-17 is no reason at all.
+            resolution = EXPLAIN_RESOLUTION * max(
+                abs(profile.low), abs(profile.high), abs(profile.median)
+            )
+            gap = abs(float(value) - profile.median)
+            distance = max(gap - resolution, 0.0) / max(profile.scale, resolution)
             items.append(
                 {
                     "feature": name,
