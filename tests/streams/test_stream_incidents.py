@@ -10,7 +10,6 @@ from stream_support import ADMIN, webhook_receiver
 from vigil.data.loading import Dataset
 from vigil.service import VigilService
 from vigil.streams.incidents import SEVERITY_ORDER
-from vigil.streams.scoring import NS, StreamSettings
 from vigil.training.trainer import TrainSpec
 
 
@@ -35,23 +34,29 @@ def test_an_incident_opens_escalates_resolves_and_is_posted_once_each(
 ) -> None:
     low, high = _tabular_model(stream_service)
     normal = {"a": 0.1, "b": -0.2}
-    # Tabular rows carry no time: the clock counts events (one second each).
-    stream_service.streams.settings = StreamSettings(
-        incident_gap_ns=3 * NS, incident_quiet_ns=5 * NS
-    )
+    # Tabular rows carry no time: their arrival time (the service's clock) is their event time.
+    clock = stream_service.now
+    settings = {"incident_gap": "3s", "incident_quiet": "5s"}
     with webhook_receiver(stream_service.settings.secret_key) as hook:
         stream_service.policies.put_policy(ADMIN, "sensors", {"webhook_url": hook.url})
-        ingest = stream_service.streams.ingest
-        assert ingest(ADMIN, "sensors", [normal] * 3).anomalies == []
-        opened = ingest(ADMIN, "sensors", [low])
-        assert [c["change"] for c in opened.to_json()["incidents"]] == ["opened"]
-        incident = opened.anomalies[0]["incident"]
-        escalated = ingest(ADMIN, "sensors", [normal, high, low])
-        assert [c["change"] for c in escalated.to_json()["incidents"]] == ["escalated"]
-        assert {a["incident"] for a in escalated.anomalies} == {incident}
-        assert ingest(ADMIN, "sensors", [normal] * 2).to_json()["incidents"] == []
-        resolved = ingest(ADMIN, "sensors", [normal] * 6)
-        assert [c["change"] for c in resolved.to_json()["incidents"]] == ["resolved"]
+
+        def ingest(events: list[dict[str, float]]) -> dict:
+            clock.advance(seconds=1)
+            result = stream_service.streams.ingest(ADMIN, "sensors", events, settings=settings)
+            return result.to_json()
+
+        assert ingest([normal] * 3)["anomalies"] == []
+        opened = ingest([low])
+        assert [c["change"] for c in opened["incidents"]] == ["opened"]
+        incident = opened["anomalies"][0]["incident"]
+        assert opened["incidents"][0]["started_at"] == clock().isoformat()
+        escalated = ingest([normal, high, low])
+        assert [c["change"] for c in escalated["incidents"]] == ["escalated"]
+        assert {a["incident"] for a in escalated["anomalies"]} == {incident}
+        assert ingest([normal] * 2)["incidents"] == []
+        clock.advance(seconds=10)
+        resolved = ingest([normal])
+        assert [c["change"] for c in resolved["incidents"]] == ["resolved"]
 
         posts = hook.wait_for(3)
         # Nothing more arrives: one post per change, not one per event.

@@ -77,3 +77,29 @@ def test_watch_follows_appends_and_rotation(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert "Watched 13 events: 4 anomalies" in err, err
+
+    # The anomalies formed incidents, listed and acknowledged from the command line.
+    listed = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "incidents", "sensors", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(listed.stdout)["incidents"]
+    assert found and sum(i["events"] for i in found) == 4
+    acknowledged = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "incidents", "sensors", "--ack", found[0]["id"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "acknowledged" in acknowledged.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", "vigil.cli.main", "incidents", "sensors", "--status", "closed"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode == 2 and "open or resolved" in wrong.stderr

@@ -227,9 +227,18 @@ class StreamScorer:
 
     # --- scoring ----------------------------------------------------------------
 
-    def times(self, records: list[dict[str, Any]], state: StreamState) -> np.ndarray:
-        """Returns each record's event time (ns); streams without time count events."""
+    def times(
+        self, records: list[dict[str, Any]], state: StreamState, now_ns: int | None = None
+    ) -> np.ndarray:
+        """Returns each record's event time (ns).
+
+        Events without a time field take their arrival time (``now_ns``), so
+        an incident of rows or requests says when it happened; without one,
+        events are counted (a second each).
+        """
         if self.time_column is None:
+            if now_ns is not None:
+                return np.full(len(records), now_ns, dtype=np.int64)
             return np.arange(state.sequence, state.sequence + len(records), dtype=np.int64) * NS
         values = pd.Series([r.get(self.time_column) for r in records], dtype=object)
         return event_times(pd.Series(values.tolist()), len(records))
@@ -248,6 +257,7 @@ class StreamScorer:
         *,
         flush: bool,
         settings: StreamSettings | None = None,
+        now_ns: int | None = None,
     ) -> list[Scored]:
         """Returns the answers of the batch's events, updating ``state``'s history and clocks.
 
@@ -259,13 +269,15 @@ class StreamScorer:
             # Called under the model's stream lock: no other batch of it runs meanwhile.
             self.settings = settings
         records = batch.records
-        times = self.times(records, state)
+        times = self.times(records, state, now_ns)
         order = np.argsort(times, kind="stable")
         accepted: list[int] = []
         for i in order.tolist():
             stream = self._clock_stream(records[i])
             newest = state.latest_ns.get(stream)
-            if newest is not None and times[i] < newest - self.settings.tolerance_ns:
+            # Arrival times (no time field) are never late: replicas' clocks may differ a little.
+            timed = self.time_column is not None
+            if timed and newest is not None and times[i] < newest - self.settings.tolerance_ns:
                 batch.rejected.append(
                     Rejected(
                         batch.positions[i],

@@ -145,7 +145,8 @@ class Streams:
         with self.state.locked(caller.tenant, name) as held:
             held.state.settings.update(changed)
             own = replace(self.settings, **held.state.settings)
-            answers = scorer.score(held.state, batch, flush=flush, settings=own)
+            arrival = int(self.now().timestamp() * 1_000_000) * 1000
+            answers = scorer.score(held.state, batch, flush=flush, settings=own, now_ns=arrival)
             explanations: dict[int, list[dict[str, Any]]] = {}
 
             def explain(answer: Scored) -> list[dict[str, Any]]:
