@@ -7,6 +7,7 @@ import pytest
 from sessions_support import KEY, events
 
 from vigil.algorithms.invariants import InvariantsDetector
+from vigil.simulate import simulate
 from vigil.training.trainer import SESSION_DEFAULT, TrainSpec, train_model
 
 
@@ -52,3 +53,19 @@ def test_invariants_mine_a_sample_of_large_data_and_check_tolerance() -> None:
     assert model.invariants_.tolist() == [[0, 1, 1, 2]]
     with pytest.raises(ValueError, match="tolerance must be in"):
         InvariantsDetector(tolerance=0.0).fit(X)
+
+
+def test_sessions_without_count_relations_keep_auto() -> None:
+    """Simulated requests are independent events: no relation holds, so ``auto`` judges them."""
+    frame = simulate("logs", 1500, anomaly_rate=0.05, seed=3)
+    spec = TrainSpec(feature_kind="logs", feature_options={"session_field": "request_id"})
+    assert train_model(frame, spec).algorithm == "auto"
+
+
+def test_invariants_say_whether_they_explain_the_training_rows() -> None:
+    structured = np.tile([[1.0, 3.0]], (100, 1))
+    assert InvariantsDetector(tolerance=0.05).fit(structured).explains()
+    rng = np.random.default_rng(1)
+    independent = rng.integers(0, 3, size=(100, 4)).astype(float)
+    model = InvariantsDetector(tolerance=0.05).fit(independent)
+    assert model.invariants_.size == 0 and not model.explains()

@@ -72,6 +72,8 @@ class InvariantsDetector(BaseEstimator):
     >>> new = np.array([[1.0, 3.0, 3.0, 0.0], [1.0, 3.0, 2.0, 0.0], [1.0, 3.0, 3.0, 1.0]])
     >>> model.score_samples(new).tolist()
     [-0.0, -2.0, -1.0]
+    >>> round(model.broken_share_, 3), model.explains()
+    (0.02, True)
     """
 
     def __init__(
@@ -111,7 +113,19 @@ class InvariantsDetector(BaseEstimator):
                 if relation is not None:
                     found.append((i, j, *relation))
         self.invariants_ = np.asarray(found, dtype=np.int64).reshape(-1, 4)
+        # How well the relations describe the training rows: the share that breaks one.
+        self.broken_share_ = float(np.mean(self.score_samples(X) < 0))
         return self
+
+    def explains(self) -> bool:
+        """Returns whether relations were found and at most ``tolerance`` of the rows break one.
+
+        Otherwise the rows have no count structure to speak of (sessions of
+        independent events, amounts rather than counts), and a score of
+        broken relations tells little: another detector should judge them.
+        """
+        check_is_fitted(self, "broken_share_")
+        return len(self.invariants_) > 0 and self.broken_share_ <= float(self.tolerance)
 
     def _relation(self, xi: np.ndarray, xj: np.ndarray) -> tuple[int, int] | None:
         """Returns the ratio (a, b) with ``b * xi == a * xj`` on enough active rows, else None."""

@@ -32,12 +32,13 @@ flagged when its mix of events is unlike every known-normal one
 (``benchmarks/anomaly/logs.py`` measures why). A session is anomalous when
 any of its events is labelled anomalous.
 
-Sessions without labels get ``invariants`` by default (``SESSION_DEFAULT``):
-relations between event counts that almost every session keeps, broken by
-an unfinished or repeated workflow, and events almost no session has. A
-rare but complete session keeps them, and repeated failures cannot mask
-each other as they do for distance detectors. ``--algorithm auto`` keeps
-the tabular default.
+Sessions without labels get ``invariants`` by default (``SESSION_DEFAULT``)
+when their event counts follow relations that all but the expected share of
+anomalies (contamination) keep: relations broken by an unfinished or
+repeated workflow, and events almost no session has. A rare but complete
+session keeps them, and repeated failures cannot mask each other as they do
+for distance detectors. Sessions without such structure (independent events
+per request, say) keep ``auto``, as does ``--algorithm auto``.
 """
 
 from __future__ import annotations
@@ -453,8 +454,8 @@ def _split_events(frame: pd.DataFrame, spec: TrainSpec) -> _SplitEvents:
                 f"Target column {spec.target!r} has empty values; with --features "
                 f"{spec.feature_kind} every event needs a label (or none has one)."
             )
-    if task == "anomaly" and units.keys is not None and spec.algorithm is None:
-        algorithm = SESSION_NORMAL_DEFAULT if y is not None else SESSION_DEFAULT
+    if task == "anomaly" and units.keys is not None and spec.algorithm is None and y is not None:
+        algorithm = SESSION_NORMAL_DEFAULT
     if units.keys is not None and spec.holdout_rows:
         # Held-out rows are events; sessions are split at random like any first training.
         spec = dataclasses.replace(spec, holdout_rows=0)
@@ -602,6 +603,8 @@ def train_model(
         progress(0.03, f"extracting {spec.feature_kind} features")
         extracted = prepare_extracted(frame, spec)
         data = extracted.data
+        if spec.algorithm is None and getattr(extracted.extractor, "session_mode", False):
+            data.algorithm = session_default(data, spec.params, extracted.train)
     params, online = online_params(spec.params, data.algorithm, spec.feature_kind, data.task)
     params = known_normal_params(data, params)
     pipeline, resolved = build_pipeline(data, params, spec.feature_kind)
@@ -677,6 +680,29 @@ def train_model(
         reference=_reference_sample(data.X),
         excluded=data.excluded,
     )
+
+
+def session_default(data: PreparedData, params: Mapping[str, Any], train: np.ndarray) -> str:
+    """Returns the default detector of an unlabelled session model (see the module docstring).
+
+    ``invariants`` when the event-count relations it mines hold for all but
+    the expected share of anomalies among the training sessions, else the
+    algorithm already chosen (``auto``). Labelled sessions keep theirs.
+    """
+    if data.task != "anomaly" or data.y is not None:
+        return data.algorithm
+    from vigil.algorithms.invariants import InvariantsDetector
+
+    given = params.get("contamination")
+    if given is None:  # the catalogue's default: the share of anomalies assumed unlabelled
+        given = next(
+            p.default for p in get_algorithm(SESSION_DEFAULT).params if p.name == "contamination"
+        )
+    share = float(given)
+    X = data.X.iloc[train].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(float)
+    if len(X) < 2 or not InvariantsDetector(tolerance=share).fit(X).explains():
+        return data.algorithm
+    return SESSION_DEFAULT
 
 
 def known_normal_params(data: PreparedData, params: Mapping[str, Any]) -> Mapping[str, Any]:
