@@ -14,6 +14,11 @@ SQLite (the embedded default) and PostgreSQL (at scale) are both first-class:
 
 :func:`upgrade` runs the packaged Alembic migrations to head, serialised
 between processes that start at the same time.
+
+:func:`check_database` runs before that at every start (issue 15): an
+embedded database that is damaged, truncated or empty while artifacts are
+on disk is refused with one sentence naming the file and what to do, rather
+than a page of SQLAlchemy traceback or a silently empty registry.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import math
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +36,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from vigil.errors import VigilError
+
 __all__ = [
     "MIGRATIONS_DIR",
+    "DatabaseUnusable",
+    "check_database",
     "create_engine_for",
+    "files_under",
     "for_reading",
+    "prepare_database",
     "script_head",
     "to_json",
     "upgrade",
@@ -54,6 +66,145 @@ _ALEMBIC_LOCK = threading.Lock()
 
 # The execution option that marks an engine view whose SQLite transactions only read.
 _READ_ONLY_OPTION = "vigil_read_only"
+
+
+class DatabaseUnusable(VigilError):
+    """The registry database cannot be used as it is: damaged, empty, unreachable or too new."""
+
+    status = 503
+    title = "Database unusable"
+
+
+# What to do about a damaged embedded database, said once for every case.
+_REMEDY = "restore it from a backup, or run `vigil doctor` to see what is left"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_database(engine: Engine, *, artifacts_present: bool, thorough: bool = False) -> None:
+    """Returns if the database can be used; raises ``DatabaseUnusable`` saying why and what to do.
+
+    SQLite: a zero-byte or missing file while artifacts are on disk (the
+    registry that named them is gone), a file whose header is not SQLite's,
+    one shorter than its header says (truncated), and with ``thorough``
+    (``vigil serve``, ``vigil doctor``) anything ``PRAGMA quick_check``
+    finds. PostgreSQL: the connection, and a migration revision this Vigil
+    knows (a newer one means newer code wrote the schema).
+    """
+    if engine.dialect.name == "sqlite":
+        _check_sqlite(engine, artifacts_present=artifacts_present, thorough=thorough)
+    else:
+        _check_server_database(engine)
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """Returns the file of a SQLite engine (None for other databases or in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _check_sqlite(engine: Engine, *, artifacts_present: bool, thorough: bool) -> None:
+    path = sqlite_path(engine)
+    if path is None:
+        return
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0:
+        if artifacts_present:
+            state = "empty (0 bytes)" if path.exists() else "missing"
+            raise DatabaseUnusable(
+                f"The database {path} is {state} but the artifact store holds models: "
+                f"{_REMEDY} (to start over with an empty registry, move the artifacts away)."
+            )
+        return  # a first start: SQLite creates the database
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise DatabaseUnusable(f"The database {path} is not a readable SQLite file: {_REMEDY}.")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count in the header is valid when its change counter matches (SQLite >= 3.7).
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+        raise DatabaseUnusable(
+            f"The database {path} is truncated ({size} bytes of {pages * page_size}): {_REMEDY}."
+        )
+    if not thorough:
+        return
+    try:
+        with for_reading(engine).connect() as connection:
+            found = [row[0] for row in connection.exec_driver_sql("PRAGMA quick_check(5)")]
+    except SQLAlchemyError as exc:
+        raise DatabaseUnusable(
+            f"The database {path} is damaged ({_short(exc)}): {_REMEDY}."
+        ) from None
+    if found != ["ok"]:
+        said = " ".join(str(f) for f in found).replace("*** in database main ***", "")
+        said = " ".join(said.split())  # one line, whatever SQLite wrote
+        said = said if len(said) <= 160 else said[:157] + "..."
+        raise DatabaseUnusable(f"The database {path} is damaged (quick_check: {said}): {_REMEDY}.")
+
+
+def prepare_database(
+    engine: Engine, *, artifacts_present: Callable[[], bool], thorough: bool = False
+) -> None:
+    """Returns once the database is checked (:func:`check_database`) and migrated to head.
+
+    ``artifacts_present`` is asked only when the embedded database is empty
+    or missing. A database that fails while being read or migrated is
+    refused in one sentence too (a damaged page the cheap checks missed).
+    """
+    present: bool | None = None
+    path = sqlite_path(engine)
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        present = artifacts_present()
+    check_database(engine, artifacts_present=bool(present), thorough=thorough)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        where = path or engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnusable(
+            f"The database {where} could not be read or migrated ({_short(exc)}): {_REMEDY}."
+        ) from None
+
+
+def files_under(root: object) -> bool:
+    """Returns whether an artifact store's local folder holds any file (False for S3)."""
+    folder = getattr(root, "root", None)
+    if folder is None:
+        return False  # an object store: listing it at every start costs too much
+    return next((p for p in Path(folder).rglob("*") if p.is_file()), None) is not None
+
+
+def _check_server_database(engine: Engine) -> None:
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        with for_reading(engine).connect() as connection:
+            try:
+                found = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            except SQLAlchemyError:
+                return  # a new database: the migrations create everything
+    except SQLAlchemyError as exc:
+        raise DatabaseUnusable(
+            f"Cannot reach the database {where} ({_short(exc)}); check VIGIL_DATABASE_URL "
+            "and that the server is up."
+        ) from None
+    known = known_revisions()
+    unknown = [row[0] for row in found if known is not None and row[0] not in known]
+    if unknown:
+        raise DatabaseUnusable(
+            f"The database {where} is at migration {unknown[0]}, which this Vigil does not "
+            "know (newer code wrote it): upgrade Vigil, or restore a backup."
+        )
+
+
+def _short(exc: BaseException) -> str:
+    """Returns the driver's own message of a SQLAlchemy error, on one short line."""
+    inner = getattr(exc, "orig", None) or exc
+    text_ = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return text_ if len(text_) <= 160 else text_[:157] + "..."
 
 
 def create_engine_for(url: str) -> Engine:
@@ -180,6 +331,18 @@ def _upgrade_sqlite(engine: Engine) -> None:
 _REVISION_LINE = re.compile(
     r"""^(revision|down_revision)\b[^=\n]*=\s*(?:"([^"]+)"|'([^']+)'|None)\s*$""", re.MULTILINE
 )
+
+
+@functools.cache
+def known_revisions() -> frozenset[str] | None:
+    """Returns every revision of the packaged migrations (None if a script cannot be read)."""
+    revisions = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m[1]: m[2] or m[3] for m in _REVISION_LINE.finditer(script.read_text())}
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+    return frozenset(revisions)
 
 
 @functools.cache

@@ -12,6 +12,15 @@ over its rows and output dicts as they are (or a ``DeferredInputs`` that
 knows how to read them from the request's table), so the request path pays
 for a deque append, not for serialisation.
 
+Loss after a crash is counted, not prevented (issue 15): a writer started
+with ``ledger_dir`` keeps its accepted and written counts in a small mapped
+file (:mod:`vigil.serving.loss_ledger`); the next process to start on that
+home turns a dead writer's ``accepted - written`` into a row of
+``prediction_log_losses``, logs it, and ``/metrics`` reports the total as
+``vigil_prediction_log_records_total{outcome="lost"}``. A write that fails
+while running makes :attr:`PredictionLog.problem` say why (``/health`` turns
+``degraded``) until a write succeeds again.
+
 Retention: with ``retention`` set, the writer thread deletes records older
 than that every ``purge_interval`` seconds (on its own monotonic clock, which
 tests replace).
@@ -25,15 +34,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Dialect, Table, bindparam, delete, insert
+from sqlalchemy import JSON, Dialect, Table, bindparam, delete, func, insert, select
 from sqlalchemy.types import TypeDecorator
 
 from vigil.registry.sessions import SqlStore
-from vigil.registry.tables import PredictionRow
+from vigil.registry.tables import PredictionLogLossRow, PredictionRow
+from vigil.serving.loss_ledger import DeadWriter, LossLedger, collect_dead_writers
 
 log = logging.getLogger("vigil.serving.log")
 
@@ -122,8 +133,17 @@ class PredictionLog(SqlStore):
         retention: timedelta | None = None,
         purge_interval: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        ledger_dir: Path | None = None,
+        instance: str = "vigil",
     ) -> None:
         super().__init__(engine, now)
+        # Where the writer counts what it accepted and wrote (None: not counted).
+        self.ledger_dir = ledger_dir
+        self.instance = instance
+        self._ledger: LossLedger | None = None
+        # Writers found dead at start, and why writes fail right now (None when they work).
+        self.recovered: list[DeadWriter] = []
+        self.problem: str | None = None
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_buffer = max_buffer
@@ -155,6 +175,8 @@ class PredictionLog(SqlStore):
             room = self.max_buffer - len(self._buffer.records)
             kept = records[: max(room, 0)]
             self._buffer.records.extend(kept)
+            if self._ledger is not None and kept:
+                self._ledger.add_accepted(len(kept))
             dropped = len(records) - len(kept)
             self.stats.dropped += dropped
             self.stats.pending = len(self._buffer.records)
@@ -179,14 +201,18 @@ class PredictionLog(SqlStore):
                     return written
                 try:
                     self._write(batch)
-                except Exception:
+                except Exception as exc:
                     # Put the batch back: the next flush retries it; nothing is lost.
                     with self._buffer.lock:
                         self._buffer.records.extendleft(reversed(batch))
                         self.stats.pending = len(self._buffer.records)
                     self.stats.write_errors += 1
+                    self.problem = f"prediction log writes are failing: {_first_line(exc)}"
                     log.exception("prediction log write failed; will retry")
                     return written
+                self.problem = None
+                if self._ledger is not None:
+                    self._ledger.add_written(len(batch))
                 written += len(batch)
                 self.stats.logged += len(batch)
                 self.stats.flushes += 1
@@ -222,9 +248,12 @@ class PredictionLog(SqlStore):
         return self._thread is not None
 
     def start(self) -> None:
-        """Starts the writer thread (idempotent)."""
+        """Starts the writer thread (idempotent), after counting what dead writers lost."""
         if self._thread is not None:
             return
+        if self.ledger_dir is not None:
+            self.recovered = self.collect_losses()
+            self._ledger = LossLedger(self.ledger_dir, self.instance)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="vigil-prediction-log", daemon=True)
         self._thread.start()
@@ -237,6 +266,46 @@ class PredictionLog(SqlStore):
             self._thread.join()
             self._thread = None
         self.flush()
+        if self._ledger is not None:
+            # Records still buffered could not be written: the file stays for the next
+            # start to count them as lost.
+            self._ledger.close(remove=self.stats.pending == 0)
+            self._ledger = None
+
+    def collect_losses(self) -> list[DeadWriter]:
+        """Returns the writers that died on this home, their losses recorded in the database."""
+        assert self.ledger_dir is not None
+        dead = collect_dead_writers(self.ledger_dir, self._record_loss)
+        for writer in dead:
+            if writer.lost:
+                log.warning(
+                    "%d predictions accepted by %s were never written to the prediction log "
+                    "(the process stopped without flushing); counted as lost in /metrics",
+                    writer.lost,
+                    writer.instance,
+                )
+        return dead
+
+    def _record_loss(self, writer: DeadWriter) -> None:
+        if writer.lost == 0:
+            return
+        with self.writing() as session:
+            session.add(
+                PredictionLogLossRow(
+                    instance=writer.instance[:128],
+                    lost=writer.lost,
+                    accepted=writer.accepted,
+                    started_at=datetime.fromtimestamp(writer.started_at, UTC),
+                    detected_at=self.now(),
+                    detected_by=self.instance[:128],
+                )
+            )
+
+    def lost_total(self) -> int:
+        """Returns how many accepted predictions dead processes never wrote, over all time."""
+        with self.reading() as session:
+            total = session.execute(select(func.sum(PredictionLogLossRow.lost))).scalar()
+        return int(total or 0)
 
     def wake(self) -> None:
         """Makes the writer thread run its round now rather than at its next interval."""
@@ -279,6 +348,12 @@ class PredictionLog(SqlStore):
         with self.writing() as session:
             result = session.execute(delete(PredictionRow).where(PredictionRow.created_at < cutoff))
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _first_line(exc: BaseException) -> str:
+    """Returns the first line of an error, cut short (SQL errors run on for pages)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
