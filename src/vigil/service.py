@@ -27,7 +27,7 @@ from vigil.monitoring.feedback import FeedbackStore
 from vigil.registry.artifacts import ArtifactStore, open_artifact_store
 from vigil.registry.audit import AuditLog
 from vigil.registry.datasets import DatasetStore
-from vigil.registry.db import create_engine_for, upgrade
+from vigil.registry.db import create_engine_for, files_under, prepare_database
 from vigil.registry.jobs import JobStore
 from vigil.registry.keys import KeyStore
 from vigil.registry.policies import LeaseStore, PolicyStore
@@ -146,7 +146,12 @@ class VigilService:
         # Background parts: each has a thread (or pool) that ``close`` stops.
         retention = settings.prediction_retention_days
         self.prediction_log = PredictionLog(
-            store.engine, self.now, retention=timedelta(days=retention) if retention > 0 else None
+            store.engine,
+            self.now,
+            retention=timedelta(days=retention) if retention > 0 else None,
+            # What a killed process accepted but never wrote is counted at the next start.
+            ledger_dir=settings.home / "prediction-log",
+            instance=self.instance_id,
         )
         self.deployments = DeploymentView(store)
         # The loader, and the serving stack it imports, is built on the first load.
@@ -321,11 +326,18 @@ class VigilService:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> VigilService:
-        """Returns a service on the configured database (migrated to head) and artifact store."""
+    def from_settings(cls, settings: Settings, *, thorough_check: bool = False) -> VigilService:
+        """Returns a service on the configured database (checked, migrated) and artifact store.
+
+        A damaged or emptied database is refused with one sentence (``DatabaseUnusable``);
+        ``thorough_check`` (``vigil serve``) also runs SQLite's ``quick_check``.
+        """
         engine = create_engine_for(settings.database_url)
-        upgrade(engine)
-        return cls(settings, RegistryStore(engine), open_artifact_store(settings.artifact_uri))
+        artifacts = open_artifact_store(settings.artifact_uri)
+        prepare_database(
+            engine, artifacts_present=lambda: files_under(artifacts), thorough=thorough_check
+        )
+        return cls(settings, RegistryStore(engine), artifacts)
 
     def start(self, *, job_threads: int = 2, scheduler: bool = True) -> None:
         """Starts the background parts of a long-running process: the log writer, job

@@ -7,6 +7,7 @@ with ``factory=True`` so that each worker process builds its own app.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -129,7 +130,13 @@ def _serving_stats(app: FastAPI) -> Mapping[str, float] | None:
     if service is None:
         return None
     stats = service.prediction_log.stats
+    lost: float
+    try:
+        lost = service.prediction_log.lost_total()
+    except Exception:  # a scrape must answer even while the database fails
+        lost = math.nan
     return {
+        "lost": lost,
         "logged": stats.logged,
         "dropped": stats.dropped,
         "write_errors": stats.write_errors,

@@ -69,11 +69,15 @@ class _ServingCollector(Collector):
             return
         records = CounterMetricFamily(
             "vigil_prediction_log_records",
-            "Predictions written to the log, or dropped because the log fell behind.",
+            "Predictions written to the log by this process, dropped because the log fell "
+            "behind, or lost (accepted by a process that died before writing them: every "
+            "process's, counted at the next start).",
             labels=["outcome"],
         )
         records.add_metric(["logged"], stats["logged"])
         records.add_metric(["dropped"], stats["dropped"])
+        if "lost" in stats:
+            records.add_metric(["lost"], stats["lost"])
         yield records
         yield CounterMetricFamily(
             "vigil_prediction_log_write_errors",

@@ -50,10 +50,11 @@ class Problem(BaseModel):
 
 
 class Health(BaseModel):
-    """The service is up."""
+    """The service is up; ``degraded`` (with the reason) when part of it is failing."""
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
     version: str
+    reason: str | None = None
 
 
 # --- algorithms ----------------------------------------------------------------------

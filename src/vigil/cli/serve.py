@@ -41,7 +41,8 @@ def serve(
     log_config = logging_config(api_settings.log_level)
     logging.config.dictConfig(log_config)
     # Migrate and create the first admin key once, here, rather than racing in each worker.
-    service = VigilService.from_settings(Settings.from_env())
+    # The thorough check (SQLite's quick_check) once here, before any worker starts.
+    service = VigilService.from_settings(Settings.from_env(), thorough_check=True)
     admin_key = service.access.ensure_admin_key()
     home = service.settings.home
     # The app builds its own service in each worker; this one's connections are done.
