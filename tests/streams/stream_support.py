@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from vigil.data.loading import Dataset
@@ -50,11 +51,16 @@ class Clock:
 
 
 def events_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Returns a frame's rows as a client sends them (times as ISO text), labels left out."""
-    rows: list[dict[str, Any]] = json.loads(
-        frame.drop(columns=[c for c in LABELS if c in frame.columns]).to_json(
-            orient="records", date_format="iso"
-        )
+    """Returns a frame's rows as a client sends them (times as ISO text), labels left out.
+
+    Floats go through orjson, exactly: ``DataFrame.to_json`` rounds them to 10 digits.
+    """
+    plain = frame.drop(columns=[c for c in LABELS if c in frame.columns]).copy()
+    for column in plain.columns:
+        if pd.api.types.is_datetime64_any_dtype(plain[column]):
+            plain[column] = plain[column].map(lambda t: t.isoformat())
+    rows: list[dict[str, Any]] = orjson.loads(
+        orjson.dumps(plain.to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY)
     )
     return rows
 
@@ -65,6 +71,7 @@ def train(
     frame: pd.DataFrame,
     kind: str,
     options: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> None:
     """Trains (and deploys) an anomaly model ``name`` on ``frame`` with ``kind`` features."""
     spec = TrainSpec(
@@ -73,6 +80,7 @@ def train(
         exclude=tuple(c for c in ("anomaly_type",) if c in frame.columns),
         feature_kind=kind,
         feature_options=options or {},
+        params=params or {},
     )
     service.training.train(ADMIN, name, Dataset(frame, "a" * 64, "jsonl", name), spec)
 

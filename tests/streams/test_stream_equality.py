@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from stream_support import ADMIN, events_of, pieces, simulated, train
 
@@ -55,4 +56,23 @@ def test_history_carries_over_when_the_production_version_changes(
     )
     expected = [p["score"] for p in whole.predictions][300:]
     streamed = [p["score"] for p in second.predictions or []]
+    assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9
+
+
+def test_a_frozen_metric_model_scores_from_a_trimmed_week_of_history(
+    stream_service: VigilService,
+) -> None:
+    # Hourly points over three weeks: the kept history is cut to the week range_excess reads.
+    rng = np.random.default_rng(4)
+    hours = pd.date_range("2024-01-01", periods=21 * 24, freq="h")
+    level = 50 + 10 * np.sin(np.arange(len(hours)) * 2 * np.pi / 24)
+    values = level + rng.normal(0, 2, len(hours))
+    values[400:404] += 60
+    frame = pd.DataFrame({"timestamp": hours, "value": values})
+    train(stream_service, "frozen", frame.iloc[:200], "metrics", params={"online": "false"})
+    expected = [
+        p["score"] for p in stream_service.predictions.predict(ADMIN, "frozen", frame).predictions
+    ]
+    events = events_of(frame)
+    streamed = _streamed(stream_service, "frozen", events, seed=9)
     assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9

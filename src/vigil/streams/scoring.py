@@ -430,19 +430,16 @@ class StreamScorer:
             assert clock is not None
             horizon, points = self._horizon()
             cutoff = clock - self.settings.tolerance_ns - horizon
-            streams = [self.stream_of(r) for r in ordered]
             keep = times >= cutoff
-            last_before: dict[str, int] = {}
-            counts: dict[str, int] = {}
-            for i in range(len(ordered) - 1, -1, -1):
-                stream = streams[i]
-                counts[stream] = counts.get(stream, 0) + 1
-                if counts[stream] <= points:
-                    keep[i] = True
-                if times[i] < cutoff and stream not in last_before:
-                    last_before[stream] = i
-            for i in last_before.values():
-                keep[i] = True
+            if not keep.all():
+                codes = pd.Series(pd.factorize(pd.Series([self.stream_of(r) for r in ordered]))[0])
+                # The newest ``points`` of each stream, and its last event before the cutoff.
+                from_end = codes.groupby(codes).cumcount(ascending=False).to_numpy()
+                keep |= from_end < points
+                older = np.flatnonzero(~keep)
+                if len(older):
+                    last = pd.Series(older).groupby(codes.to_numpy()[older]).max().to_numpy()
+                    keep[last] = True
         chosen = np.flatnonzero(keep).tolist()
         state.events = [ordered[i] for i in chosen]
         state.times = times[chosen].tolist()

@@ -47,6 +47,8 @@ class Locked:
 
     state: StreamState
     session: Session | None = None
+    # The state's row, locked (database store only).
+    row: StreamStateRow | None = None
 
 
 class StateStore(Protocol):
@@ -74,7 +76,7 @@ class SqlStateStore(SqlStore):
         """Yields the model's state inside a write transaction holding its row."""
         with self.writing() as session:
             row = self._row_for_update(session, tenant, model)
-            yield Locked(StreamState.from_bytes(row.payload if row else None), session)
+            yield Locked(StreamState.from_bytes(row.payload if row else None), session, row)
 
     def _row_for_update(self, session: Session, tenant: str, model: str) -> StreamStateRow | None:
         query = select(StreamStateRow).where(
@@ -97,7 +99,7 @@ class SqlStateStore(SqlStore):
         """Writes the state into the transaction ``locked`` opened."""
         assert held.session is not None
         session = held.session
-        row = self._row_for_update(session, tenant, model)
+        row = held.row
         payload = held.state.to_bytes()
         if row is None:
             session.add(
