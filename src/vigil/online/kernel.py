@@ -126,16 +126,22 @@ def _surprise(sorted_: np.ndarray, n: int, value: float, two_sided: bool) -> flo
     above = n - np.searchsorted(sorted_[:n], value, side="right")
     tail = min(below, above) if two_sided else above
     surprise = -math.log((tail + 1.0) / (n + 1.0)) / math.log(n + 1.0)
+    if value > sorted_[n - 1]:
+        surprise += math.log1p((value - sorted_[n - 1]) / _spread(sorted_, n))
+    elif two_sided and value < sorted_[0]:
+        surprise += math.log1p((sorted_[0] - value) / _spread(sorted_, n))
+    return surprise
+
+
+@njit(cache=True)
+def _spread(sorted_: np.ndarray, n: int) -> float:
+    """Returns the interquartile range of the window, else its range, else its size, never 0."""
     spread = _quantile(sorted_, n, 0.75) - _quantile(sorted_, n, 0.25)
     if spread <= 0.0:
         spread = sorted_[n - 1] - sorted_[0]
     if spread <= 0.0:
         spread = max(abs(sorted_[n - 1]), 1e-9)
-    if value > sorted_[n - 1]:
-        surprise += math.log1p((value - sorted_[n - 1]) / spread)
-    elif two_sided and value < sorted_[0]:
-        surprise += math.log1p((sorted_[0] - value) / spread)
-    return surprise
+    return spread
 
 
 @njit(cache=True)
