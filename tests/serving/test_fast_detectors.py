@@ -7,12 +7,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from serving_support import ADMIN, readings
 
 from vigil.algorithms.anomaly_catalogue import ANOMALY_ENTRIES
 from vigil.algorithms.knn import KNNDetector
+from vigil.data.loading import Dataset
+from vigil.service import VigilService
 from vigil.serving import fast_calibration, fast_detectors
 from vigil.serving.fast_model import FastModel
 from vigil.serving.loaded import LoadedModel
+from vigil.serving.model_cache import WouldBlock
 from vigil.training.bundle import ModelBundle
 from vigil.training.trainer import TrainSpec, train_model
 
@@ -186,6 +190,34 @@ def test_detectors_without_a_compiled_equivalent_stay_on_the_slow_path() -> None
     lof = train_model(_table(200, seed=0), TrainSpec(task="anomaly", algorithm="lof")).bundle
 
     assert FastModel.from_bundle(lof) is None
+
+
+def test_the_service_answers_auto_inline_by_the_compiled_path_as_the_bundle_does(
+    service: VigilService,
+) -> None:
+    service.prediction_log.start()
+    spec = TrainSpec(task="anomaly", algorithm="auto")
+    service.training.train(ADMIN, "auto-detector", Dataset(readings(600), "r", "csv", "r"), spec)
+    frame = readings(3, seed=5)
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    # The first answer loads the model; the deployment pointer is cached 1 s, so on a
+    # slow machine a warm answer may be needed again just before the inline one.
+    for _ in range(5):
+        service.predictions.predict(ADMIN, "auto-detector", rows)
+        try:
+            inline = service.predictions.predict(ADMIN, "auto-detector", rows, block=False)
+            break
+        except WouldBlock:
+            continue
+    else:
+        pytest.fail("auto-detector was never answered inline")
+
+    loaded = service.model_cache.get("default", "auto-detector", inline.version)
+    assert loaded.fast is not None and loaded.fast.detector is not None
+    answers = [
+        {k: v for k, v in p.items() if k not in ("id", "version")} for p in inline.predictions
+    ]
+    _same(loaded.bundle.predict(frame), answers)
 
 
 @pytest.mark.parametrize("method", ["largest", "mean"])

@@ -31,6 +31,7 @@ never wrongly.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -60,13 +61,24 @@ def _keeping_the_gil(kernel: Any) -> Any:
     The detectors' kernels release the GIL, which pays on batches shared by
     threads; for one row, taking it back waits for whichever thread (the
     prediction log's writer, a job) took it meanwhile, up to the 5 ms switch
-    interval, several times per request. The twins are compiled when first
-    called, in each process (not cached: numba would file them under the
-    original's name).
+    interval, several times per request. The twin is the same code under
+    another name, so numba caches it apart from the original (its cache
+    index does not tell the two by their options) and recompiles it when the
+    original's source file changes.
     """
+    original = kernel.py_func
+    twin = types.FunctionType(
+        original.__code__,
+        original.__globals__,
+        f"{original.__name__}_keeping_the_gil",
+        original.__defaults__,
+        original.__closure__,
+    )
+    twin.__qualname__ = f"{original.__qualname__}_keeping_the_gil"
+    twin.__module__ = original.__module__
     skipped = ("nogil", "nopython")  # nopython is what njit means; numba warns when given
     options = {name: value for name, value in kernel.targetoptions.items() if name not in skipped}
-    return njit(**options)(kernel.py_func)
+    return njit(cache=True, **options)(twin)
 
 
 _squared_norms = _keeping_the_gil(knn_module._squared_norms)
