@@ -21,6 +21,13 @@ One IsolationForest (100 trees, 78 numeric features, trained with
   loaded, with one model loaded, with 10 models loaded (nine more trained the
   same way with other seeds), and after the load test.
 
+The default anomaly model, ``auto`` (issue 13), trained the same way on the
+same rows, gets the same rows: in process (the bundle's own ``predict`` on
+one row and on the batch, against ``FastModel``), and over HTTP on the same
+``vigil serve``, and on a ``vigil serve`` whose compiled path is switched off
+(``--serve-without-fast-path``, below: what ``auto`` was served by before),
+beside the plain server's figures from the same run.
+
 After the HTTP runs the server's ``/metrics`` is read back: every prediction
 made must be logged (``dropped`` 0). Times are wall clock on a shared 2-core
 machine; the load average before and after is recorded with the results in
@@ -75,6 +82,10 @@ TARGETS = {
     "http_p50_speedup": 5.0,
     "http_requests_per_s": 3_000.0,
     "rss_10_models_mb": 300.0,
+    # Issue 13: auto over HTTP with 8 clients at least 5x the requests/s it had before
+    # (slow path, measured in the same run), and a single-row p50 of at most 2 ms.
+    "auto_http_speedup": 5.0,
+    "auto_http_p50_ms": 2.0,
 }
 
 # One client process of the throughput run: only the standard library, so that
@@ -168,7 +179,7 @@ def measure_inprocess(
     started = time.perf_counter()
     fast = FastModel.from_bundle(bundle)
     load_seconds = time.perf_counter() - started
-    if fast is None:
+    if fast is None or fast.forest is None:
         raise SystemExit(f"{name}: FastModel does not accelerate this bundle.")
     features = frame[bundle.feature_names]
     X = bundle.pipeline[:-1].transform(conform(features, bundle.schema))
@@ -198,6 +209,50 @@ def measure_inprocess(
         "batch_rows_per_s": {
             "sklearn": rows_per_second(lambda: reference(X), len(X)),
             "vigil_fast_forest_only": rows_per_second(lambda: matrix(X), len(X)),
+            "vigil_fast_predict_batch": rows_per_second(
+                lambda: fast.predict_batch(features), len(X)
+            ),
+        },
+    }
+
+
+def measure_inprocess_detector(
+    name: str, bundle: Any, frame: pd.DataFrame, calls: int, reference_calls: int
+) -> dict[str, Any]:
+    """Returns one-row and batch timings of a compiled anomaly detector (auto) and its bundle."""
+    from vigil.data.schema import conform
+    from vigil.serving.fast_model import FastModel
+
+    started = time.perf_counter()
+    fast = FastModel.from_bundle(bundle)
+    load_seconds = time.perf_counter() - started
+    if fast is None or fast.detector is None:
+        raise SystemExit(f"{name}: FastModel does not accelerate this bundle.")
+    detector = fast.detector
+    features = frame[bundle.feature_names]
+    X = bundle.pipeline[:-1].transform(conform(features, bundle.schema))
+    row = features.iloc[5].to_dict()
+    expected = bundle.predict(features.iloc[5:6])[0]
+    answer = fast.predict_row(row)
+    assert abs(answer["score"] - expected["score"]) <= 1e-9, (answer, expected)
+    assert answer["severity"] == expected["severity"]
+    return {
+        "model": name,
+        "members": bundle.params.get("members"),
+        "features": int(X.shape[1]),
+        "batch_rows": len(frame),
+        "fast_load_seconds": round(load_seconds, 3),
+        "fast_memory_bytes": fast.nbytes,
+        "single_row_us": {
+            # The whole bundle on a one-row DataFrame: what answers without the fast path.
+            "vigil_bundle_predict": median_us(
+                lambda: bundle.predict(features.iloc[5:6]), reference_calls
+            ),
+            "vigil_fast_detector_only": median_us(lambda: detector.score_row(X[5]), calls),
+            "vigil_fast_predict_row": median_us(lambda: fast.predict_row(row), calls),
+        },
+        "batch_rows_per_s": {
+            "vigil_bundle_predict": rows_per_second(lambda: bundle.predict(features), len(X), 1),
             "vigil_fast_predict_batch": rows_per_second(
                 lambda: fast.predict_batch(features), len(X)
             ),
@@ -477,6 +532,21 @@ def plain_server(model_path: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
 
 
+def serve_without_fast_path(port: int) -> None:
+    """Runs ``vigil serve`` (one worker, in this process) with the compiled path switched off.
+
+    ``FastModel.from_bundle`` answers None, as it does for a model it cannot
+    compile, so every model is answered by ``ModelBundle.predict``: how
+    ``auto`` was served before it had a compiled path. A benchmark-only
+    switch; the product has none.
+    """
+    from vigil.cli.serve import serve
+    from vigil.serving.fast_model import FastModel
+
+    FastModel.from_bundle = classmethod(lambda cls, bundle: None)  # type: ignore[method-assign,assignment]
+    serve(port=port)
+
+
 # --- the run -------------------------------------------------------------------------
 
 
@@ -494,11 +564,18 @@ def main() -> None:
     parser.add_argument(
         "--skip-variants", action="store_true", help="skip the access-log-off and 2-worker runs"
     )
+    parser.add_argument(
+        "--auto-rows", type=int, default=20_000, help="training rows of the auto model"
+    )
     parser.add_argument("--plain-server", metavar="MODEL", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-without-fast-path", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_server:
         plain_server(args.plain_server, args.port)
+        return
+    if args.serve_without_fast_path:
+        serve_without_fast_path(args.port)
         return
 
     from vigil.config import Settings
@@ -530,6 +607,16 @@ def main() -> None:
                     seed=42 + seed,
                 ),
             )
+        print(f"training auto on {min(args.auto_rows, args.rows):,} rows ...", flush=True)
+        service.training.train(
+            caller,
+            "auto",
+            Dataset(
+                features.head(min(args.auto_rows, args.rows)), "synthetic-0", "parquet", "synthetic"
+            ),
+            TrainSpec(task="anomaly", algorithm="auto", seed=42),
+        )
+        auto_bundle = service.predictions.load_bundle("default", "auto", 1)
         anomaly = service.predictions.load_bundle("default", "iforest", 1)
         service.store.engine.dispose()
         classifier = train_model(
@@ -546,6 +633,9 @@ def main() -> None:
         inprocess = [
             measure_inprocess("isolation_forest", anomaly, frame, args.calls, args.reference_calls),
             measure_inprocess("random_forest", classifier, frame, args.calls, args.reference_calls),
+            measure_inprocess_detector(
+                "auto", auto_bundle, frame, args.calls, min(args.reference_calls, 100)
+            ),
         ]
 
         row = {k: float(v) for k, v in features.iloc[5].items()}
@@ -603,12 +693,26 @@ def main() -> None:
                     memory["rss_mb_1_model"] = rss_mb(pid)
             memory[f"rss_mb_{MODELS_LOADED}_models"] = rss_mb(pid)
             vigil = http_figures(vigil_port, "/v1/models/iforest/predict", body, headers, args)
+            print("vigil serve: auto ...", flush=True)
+            auto = http_figures(vigil_port, "/v1/models/auto/predict", body, headers, args)
             memory["rss_mb_after_load_test"] = rss_mb(pid)
             vigil["prediction_log"] = prediction_log_counters(vigil_port, headers)
-            vigil["predictions_made"] = (
-                len(names) + 200 + vigil["sequential_requests"] + vigil["concurrent"]["requests_ok"]
-            )
+            vigil["predictions_made"] = sum(
+                200 + figures["sequential_requests"] + figures["concurrent"]["requests_ok"]
+                for figures in (vigil, auto)
+            ) + len(names)
             vigil["memory"] = memory
+        print("vigil serve without the compiled path: auto ...", flush=True)
+        slow_port = free_port()
+        with running(
+            [sys.executable, __file__, "--serve-without-fast-path", "--port", str(slow_port)],
+            vigil_env,
+            slow_port,
+            work / "vigil-slow.log",
+        ):
+            # Fewer sequential requests: each takes tens of milliseconds.
+            slow_args = argparse.Namespace(**{**vars(args), "requests": min(args.requests, 300)})
+            auto_slow = http_figures(slow_port, "/v1/models/auto/predict", body, headers, slow_args)
         variants = {}
         if not args.skip_variants:
             # The same server without its JSON access log (VIGIL_LOG_LEVEL=WARNING), and with
@@ -641,8 +745,11 @@ def main() -> None:
         "http_p50_speedup": plain["p50_ms"] / vigil["p50_ms"],
         "http_requests_per_s": vigil["concurrent"]["requests_per_s"],
         "rss_10_models_mb": vigil["memory"][f"rss_mb_{MODELS_LOADED}_models"],
+        "auto_http_speedup": auto["concurrent"]["requests_per_s"]
+        / auto_slow["concurrent"]["requests_per_s"],
+        "auto_http_p50_ms": auto["p50_ms"],
     }
-    at_least = {"batch_rows_per_s", "http_p50_speedup", "http_requests_per_s"}
+    at_least = {"batch_rows_per_s", "http_p50_speedup", "http_requests_per_s", "auto_http_speedup"}
     verdict = {
         name: {
             "value": value,
@@ -651,7 +758,8 @@ def main() -> None:
         }
         for name, value in figures.items()
     }
-    print_table(inprocess, plain, vigil, variants, stream, verdict)
+    http_auto = {"vigil_auto": auto, "vigil_auto_without_fast_path": auto_slow}
+    print_table(inprocess, plain, vigil, {**http_auto, **variants}, stream, verdict)
     report = {
         "benchmark": "serving",
         "machine": {
@@ -669,7 +777,7 @@ def main() -> None:
         },
         "settings": vars(args) | {"clients": CLIENTS, "models_loaded": MODELS_LOADED},
         "inprocess": inprocess,
-        "http": {"plain_fastapi_sklearn": plain, "vigil": vigil, **variants},
+        "http": {"plain_fastapi_sklearn": plain, "vigil": vigil, **http_auto, **variants},
         "streaming": stream,
         "targets": verdict,
     }
