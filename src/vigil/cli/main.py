@@ -19,6 +19,7 @@ import typer
 
 from vigil.cli import (
     algorithms,
+    doctor,
     incidents,
     keys,
     lifecycle,
@@ -58,6 +59,7 @@ app.command("simulate")(simulate.simulate)
 app.command("feedback")(monitor.feedback)
 app.command("monitor")(monitor.monitor)
 app.command("worker")(worker.worker)
+app.command("doctor")(doctor.doctor)
 app.command("watch")(watch.watch)
 app.command("incidents")(incidents.incidents)
 
