@@ -191,3 +191,21 @@ def test_latency_is_judged_against_the_events_own_template() -> None:
     assert X["latency_vs_template"][1] > 5.0 > X["latency_vs_service"][1]
     # A template without a baseline falls back to the service's.
     assert X["latency_vs_template"][2] == X["latency_vs_service"][2]
+
+
+def test_metric_windows_read_exact_zeros_on_a_flat_stretch() -> None:
+    from vigil.features.metrics import MetricWindowFeatures
+
+    # A noisy level with three decimals, then a flat stretch: every change, spread and
+    # z-score over windows that hold only the flat stretch is exactly 0.
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.normal(50.0, 5.0, 400).round(3), np.full(60, 42.7)])
+    frame = pd.DataFrame(
+        {"timestamp": pd.date_range("2024-01-01", periods=460, freq="5min"), "value": values}
+    )
+    X = MetricWindowFeatures(columns="all").fit(frame.iloc[:400]).transform(frame)
+    flat = X.iloc[-40:]  # the one-hour window (12 points) holds only 42.7 from point 413 on
+    assert (flat["rolling_std"] == 0.0).all()
+    assert (flat["rolling_z"] == 0.0).all()
+    assert (flat["rolling_mean"] == flat["value"]).all()
+    assert (flat["diff_1"] == 0.0).all()

@@ -274,7 +274,12 @@ class MetricWindowFeatures:
             columns["diff_1"] = columns["value"] - columns[f"lag_{lags[0]}"]
             if lags[-1] != lags[0]:
                 columns[f"diff_{lags[-1]}"] = columns["value"] - columns[f"lag_{lags[-1]}"]
-        mean, std = _trailing(x, sorted_codes, self.window_, ("mean", "std"))
+        mean, std, top, bottom = _trailing(
+            x, sorted_codes, self.window_, ("mean", "std", "max", "min")
+        )
+        # pandas' running variance keeps about sqrt(eps) of the noisy past on a flat
+        # stretch (7e-8, not 0): a window whose values are all equal has no spread at all.
+        std = np.where(top == bottom, 0.0, std)
         columns["rolling_mean"] = mean
         columns["rolling_std"] = std
         columns["rolling_z"] = _ratio(columns["value"] - mean, std)
