@@ -74,9 +74,10 @@ def snap_to_ranges(
 ) -> dict[str, np.ndarray]:
     """Returns ``columns`` with values within the resolution of their training range put on it.
 
-    Running sums carry rounding that depends on the batch (the prefix a window
-    sits on), so the window that gave 0.48 in training may give
-    0.48000000000000004 in production. Beyond the training maximum by less
+    Sums of values that fixed point cannot hold (more than six decimals) carry
+    rounding that depends on the batch (the prefix a window sits on), and
+    derived columns (logs, ratios) their own: the window that gave 0.48 in
+    training may give 0.48000000000000004 in production. Beyond the training maximum by less
     than the feature's resolution (``RESOLUTION`` of its magnitude), that
     difference is noise, not evidence: a rank-based detector would otherwise
     put it in the extreme tail. Such values are set to the range's end.
