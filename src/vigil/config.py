@@ -27,6 +27,11 @@ class Settings:
     prediction_retention_days: float = 30.0
     # Where stream state lives: None for the database, or a redis:// URL.
     state_url: str | None = None
+    # Bounded work (issue 15): columns of a dataset, cells (rows x columns) of a
+    # training table, seconds a training job may run.
+    max_columns: int = 10_000
+    max_cells: int = 100_000_000
+    max_training_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -54,6 +59,9 @@ class Settings:
                 env.get("VIGIL_PREDICTION_RETENTION_DAYS", "")
             ),
             state_url=env.get("VIGIL_STATE_URL") or None,
+            max_columns=int(_positive(env, "VIGIL_MAX_COLUMNS", 10_000)),
+            max_cells=int(_positive(env, "VIGIL_MAX_CELLS", 100_000_000)),
+            max_training_seconds=_positive(env, "VIGIL_MAX_TRAINING_SECONDS", 3600.0),
         )
 
 
@@ -70,6 +78,20 @@ def _load_or_create_secret(path: Path) -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(token)
     return token
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    """Returns the positive number in ``env[name]``, or ``default`` when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number, got {text!r}.") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number, got {text!r}.")
+    return value
 
 
 def _retention_days(text: str) -> float:

@@ -218,7 +218,13 @@ class VigilService:
         """The job queue, each job kind run by the use case that owns it."""
         from vigil.usecases.jobs import Jobs
 
-        jobs = Jobs(self.stores.jobs, self.store, self.alerts, self.audit)
+        jobs = Jobs(
+            self.stores.jobs,
+            self.store,
+            self.alerts,
+            self.audit,
+            time_limit=self.settings.max_training_seconds,
+        )
         # Bound late: the training stack is built when the first such job runs.
         jobs.register("train", lambda job, beat: self.training.run_job(job, beat))
         jobs.register("retrain", lambda job, beat: self.retraining.run_job(job, beat))

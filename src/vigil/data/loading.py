@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vigil.data.limits import check_columns, header_columns
 from vigil.errors import InvalidInput
 
 FORMATS: dict[str, str] = {
@@ -86,14 +87,21 @@ def load_dataset(path: str | Path, *, lines: bool = False) -> Dataset:
     return Dataset(frame, hashlib.sha256(payload).hexdigest(), fmt, str(file))
 
 
-def read_table(payload: bytes, fmt: str, source: str) -> pd.DataFrame:
+def read_table(
+    payload: bytes, fmt: str, source: str, *, max_columns: int | None = None
+) -> pd.DataFrame:
     """Returns the DataFrame parsed from ``payload`` in format ``fmt``.
 
-    Raises ``InvalidInput`` naming ``source`` when the bytes are not that format
-    or hold no rows.
+    Raises ``InvalidInput`` naming ``source`` when the bytes are not that format,
+    hold no rows, or (with ``max_columns``) more columns than that — read from
+    the header before parsing, so a huge header costs nothing.
     """
     if not payload.strip():
         raise InvalidInput(f"Data file {source} is empty.")
+    if max_columns is not None:
+        declared = header_columns(payload, fmt)
+        if declared is not None:
+            check_columns(declared, max_columns, f"file {source}")
     try:
         if fmt in ("csv", "tsv"):
             frame = pd.read_csv(io.BytesIO(payload), sep="\t" if fmt == "tsv" else ",")
@@ -112,6 +120,8 @@ def read_table(payload: bytes, fmt: str, source: str) -> pd.DataFrame:
         raise InvalidInput(f"Data file {source} is not valid {fmt}: {first_line}.") from exc
     if frame.empty:
         raise InvalidInput(f"Data file {source} has no rows.")
+    if max_columns is not None:
+        check_columns(len(frame.columns), max_columns, f"file {source}")
     frame.columns = [str(c) for c in frame.columns]
     duplicated = frame.columns[frame.columns.duplicated()].tolist()
     if duplicated:

@@ -67,7 +67,7 @@ class Datasets:
         """Returns the dataset stored from an uploaded file (CSV, Parquet or JSON Lines)."""
         require_role(caller, "trainer")
         fmt = detect_format(filename)
-        frame = read_table(payload, fmt, filename)
+        frame = read_table(payload, fmt, filename, max_columns=self.settings.max_columns)
         record = self._store(caller, name or filename, payload, fmt, frame, f"upload:{filename}")
         return record.to_json()
 
@@ -147,7 +147,9 @@ class Datasets:
         caller = Caller(tenant=tenant, actor=actor, role="trainer")
         if "url" in data:
             fetched = fetch_url(data["url"], self.settings.url_allowlist, max_bytes=MAX_FETCH_BYTES)
-            frame = read_table(fetched.payload, fetched.format, fetched.url)
+            frame = read_table(
+                fetched.payload, fetched.format, fetched.url, max_columns=self.settings.max_columns
+            )
             record = self._store(
                 caller, fetched.url, fetched.payload, fetched.format, frame, fetched.url
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 from vigil.errors import InvalidInput, NotFound, VigilError
 from vigil.ids import uuid7
+from vigil.jobs.interrupt import CancelledNow, JobInterrupter, TimeLimitReached
 from vigil.jobs.runner import STALE_AFTER, Heartbeat, JobRunner, worker_is_dead
 from vigil.jsonsafe import json_safe
 from vigil.registry.jobs import JobRecord, JobStore
@@ -36,8 +37,18 @@ class JobCancelled(Exception):
 class Jobs:
     """The job queue, and the workers of this process that run it."""
 
-    def __init__(self, jobs: JobStore, store: RegistryStore, alerts: Alerts, audit: Audit) -> None:
+    def __init__(
+        self,
+        jobs: JobStore,
+        store: RegistryStore,
+        alerts: Alerts,
+        audit: Audit,
+        *,
+        time_limit: float | None = None,
+    ) -> None:
         self.jobs = jobs
+        # Seconds a job may run before it is stopped (VIGIL_MAX_TRAINING_SECONDS).
+        self.time_limit = time_limit
         self.store = store
         self.alerts = alerts
         self.audit = audit
@@ -101,10 +112,25 @@ class Jobs:
             handler = self._handlers.get(job.kind)
             if handler is None:
                 raise InvalidInput(f"Unknown job kind {job.kind!r}.")
-            with Heartbeat(lambda: self.jobs.heartbeat(job.id, worker_id)):
+            # Cancellation is also watched from outside: a long fit stops within a second.
+            interrupter = JobInterrupter(
+                lambda: self.jobs.get(job.tenant, job.id).cancel_requested,
+                limit_seconds=self.time_limit,
+                cancelled_error=CancelledNow,
+                timeout_error=TimeLimitReached,
+            )
+            with Heartbeat(lambda: self.jobs.heartbeat(job.id, worker_id)), interrupter:
                 result = handler(job, beat)
-        except JobCancelled:
+        except (JobCancelled, CancelledNow):
             self.jobs.finish(job.id, worker_id, status="cancelled", error="Cancelled on request.")
+            return
+        except TimeLimitReached:
+            self._failed(
+                job,
+                worker_id,
+                f"The job ran past its time limit of {self.time_limit:g} s and was stopped "
+                "(VIGIL_MAX_TRAINING_SECONDS).",
+            )
             return
         except VigilError as exc:
             self._failed(job, worker_id, exc.message)

@@ -23,6 +23,7 @@ import pandas as pd
 from vigil import __version__
 from vigil.algorithms.catalogue import CATALOGUE, get_algorithm
 from vigil.config import Settings
+from vigil.data.limits import check_cells, check_columns
 from vigil.data.loading import Dataset
 from vigil.errors import InvalidInput, NotFound, UsageError
 from vigil.features.parsers import ParseReport
@@ -246,6 +247,9 @@ class Training:
         check_deploy(deploy)
         self._check_task_matches(caller, name, spec)
         self.sweep_orphans(caller.tenant)
+        rows, columns = dataset.frame.shape
+        check_columns(columns, self.settings.max_columns, dataset.source)
+        check_cells(rows, columns, self.settings.max_cells, dataset.source)
         outcome = train_model(dataset.frame, spec, progress or (lambda f, m: None))
         outcome.bundle.reference = outcome.reference
         dataset_id = self.datasets.keep_training_data(caller, dataset)
