@@ -9,6 +9,11 @@ detector (``auto``) and others from the catalogue with their default
 parameters, flagged at the model's own threshold (``contamination`` 0.05).
 Nothing here is tuned: the detectors' defaults and the features' settings
 were fixed before this benchmark existed, and no label is read in training.
+The log features' window design (windows tied to the event scored for
+detectors, per-template latency baselines, no volume counts from less than a
+day) was developed while looking at seeds 100-102 of ``issue`` and 100 of
+``hours`` (``DEVELOPMENT_SEEDS``); every figure is also given over the other
+seeds alone (``held_out``), which nothing was chosen on.
 
 Scenarios (each over several seeds; the new lines start where training ends):
 
@@ -70,6 +75,8 @@ TARGET_NORMAL_FLAGGED = 2 * CONTAMINATION
 START = datetime(2024, 1, 2, 8, 0)  # a Tuesday morning
 # Seeds of the benchmark; the tests use others.
 FIRST_SEED = 100
+# Seeds looked at while the log features' window design was chosen, per scenario.
+DEVELOPMENT_SEEDS = {"issue": (100, 101, 102), "hours": (100,)}
 
 
 @dataclass(frozen=True)
@@ -93,9 +100,8 @@ def incidents(kind: pd.Series, name: str) -> list[np.ndarray]:
     """Returns the positions of each run of consecutive lines labelled ``name``."""
     flags = (kind == name).to_numpy().astype(int)
     edges = np.diff(np.concatenate(([0], flags, [0])))
-    return [
-        np.arange(s, e) for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-    ]
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
 
 
 def run_once(scenario: Scenario, detector: str, seed: int) -> dict[str, Any]:
@@ -132,12 +138,11 @@ def run_once(scenario: Scenario, detector: str, seed: int) -> dict[str, Any]:
         reasons[top["feature"]] += 1
         low, high = top["normal_range"]
         margin = 1e-9 * max(abs(low), abs(high), 1e-3)
-        if (
-            str(top["feature"]).startswith("window_")
-            and low - margin <= top["value"] <= high + margin
-        ):
-            if top["value"] < low or top["value"] > high:
-                residue += 1
+        # The issue's symptom: a window feature just outside its range, by rounding only.
+        value = top["value"]
+        just_outside = low - margin <= value < low or high < value <= high + margin
+        if str(top["feature"]).startswith("window_") and just_outside:
+            residue += 1
     labels = (~normal).astype(int)
     return {
         "seed": seed,
@@ -203,7 +208,13 @@ def main() -> None:
         for detector in detectors:
             runs = [run_once(scenario, detector, seed) for seed in seeds]
             summary = summarise(runs)
-            results.setdefault(scenario.name, {})[detector] = {"summary": summary, "runs": runs}
+            unseen = [r for r in runs if r["seed"] not in DEVELOPMENT_SEEDS[scenario.name]]
+            held_out = summarise(unseen) if unseen else None
+            results.setdefault(scenario.name, {})[detector] = {
+                "summary": summary,
+                "held_out": held_out,
+                "runs": runs,
+            }
             auc = summary["roc_auc"]
             print(
                 f"{scenario.name:8} {detector:17} {summary['normal_flagged']:>14.3f} "
@@ -213,9 +224,21 @@ def main() -> None:
                 f"{summary['residue_reasons']:>7}",
                 flush=True,
             )
+            if held_out is not None:
+                auc = held_out["roc_auc"]
+                print(
+                    f"{'':8} {'  held-out seeds':17} {held_out['normal_flagged']:>14.3f} "
+                    f"{held_out['normal_flagged_worst_seed']:>10.3f} "
+                    f"{held_out['bursts_found']:>10} {held_out['burst_lines']:>11.3f} "
+                    f"{held_out['spikes_found']:>7} {held_out['spike_lines']:>11.3f} "
+                    f"{auc if auc is None else f'{auc:.3f}':>7} "
+                    f"{held_out['residue_reasons']:>7}",
+                    flush=True,
+                )
     document = {
         "benchmark": "access logs (vigil simulate access), train on a period, score the next",
         "contamination": CONTAMINATION,
+        "development_seeds": DEVELOPMENT_SEEDS,
         "targets": {
             "normal_flagged_at_most": TARGET_NORMAL_FLAGGED,
             "every_5xx_burst_found": True,
