@@ -32,7 +32,7 @@ never wrongly.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -129,11 +129,14 @@ class _SubsampledKNNScorer:
     sample_size: int
     k: int
     mean: bool
+    rescaled: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def of(cls, detector: KNNDetector) -> _SubsampledKNNScorer:
         assert detector.references_ is not None
         references, references_t, norms = knn_module.reference_arrays(detector.references_)
+        # A detector that rescales its features first (min-max) says how; older ones do not.
+        rescaled = getattr(detector, "rescaled", None)
         return cls(
             references,
             references_t,
@@ -141,6 +144,7 @@ class _SubsampledKNNScorer:
             int(detector.sample_size_),
             int(detector.k_),
             detector.method == "mean",
+            rescaled,
         )
 
     @property
@@ -148,6 +152,8 @@ class _SubsampledKNNScorer:
         return self.references.nbytes + self.references_t.nbytes + self.reference_norms.nbytes
 
     def raw_rows(self, X: np.ndarray, n_threads: int | None) -> np.ndarray:
+        if self.rescaled is not None:
+            X = self.rescaled(X)
         # score_samples is minus the distance; raw is minus that.
         return knn_module.subsample_distances(
             X,
@@ -161,7 +167,8 @@ class _SubsampledKNNScorer:
 
     def raw_row(self, x: np.ndarray) -> float:
         # subsample_distances' steps for one row, by the twins that keep the GIL.
-        rows = np.ascontiguousarray(x.reshape(1, -1), dtype=np.float32)
+        row = x.reshape(1, -1) if self.rescaled is None else self.rescaled(x.reshape(1, -1))
+        rows = np.ascontiguousarray(row, dtype=np.float32)
         row_norms = np.empty(1, dtype=np.float32)
         _squared_norms(rows, row_norms)
         products = np.empty((self.reference_norms.shape[0], 1), dtype=np.float32)
