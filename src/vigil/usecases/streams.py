@@ -12,6 +12,7 @@ re-posted after a crash), never once per event.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -36,6 +37,8 @@ from vigil.streams.scoring import (
 from vigil.streams.store import StateStore
 from vigil.usecases.alerts import Alerts
 from vigil.usecases.models import Models
+
+log = logging.getLogger("vigil.streams")
 
 # How an incident's severity maps to an alert's.
 _ALERT_SEVERITY = {
@@ -108,6 +111,12 @@ class Streams:
         self.settings = settings or StreamSettings()
         self.counters = StreamCounters()
         self._scorers: dict[tuple[str, str, int], StreamScorer] = {}
+        log.info(
+            "stream state in %s, written at the end of every batch: a process killed "
+            "mid-stream loses no answered batch, and the batch it was answering failed "
+            "for its client",
+            type(state).__name__,
+        )
 
     def _scorer(self, tenant: str, name: str) -> tuple[int, StreamScorer]:
         model = self.deployments.get(tenant, name)
