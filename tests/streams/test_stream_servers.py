@@ -36,7 +36,7 @@ from vigil.registry.store import RegistryStore
 from vigil.service import VigilService
 
 ADMIN_KEY = "streams-test-admin-secret"
-# How long a server may take to import, migrate and answer on a loaded machine (a bound, not a wait).
+# How long a server may take to import, migrate and answer on a loaded machine (a bound).
 START_TIMEOUT = 180.0
 VIGIL_NAMES = ("VIGIL_DATABASE_URL", "VIGIL_ARTIFACT_URI", "VIGIL_SECRET_KEY", "VIGIL_STATE_URL")
 
