@@ -9,15 +9,17 @@ the same order and gives identical scores.
 Per point, before the point joins any reference (a point never judges
 itself):
 
-1. three surprises, each the rank tail probability of a quantity among its
+1. four surprises, each the rank tail probability of a quantity among its
    last ``window`` values (a sliding empirical distribution, ECOD-like:
    ``-log p`` scaled by ``log(n + 1)`` to lie in [0, 1]; a quantity beyond
    the window's range adds ``log1p`` of how far beyond, in interquartile
    ranges, so a new extreme ranks by its size):
-   the *value* (two-sided), the *step* since the previous point, and the
-   *cycle residual*, how far the value is from the value one cycle (a day)
-   earlier, which catches a daily pattern that fails to come;
-2. the raw score is the largest of the three;
+   the *value* (two-sided), the *level* (the mean of the last 6 values,
+   two-sided: a shift too small for any one point to stand out), the *step*
+   since the previous point, and the *cycle residual*, how far the value is
+   from the value one cycle (a day) earlier, which catches a daily pattern
+   that fails to come;
+2. the raw score is the largest of the four;
 3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
    mean over the last ``short`` points (HTM's 10), each compared with its
    own distribution over the last ``window`` points, ``z = (x - mean) /
@@ -28,10 +30,10 @@ itself):
    ``refractory`` points is halved, so one lasting event raises one alarm
    at its onset rather than an alarm per point.
 
-With ``learn`` false (a frozen model) the references (the three windows and
+With ``learn`` false (a frozen model) the references (the four windows and
 the distributions of the raw score) stay as training left them; the
-context (the previous value, the last cycle of values, the last raw scores
-and scores) still moves, as it describes the points at hand.
+context (the previous value, the last values, the last cycle of values, the
+last raw scores and scores) still moves, as it describes the points at hand.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from vigil.online.layout import (
     MIN_REFERENCE,
     N_CYCLES,
     N_HISTORY,
+    N_LEVELS,
     N_LIKS,
     N_RAW,
     N_SCORES,
@@ -57,6 +60,7 @@ from vigil.online.layout import (
     POINT_SUM,
     POINT_SUMSQ,
     POS_CYCLES,
+    POS_LEVELS,
     POS_LIKS,
     POS_RAW,
     POS_SCORES,
@@ -191,6 +195,9 @@ def score_run(
     cycle_ring: np.ndarray,
     cycle_sorted: np.ndarray,
     history: np.ndarray,
+    recent: np.ndarray,
+    level_ring: np.ndarray,
+    level_sorted: np.ndarray,
     raw_ring: np.ndarray,
     point_ring: np.ndarray,
     mean_ring: np.ndarray,
@@ -215,6 +222,16 @@ def score_run(
         if has_last:
             raw = max(raw, _surprise(step_sorted, counts[N_STEPS], step, False))
         seen = counts[N_HISTORY]
+        # The level: the mean of the last values, this one included, once there are enough.
+        points = recent.shape[0]
+        recent[seen % points] = x
+        has_level = seen >= points
+        level = 0.0
+        if has_level:
+            for k in range(points):
+                level += recent[k]
+            level /= points
+            raw = max(raw, _surprise(level_sorted, counts[N_LEVELS], level, True))
         has_cycle = cycle > 0 and seen >= cycle
         residual = 0.0
         if has_cycle:
@@ -248,6 +265,8 @@ def score_run(
                 _push_window(step_ring, step_sorted, counts, N_STEPS, POS_STEPS, step)
             if has_cycle:
                 _push_window(cycle_ring, cycle_sorted, counts, N_CYCLES, POS_CYCLES, residual)
+            if has_level:
+                _push_window(level_ring, level_sorted, counts, N_LEVELS, POS_LEVELS, level)
             pos = counts[POS_SCORES]
             _push_sums(point_ring, pos, n_scores, raw, scalars, POINT_SUM, POINT_SUMSQ)
             _push_sums(mean_ring, pos, n_scores, short_mean, scalars, MEAN_SUM, MEAN_SUMSQ)

@@ -36,7 +36,7 @@ from vigil.online.state import OnlineState
 # The score at and above which a point is an anomaly. The likelihood maps the
 # Gaussian tail of the recent raw scores to (0, 1), 0.5 at their mean; 0.95 is a
 # tail probability of about 1e-6, and the best NAB threshold on the tuning
-# categories (0.9497, benchmarks/anomaly/nab.py) rounded.
+# categories (0.953, benchmarks/anomaly/nab.py) rounded.
 DEFAULT_THRESHOLD = 0.95
 # Severity bands between the threshold and 1, in thirds of the surprisal scale.
 SEVERITIES = ("low", "medium", "high", "critical")

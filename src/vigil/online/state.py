@@ -4,7 +4,7 @@ An :class:`OnlineState` maps each series name (``""`` for a stream without a
 series column) to a :class:`SeriesState`: the fixed-size arrays the compiled
 loop (:mod:`vigil.online.kernel`) reads and updates. Their size depends only
 on the detector's settings, never on how many points were seen, so a
-state's bytes stay bounded (about 200 KB per series at the defaults).
+state's bytes stay bounded (about 165 KB per series at the defaults).
 
 ``to_bytes`` / ``from_bytes`` give a versioned, self-describing encoding
 (a short header, then the arrays as raw little-endian numbers): no pickle,
@@ -23,7 +23,7 @@ from vigil.errors import InvalidInput
 from vigil.online import layout
 
 FORMAT = b"VGOS"
-VERSION = 1
+VERSION = 2
 # The arrays of a series' state, in their order in the bytes.
 ARRAYS = (
     "value_ring",
@@ -33,6 +33,9 @@ ARRAYS = (
     "cycle_ring",
     "cycle_sorted",
     "history",
+    "recent",
+    "level_ring",
+    "level_sorted",
     "raw_ring",
     "point_ring",
     "mean_ring",
@@ -47,9 +50,10 @@ class SeriesState:
     """The state of one series: sliding windows, recent values and scores, counters, scalars.
 
     The windows (``*_ring`` in arrival order, ``*_sorted`` the same values
-    sorted) hold the last ``window`` values, steps and cycle residuals;
-    ``history`` the last cycle of values; ``point_ring`` and ``mean_ring``
-    the raw scores and their short means over the last ``window`` points;
+    sorted) hold the last ``window`` values, levels, steps and cycle
+    residuals; ``history`` the last cycle of values, ``recent`` the last few;
+    ``point_ring`` and ``mean_ring`` the raw scores and their short means
+    over the last ``window`` points;
     ``raw_ring`` the last ``short`` raw scores; ``lik_ring`` the last
     ``refractory`` scores.
     """
@@ -61,6 +65,9 @@ class SeriesState:
     cycle_ring: np.ndarray
     cycle_sorted: np.ndarray
     history: np.ndarray
+    recent: np.ndarray
+    level_ring: np.ndarray
+    level_sorted: np.ndarray
     raw_ring: np.ndarray
     point_ring: np.ndarray
     mean_ring: np.ndarray
@@ -79,6 +86,9 @@ class SeriesState:
             cycle_ring=np.zeros(window),
             cycle_sorted=np.zeros(window),
             history=np.zeros(cycle + 1),
+            recent=np.zeros(layout.LEVEL_POINTS),
+            level_ring=np.zeros(window),
+            level_sorted=np.zeros(window),
             raw_ring=np.zeros(short),
             point_ring=np.zeros(window),
             mean_ring=np.zeros(window),
