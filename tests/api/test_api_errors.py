@@ -56,6 +56,14 @@ def test_wrong_method_is_a_405_problem_with_allow(api: Api) -> None:
     assert response.headers["allow"] == "GET"
 
 
+def test_allow_lists_every_method_the_path_has(api: Api) -> None:
+    response = api.request("PATCH", "/v1/models/churn")
+    document = assert_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, GET"
+    assert document["detail"].endswith("allowed: DELETE, GET.")
+    assert api.request("PUT", "/v1/keys").headers["allow"] == "GET, POST"
+
+
 def test_unknown_model_is_a_404_problem(api: Api) -> None:
     document = assert_problem(api.request("GET", "/v1/models/nope"), 404)
     assert "nope" in document["detail"]

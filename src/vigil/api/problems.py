@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from vigil.api.responses import ProblemResponse
 from vigil.errors import InvalidInput, RateLimited, VigilError
@@ -127,8 +128,11 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404 and exc.detail == _status_phrase(404):
         detail = f"No resource at {request.method} {request.url.path}."
     elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}."
+        return problem_response(
+            405, detail, headers={"Allow": allowed}, request_id=request_id_of(request)
+        )
     else:
         detail = str(exc.detail)
     return problem_response(
@@ -137,6 +141,25 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         headers=exc.headers,
         request_id=request_id_of(request),
     )
+
+
+def allowed_methods(request: Request) -> str:
+    """Returns every method the routes at this path answer (``GET, HEAD, PUT``).
+
+    Starlette's own ``Allow`` names only the first route that matched the
+    path; FastAPI makes one route per method, so the others went unsaid.
+    """
+    allowed = []
+    for method in _METHODS:
+        # Asked method by method: routers included in others match as a whole, and
+        # only a full match says the method has a handler at this path.
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
