@@ -69,6 +69,7 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(api: Api) -> None:
     assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
     assert limited.headers["retry-after"] == "1"
+    assert "retry after 1 second." in limited.json()["detail"]
     # Other keys have their own buckets.
     assert api.request("GET", "/v1/models", role="trainer").status_code == 200
     api.clock.advance(0.5)  # one token at 2 per second
@@ -89,7 +90,9 @@ def test_token_bucket_refills_to_burst_and_reports_the_wait() -> None:
     limiter.check("k")
     with pytest.raises(RateLimited) as refused:
         limiter.check("k")
-    assert refused.value.retry_after == pytest.approx(0.25)
+    # Whole seconds, rounded up, as the Retry-After header says them.
+    assert refused.value.retry_after == 1.0
+    assert "retry after 1 second." in refused.value.message
     now[0] += 100  # a long pause refills only up to the burst
     limiter.check("k")
     limiter.check("k")

@@ -15,6 +15,7 @@ guard against a runaway client, not a quota: 10,000/s with a burst of 20,000
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -68,7 +69,10 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return
             wait = (1.0 - bucket.tokens) / self.rate
+        # Whole seconds, rounded up, so the body says what the Retry-After header says.
+        seconds = max(1, math.ceil(wait))
+        unit = "second" if seconds == 1 else "seconds"
         raise RateLimited(
-            f"Too many requests for this API key; retry after {wait:.2f} seconds.",
-            retry_after=wait,
+            f"Too many requests for this API key; retry after {seconds} {unit}.",
+            retry_after=float(seconds),
         )
