@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from vigil.errors import Conflict, VigilError
+from vigil.errors import Conflict, NotFound, VigilError
 from vigil.lifecycle.policy import Policy, parse_policy
 from vigil.lifecycle.ports import (
     AlertsPort,
@@ -113,8 +113,23 @@ class LifecycleController:
             try:
                 reports.append(self.check(record, now))
             except Exception:  # one broken model must not stop the others' policies
+                if self._deleted(record):
+                    # Deleted while its check ran: nothing is wrong, and nothing to check.
+                    log.info("%s/%s was deleted during its policy check", *_names(record))
+                    continue
                 log.exception("policy check of %s/%s failed", record.tenant, record.model)
         return reports
+
+    def _deleted(self, record: PolicyRecord) -> bool:
+        """Returns whether the model of ``record`` no longer exists."""
+        caller = Caller(tenant=record.tenant, actor=POLICY_ACTOR, role="admin")
+        try:
+            self.models.get_model(caller, record.model)
+        except NotFound:
+            return True
+        except Exception:  # the database itself fails: the original error is the news
+            return False
+        return False
 
     def check(self, record: PolicyRecord, now: datetime) -> TickReport:
         """Returns what the policy of one model did at ``now``."""
@@ -470,3 +485,7 @@ class LifecycleController:
 
 def _parse_time(text: Any) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+def _names(record: PolicyRecord) -> tuple[str, str]:
+    return record.tenant, record.model
