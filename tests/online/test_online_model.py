@@ -8,6 +8,7 @@ import pytest
 
 from vigil.errors import InvalidInput, UsageError
 from vigil.online import OnlineDetector, OnlineModel, OnlineState, split_online_params
+from vigil.online.detector import MAX_CYCLE, MAX_HALF_LIFE, MAX_REFRACTORY
 from vigil.training.trainer import TrainSpec, train_model
 
 
@@ -175,3 +176,10 @@ def test_a_trained_metrics_model_predicts_with_its_online_state() -> None:
     assert frozen.online is not None and frozen.online.detector.learn is False
     with pytest.raises(InvalidInput, match="value"):
         bundle.score_in_order(pd.DataFrame({"timestamp": ["2024-02-01"]}), state)
+
+
+def test_the_largest_settings_keep_a_series_state_under_a_megabyte() -> None:
+    detector = OnlineDetector(half_life=MAX_HALF_LIFE, refractory=MAX_REFRACTORY, cycle=MAX_CYCLE)
+    state = detector.empty_state()
+    state.of("")
+    assert len(state.to_bytes()) <= 1_000_000

@@ -8,7 +8,7 @@ detector serves any number of streams, each with its own state.
 windows of ``2 x half_life`` points, so ``half_life`` points after a level
 shift half of the reference is the new level, and by ``2 x half_life`` all
 of it is. A spike stays a spike: one point never moves a window's tails.
-It is capped at 5,000 so that a series' state stays under 1 MB.
+It is capped at 4,000 so that a series' state stays under 1 MB.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from vigil.errors import UsageError
 from vigil.online.state import OnlineState, SeriesState
 
 DEFAULT_HALF_LIFE = 1000
-MAX_HALF_LIFE = 5000
+MAX_HALF_LIFE = 4000
 # HTM's averaging window of raw scores in its anomaly likelihood (Ahmad et al. 2017).
 DEFAULT_SHORT = 10
 # Refractory span and cycle length for a stream without timestamps (in points).
 DEFAULT_REFRACTORY = 192
-MAX_CYCLE = 20_000
+MAX_CYCLE = 10_000
+# A longer span costs a longer scan per point; 2,000 points is 33 minutes of seconds.
+MAX_REFRACTORY = 2_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class OnlineDetector:
         for name, low, high in (
             ("half_life", 10, MAX_HALF_LIFE),
             ("short", 1, 1000),
-            ("refractory", 1, 100_000),
+            ("refractory", 1, MAX_REFRACTORY),
             ("cycle", 0, MAX_CYCLE),
         ):
             value = getattr(self, name)

@@ -29,6 +29,7 @@ from vigil.online.detector import (
     DEFAULT_HALF_LIFE,
     MAX_CYCLE,
     MAX_HALF_LIFE,
+    MAX_REFRACTORY,
     OnlineDetector,
 )
 from vigil.online.state import OnlineState
@@ -116,7 +117,7 @@ class OnlineModel:
             detector = replace(
                 detector,
                 cycle=cycle if 2 <= cycle <= MAX_CYCLE else 0,
-                refractory=max(1, min(100_000, round(REFRACTORY_HOURS * 3600e9 / interval))),
+                refractory=max(1, min(MAX_REFRACTORY, round(REFRACTORY_HOURS * 3600e9 / interval))),
             )
             model.detector, model.trained = detector, detector.empty_state()
         model.trained = model._run(events, model.trained, learn=True)[1]
