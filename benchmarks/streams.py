@@ -163,18 +163,55 @@ def _compare(
     }
 
 
-def equality(service: VigilService, url: str, quick: bool) -> list[dict[str, Any]]:
+def operator_view(http: httpx.Client, url: str, name: str, csv_name: str) -> dict[str, Any]:
+    """Returns how a NAB series' incidents meet its labelled anomaly windows."""
+    windows = json.loads((NAB.parent / "combined_windows.json").read_text())
+    spans = [
+        (pd.Timestamp(a), pd.Timestamp(b))
+        for a, b in windows.get(f"realAWSCloudwatch/{csv_name}", [])
+    ]
+    listed = http.get(
+        f"{url}/v1/models/{name}/incidents?limit=1000",
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).json()["incidents"]
+    found = [
+        (
+            pd.Timestamp(i["started_at"]).tz_localize(None),
+            pd.Timestamp(i["ended_at"]).tz_localize(None),
+        )
+        for i in listed
+    ]
+
+    def overlaps(
+        a: tuple[pd.Timestamp, pd.Timestamp], b: tuple[pd.Timestamp, pd.Timestamp]
+    ) -> bool:
+        return a[0] <= b[1] and b[0] <= a[1]
+
+    return {
+        "windows": len(spans),
+        "windows_with_incident": sum(any(overlaps(w, i) for i in found) for w in spans),
+        "incidents": len(found),
+        "incidents_outside_windows": sum(not any(overlaps(i, w) for w in spans) for i in found),
+    }
+
+
+def equality(
+    service: VigilService, url: str, quick: bool, only_nab: bool = False
+) -> list[dict[str, Any]]:
     """Returns one row per stream: batch answers against streamed answers."""
-    rows: list[dict[str, Any]] = []
     http = httpx.Client(timeout=600)
     cases: list[tuple[str, pd.DataFrame, str | None, bool]] = []
     series = sorted(NAB.glob("*.csv"))[: 3 if quick else None]
+    csv_names: dict[str, str] = {}
     for path in series:
         frame = pd.read_csv(path)
         name = "nab-" + path.stem.replace("_", "-")
+        csv_names[name] = path.name
         probation = min(int(len(frame) * 0.15), 750)
         _train(service, name, frame.iloc[:probation], "metrics")
         cases.append((name, frame, None, False))
+    if only_nab:
+        return _equal_rows(service, http, url, cases, csv_names)
     logs_test = simulate("logs", 2000 if quick else 10_000, anomaly_rate=0.03, seed=12)
     _train(service, "sim-logs", simulate("logs", 5000, anomaly_rate=0.03, seed=11), "logs")
     cases.append(("sim-logs", logs_test, None, False))
@@ -191,6 +228,17 @@ def equality(service: VigilService, url: str, quick: bool) -> list[dict[str, Any
         options = {"log_format": "hdfs", "session_key": r"blk_-?\d+"}
         _train(service, "hdfs", pd.DataFrame({"line": train_lines}), "logs", **options)
         cases.append(("hdfs", pd.DataFrame({"line": test_lines}), "session", True))
+    return _equal_rows(service, http, url, cases, csv_names)
+
+
+def _equal_rows(
+    service: VigilService,
+    http: httpx.Client,
+    url: str,
+    cases: list[tuple[str, pd.DataFrame, str | None, bool]],
+    csv_names: dict[str, str],
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for index, (name, frame, key, flush) in enumerate(cases):
         events = _events(frame)
         plain = frame.drop(columns=[c for c in LABELS if c in frame.columns])
@@ -199,6 +247,8 @@ def equality(service: VigilService, url: str, quick: bool) -> list[dict[str, Any
         streamed = _stream(http, url, name, events, seed=index, flush=flush)
         seconds = time.perf_counter() - started
         row = {"stream": name, **_compare(streamed, batch, key), "seconds": round(seconds, 2)}
+        if name in csv_names:
+            row["operator_view"] = operator_view(http, url, name, csv_names[name])
         rows.append(row)
         print(f"  {name}: {row}", flush=True)
     return rows
@@ -251,6 +301,9 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "streams.json"
     )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--only-nab", action="store_true", help="only NAB's equality and incidents (no throughput)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vigil-streams-") as tmp:
         home = Path(tmp)
@@ -271,7 +324,10 @@ def main() -> None:
             )
         print("equality (SQLite state):", flush=True)
         with _server(home, None) as url:
-            equal = equality(service, url, args.quick)
+            equal = equality(service, url, args.quick, args.only_nab)
+            if args.only_nab:
+                _report(args.out, {"equality": equal})
+                return
             print("throughput (SQLite state):", flush=True)
             speed = throughput(url, "sqlite", sqlite_names, args.quick)
         sizes = state_sizes(service)
@@ -283,9 +339,13 @@ def main() -> None:
         for name in redis_names.values():
             RedisStateStore(args.redis).drop("default", name)
         service.close()
-    report = {"equality": equal, "throughput": speed, "state_bytes_per_model": sizes}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    _report(args.out, {"equality": equal, "throughput": speed, "state_bytes_per_model": sizes})
+
+
+def _report(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    equal = report["equality"]
     print()
     print(f"{'stream':40} {'answers':>8} {'max |diff|':>12} {'flags differ':>12}")
     for row in equal:
@@ -293,6 +353,22 @@ def main() -> None:
             f"{row['stream']:40} {row['answers']:8d} {row['max_abs_difference']:12.2e} "
             f"{row['flag_differences']:12d}"
         )
+    views = [(r["stream"], r["operator_view"]) for r in equal if "operator_view" in r]
+    if views:
+        print()
+        print(
+            f"{'NAB series':40} {'windows':>8} {'with incident':>14} "
+            f"{'incidents':>10} {'outside':>8}"
+        )
+        for stream, view in views:
+            print(
+                f"{stream:40} {view['windows']:8d} {view['windows_with_incident']:14d} "
+                f"{view['incidents']:10d} {view['incidents_outside_windows']:8d}"
+            )
+    speed = report.get("throughput")
+    if not speed:
+        print(f"wrote {out}")
+        return
     print()
     print(f"{'backend':8} {'model':12} {'events/s (1000)':>16} {'p50 ms':>8} {'p99 ms':>8}")
     for row in speed:
@@ -300,8 +376,8 @@ def main() -> None:
             f"{row['backend']:8} {row['model']:12} {row['events_per_second_batches_1000']:16d} "
             f"{row['single_p50_ms']:8.2f} {row['single_p99_ms']:8.2f}"
         )
-    print(f"\nstate bytes per model (SQLite): {sizes}")
-    print(f"wrote {args.out}")
+    print(f"\nstate bytes per model (SQLite): {report['state_bytes_per_model']}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

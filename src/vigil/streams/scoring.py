@@ -25,6 +25,7 @@ What history is kept, per feature kind (``trim``):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ from vigil.features.metrics import MetricWindowFeatures
 from vigil.features.sessions import SessionFeatures
 from vigil.streams.state import StreamState
 from vigil.training.bundle import ModelBundle
+
+log = logging.getLogger("vigil.streams")
 
 NS = 1_000_000_000
 # A stream without timestamps keeps at most this many points of history.
@@ -356,9 +359,15 @@ class StreamScorer:
 
         key = str(self.version)
         blob = state.model_states.get(key)
+        online_state = None
         if blob is not None:
-            online_state = OnlineState.from_bytes(blob)
-        else:
+            try:
+                online_state = OnlineState.from_bytes(blob)
+            except Exception:
+                # A state the installed vigil.online cannot read (its layout changed):
+                # rebuilt below from the trained state and the kept history.
+                log.warning("online state of version %s unreadable; rebuilt from history", key)
+        if online_state is None:
             online_state = self.bundle.initial_state()
             if state.events:
                 history = pd.DataFrame.from_records(state.events)
