@@ -162,6 +162,8 @@ def test_a_trained_metrics_model_predicts_with_its_online_state() -> None:
     assert predicted == answers
     assert predicted[300]["is_anomaly"] or predicted[301]["is_anomaly"]
     assert state.series[""].points > 0
+    explained, _ = bundle.score_in_order(rest.iloc[295:305], bundle.initial_state(), explain=True)
+    assert all(out["explanation"] for out in explained)
 
     frozen = train_model(
         frame.iloc[:600],
