@@ -22,6 +22,7 @@ from starlette.routing import Match
 
 from vigil.api.responses import ProblemResponse
 from vigil.errors import InvalidInput, RateLimited, VigilError
+from vigil.reprs import plain_reprs
 
 log = logging.getLogger("vigil.api")
 
@@ -83,7 +84,7 @@ async def vigil_error_handler(request: Request, exc: Exception) -> Response:
         log.error("%s: %s", exc.title, exc.message, exc_info=exc)
     return problem_response(
         exc.status,
-        exc.message,
+        plain_reprs(exc.message),
         title=exc.title,
         errors=exc.errors,
         headers=headers,
