@@ -35,6 +35,7 @@ from vigil.cli import (
 )
 from vigil.cli.common import build_service, cli_caller
 from vigil.errors import UsageError, VigilError
+from vigil.reprs import plain_reprs
 
 app = typer.Typer(
     name="vigil",
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         render.err.print(f"error: {exc.message}", markup=False)
         sys.exit(2)
     except VigilError as exc:
-        render.err.print(f"error: {exc.message}", markup=False)
+        render.err.print(f"error: {plain_reprs(exc.message)}", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
         render.err.print("Interrupted; nothing was recorded for the unfinished work.")
