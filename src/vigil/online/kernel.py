@@ -21,8 +21,9 @@ itself):
    that fails to come;
 2. the raw score is the largest of the four;
 3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
-   mean over the last ``short`` points (HTM's 10), each compared with its
-   own distribution over the last ``window`` points, ``z = (x - mean) /
+   mean over the last ``short`` points (HTM averages 10; the default is 1,
+   the point alone), each compared with its own distribution over the last
+   ``window`` points, ``z = (x - mean) /
    std``; the score is the larger ``S / (S + ln 2)`` of the two, where
    ``S = -ln Q(z)`` is the surprisal of the Gaussian upper tail (0.5 at the
    mean, towards 1 far above it, never rounding to 1 as ``Phi(z)`` does);
