@@ -64,7 +64,8 @@ from tabular_lodo import (  # type: ignore[import-not-found]
     member_scores,
 )
 
-from vigil.algorithms.anomaly_catalogue import AUTO_COMBINE, auto_members
+from vigil.algorithms.anomaly_catalogue import auto_params
+from vigil.algorithms.catalogue import get_algorithm
 from vigil.training.trainer import TrainSpec, build_pipeline, prepare, split_indices
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,11 +142,15 @@ def run_one(
     (``train_model`` with a label column is semi-supervised: it leaves the
     rows labelled anomalous out of fitting.)
     """
+    # The seed of the split seeds the detector too, as for the reference (ADBench does both).
+    params = dict(detector.params)
+    if any(p.name == "random_state" for p in get_algorithm(detector.algorithm).params):
+        params.setdefault("random_state", seed)
     spec = TrainSpec(
         task="anomaly",
         target=target,
         algorithm=detector.algorithm,
-        params=detector.params,
+        params=params,
         test_size=TEST_SIZE,
         seed=seed,
     )
@@ -154,7 +159,7 @@ def run_one(
     indices = split_indices(data.y, data.task, spec)
     assert indices is not None and data.y is not None
     train, test = indices
-    pipeline, resolved = build_pipeline(data, detector.params)
+    pipeline, resolved = build_pipeline(data, params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipeline.fit(data.X.iloc[train])
@@ -277,7 +282,8 @@ def summarise(
         selection = lodo(tables, reference)
         selection["candidates"] = len(next(iter(tables.values())))
         selection["members"] = list(CANDIDATE_MEMBERS)
-        selection["shipped"] = Config(tuple(auto_members().split(",")), AUTO_COMBINE).label
+        shipped = auto_params()
+        selection["shipped"] = shipped
         selection["member_fit_seconds"] = round(member_seconds, 1)
         for name in means:
             means[name]["auto LODO"] = selection["lodo_roc_auc"][name]
@@ -307,8 +313,7 @@ def summarise(
         "row_cap": cap,
         "capped_datasets": sorted(n for n, i in info.items() if i["capped"]),
         "detectors": labels,
-        "auto_members": auto_members(),
-        "auto_combine": AUTO_COMBINE,
+        "auto": auto_params(),
         "adbench_iforest_published": ADBENCH_IFOREST,
         "machine": {
             "python": platform.python_version(),
@@ -376,7 +381,7 @@ def render(results: dict[str, Any]) -> str:
         )
     )
     lines.append("")
-    lines.append(f"auto as shipped: {results['auto_combine']}({results['auto_members']}).")
+    lines.append(f"auto as shipped: {results['auto']}.")
     selection = results["lodo"]
     if selection is not None:
         chosen = sorted(set(selection["chosen"].values()))

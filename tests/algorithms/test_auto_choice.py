@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
+from vigil.algorithms.anomaly_catalogue import auto_params
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.catalogue import CATALOGUE
 from vigil.algorithms.ecod import ECODDetector
@@ -140,3 +141,40 @@ def test_the_choice_is_the_best_mean_that_is_never_far_below_the_reference() -> 
     assert result["chosen"] == {"a": "safe", "b": "risky", "c": "safe"}
     assert result["lodo_roc_auc"] == {"a": 85.0, "b": 60.0, "c": 65.0}
     assert result["in_sample_choice"] == "safe"
+
+
+def test_minmax_knn_measures_distances_on_the_training_range() -> None:
+    rng = np.random.default_rng(8)
+    # Feature 1 is almost always 0: standardised, its rare 1s would be 10 units away.
+    X = np.column_stack([rng.uniform(0.0, 100.0, 400), (rng.random(400) < 0.01).astype(float)])
+    model = KNNDetector(n_neighbors=3, rescale="minmax").fit(X)
+    scaled = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
+    direct = KNNDetector(n_neighbors=3).fit(scaled)
+    queries = np.array([[50.0, 0.0], [50.0, 1.0], [150.0, 0.0]])
+    expected = direct.score_samples((queries - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0)))
+    np.testing.assert_allclose(model.score_samples(queries), expected)
+    # A feature without range is left as it is rather than divided by zero.
+    constant = KNNDetector(rescale="minmax").fit(np.column_stack([X[:, 0], np.ones(400)]))
+    assert np.isfinite(constant.score_samples(np.array([[1.0, 5.0]]))).all()
+    with pytest.raises(ValueError, match="rescale must be one of"):
+        KNNDetector(rescale="robust").fit(X)
+
+
+def test_auto_on_tables_is_recorded_and_other_kinds_keep_theirs() -> None:
+    tables = auto_params("tabular")
+    assert tables["members"] == "isolation_forest,subsampled_knn"
+    model, resolved = CATALOGUE["auto"].build("anomaly", {**tables, "random_state": 1})
+    inner = model.detector_ if hasattr(model, "detector_") else model.detector
+    assert isinstance(inner, AnomalyEnsemble)
+    assert inner.combine == tables["combine"]
+    knn = dict(inner.detectors)["subsampled_knn"].detector
+    assert (knn.n_neighbors, knn.rescale) == (tables["knn_neighbors"], tables["knn_rescale"])
+    assert resolved["combine"] == tables["combine"]
+    for kind in ("logs", "requests"):
+        assert auto_params(kind) == {
+            "members": "subsampled_knn,ecod",
+            "combine": "max",
+            "knn_neighbors": 5,
+            "knn_rescale": "none",
+        }
+    assert auto_params("metrics")["members"] == "ecod"

@@ -39,6 +39,14 @@ def _neighbour_params() -> tuple[Param, ...]:
             "distance to the k-th neighbour, or mean distance to the k nearest",
             choices=("largest", "mean"),
         ),
+        Param(
+            "rescale",
+            "choice",
+            "none",
+            "features as the distances see them: as given (standardised by the catalogue), or "
+            "min-max scaled to their training range",
+            choices=("none", "minmax"),
+        ),
     )
 
 
@@ -135,7 +143,12 @@ def _ocsvm(task: str, p: dict[str, Any]) -> Any:
 
 
 def _knn(task: str, p: dict[str, Any]) -> Any:
-    return _calibrated(KNNDetector(n_neighbors=p["n_neighbors"], method=p["method"]), p)
+    knn = KNNDetector(n_neighbors=p["n_neighbors"], method=p["method"], rescale=_rescale(p))
+    return _calibrated(knn, p)
+
+
+def _rescale(p: dict[str, Any]) -> str | None:
+    return None if p["rescale"] == "none" else p["rescale"]
 
 
 def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
@@ -145,6 +158,7 @@ def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
         max_samples=p["max_samples"],
         n_estimators=p["n_estimators"],
         random_state=p["random_state"],
+        rescale=_rescale(p),
     )
     return _calibrated(knn, p)
 
@@ -166,13 +180,16 @@ def _invariants(task: str, p: dict[str, Any]) -> Any:
 # Names an ensemble cannot contain: itself and ``auto``, which is an ensemble.
 _COMPOSITE = ("ensemble", "auto")
 # ``auto`` on tables: random axis-parallel isolation and distance to neighbours in random
-# subsamples, chosen by leave-one-dataset-out on 26 tables (benchmarks/anomaly/tabular.py).
+# subsamples (k = 10, features min-max scaled), their z-scores averaged; chosen on 26 tables
+# with leave-one-dataset-out reported (benchmarks/anomaly/tabular.py). See ``_auto``.
 AUTO_MEMBERS = ("isolation_forest", "subsampled_knn")
-# How ``auto`` combines its members' scores (``vigil.algorithms.ensemble``).
-AUTO_COMBINE = "max"
+# How ``auto`` combines its members' scores on tables (``vigil.algorithms.ensemble``).
+AUTO_COMBINE = "zscore"
+# What ``auto``'s k-NN members are given on tables (the other kinds keep their defaults).
+AUTO_KNN = {"n_neighbors": 10, "rescale": "minmax"}
 # Kinds of features for which ``auto`` is made of other members (see ``_auto``). Log and
-# request windows keep the members they were measured with (subsampled k-NN and ECOD):
-# the tabular choice was not measured on them.
+# request windows keep the members and rule they were measured with (subsampled k-NN and
+# ECOD, the larger surprisal): the tabular choice was not measured on them.
 AUTO_MEMBERS_BY_KIND = {
     "metrics": ("ecod",),
     "logs": ("subsampled_knn", "ecod"),
@@ -183,6 +200,27 @@ AUTO_MEMBERS_BY_KIND = {
 def auto_members(feature_kind: str = "tabular") -> str:
     """Returns the members ``auto`` is made of for ``feature_kind``, comma-separated."""
     return ",".join(AUTO_MEMBERS_BY_KIND.get(feature_kind, AUTO_MEMBERS))
+
+
+def auto_params(feature_kind: str = "tabular") -> dict[str, Any]:
+    """Returns what ``auto`` is for ``feature_kind``: members, rule and k-NN settings.
+
+    The trainer records them in the model's parameters, so a version says
+    what it was made of.
+    """
+    if feature_kind in AUTO_MEMBERS_BY_KIND:
+        return {
+            "members": auto_members(feature_kind),
+            "combine": "max",
+            "knn_neighbors": 5,
+            "knn_rescale": "none",
+        }
+    return {
+        "members": auto_members(feature_kind),
+        "combine": AUTO_COMBINE,
+        "knn_neighbors": AUTO_KNN["n_neighbors"],
+        "knn_rescale": AUTO_KNN["rescale"],
+    }
 
 
 def _member_names(members: str, owner: str = "ensemble") -> list[str]:
@@ -206,12 +244,19 @@ def _member_names(members: str, owner: str = "ensemble") -> list[str]:
     return names
 
 
-def _members(names: list[str], seed: int) -> list[tuple[str, Any]]:
-    """Returns each named detector built with its catalogue defaults and the ensemble's seed."""
+def _members(
+    names: list[str], seed: int, knn: dict[str, Any] | None = None
+) -> list[tuple[str, Any]]:
+    """Returns each named detector built with its catalogue defaults and the ensemble's seed.
+
+    ``knn`` (``n_neighbors``, ``rescale``) overrides the defaults of the k-NN members.
+    """
     built = []
     for name in names:
         spec = _BY_NAME[name]
-        given = {"random_state": seed} if any(p.name == "random_state" for p in spec.params) else {}
+        accepted = {p.name for p in spec.params}
+        given: dict[str, Any] = {"random_state": seed} if "random_state" in accepted else {}
+        given.update({k: v for k, v in (knn or {}).items() if k in accepted})
         built.append((name, spec.build("anomaly", given)[0]))
     return built
 
@@ -260,13 +305,18 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
       tables); k-NN keeps flagging more of a lasting fault's later points
       (per-point ROC AUC 85.0 against 81.7), which an alert does not need.
     """
-    names = _member_names(p["members"] or auto_members(), "auto")
+    chosen = {**auto_params(), **{k: v for k, v in p.items() if v is not None}}
+    names = _member_names(chosen["members"], "auto")
+    knn = {"n_neighbors": chosen["knn_neighbors"], "rescale": chosen["knn_rescale"]}
     if len(names) == 1:
         # One member needs no ensemble: it is calibrated with auto's threshold settings.
         spec = _BY_NAME[names[0]]
-        shared = {param.name for param in spec.params} & set(p)
-        return spec.build(task, {name: p[name] for name in shared})[0]
-    return _calibrated(AnomalyEnsemble(_members(names, p["random_state"]), AUTO_COMBINE), p)
+        accepted = {param.name for param in spec.params}
+        given = {name: p[name] for name in accepted & set(p)}
+        given.update({k: v for k, v in knn.items() if k in accepted})
+        return spec.build(task, given)[0]
+    members = _members(names, p["random_state"], knn)
+    return _calibrated(AnomalyEnsemble(members, chosen["combine"]), p)
 
 
 ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
@@ -449,12 +499,39 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
                 f"requests, {auto_members('metrics')} for metric streams)",
                 nullable=True,
             ),
+            Param(
+                "combine",
+                "choice",
+                None,
+                f"how member scores are combined (none = {AUTO_COMBINE} on tables, max otherwise)",
+                choices=COMBINATIONS,
+                nullable=True,
+            ),
+            Param(
+                "knn_neighbors",
+                "int",
+                None,
+                f"k of the k-NN members (none = {AUTO_KNN['n_neighbors']} on tables, 5 otherwise)",
+                1,
+                10_000,
+                nullable=True,
+            ),
+            Param(
+                "knn_rescale",
+                "choice",
+                None,
+                "features as the k-NN members see them (none = minmax on tables, as given "
+                "otherwise)",
+                choices=("none", "minmax"),
+                nullable=True,
+            ),
             *_threshold_params(),
             seed_param(),
         ),
         _auto,
-        "The default: on tables the larger calibrated score of isolation_forest and "
-        "subsampled_knn; subsampled_knn and ecod on logs and requests; ecod on metric streams.",
+        "The default: on tables the mean z-score of isolation_forest and subsampled_knn "
+        "(k=10, min-max scaled); subsampled_knn and ecod on logs and requests; ecod on "
+        "metric streams.",
         scale=True,
         expected_failed_checks=_HELD_OUT_CALIBRATION,
     ),

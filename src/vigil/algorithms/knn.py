@@ -46,6 +46,7 @@ from vigil.algorithms.calibration import HELD_OUT_SHARE, held_out_start
 from vigil.algorithms.validation import checked_rows
 
 _METHODS = ("largest", "mean")
+_RESCALES = (None, "minmax")
 # Rows scored per batch: their products with the references stay in cache.
 _BATCH_ROWS = 1024
 # Below this many rows the products are vectorised across the references, not the rows.
@@ -75,6 +76,12 @@ class KNNDetector(BaseEstimator):
         drawn from the rows before them only.
     random_state : int, RandomState or None
         Seed of the subsamples.
+    rescale : {None, "minmax"}
+        ``"minmax"`` maps each feature to [0, 1] by its training range before
+        distances are taken (ADBench's preprocessing): every feature spans
+        the same width, where standardisation lets a feature that is almost
+        always one value (a rarely lit pixel, a rare flag) dominate the
+        distance whenever it differs. A feature with no range is left as is.
 
     Notes
     -----
@@ -113,6 +120,7 @@ class KNNDetector(BaseEstimator):
         n_estimators: int = 1,
         held_out: float = HELD_OUT_SHARE,
         random_state: Any = None,
+        rescale: str | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.method = method
@@ -120,11 +128,13 @@ class KNNDetector(BaseEstimator):
         self.n_estimators = n_estimators
         self.held_out = held_out
         self.random_state = random_state
+        self.rescale = rescale
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Detectors pickled before held-out calibration have no ``held_out`` (they were
         # calibrated leave-one-out); without it get_params, clone and repr would fail.
         state.setdefault("held_out", HELD_OUT_SHARE)
+        state.setdefault("rescale", None)
         super().__setstate__(state)
 
     def fit(self, X: Any, y: Any = None) -> KNNDetector:
@@ -141,6 +151,8 @@ class KNNDetector(BaseEstimator):
         """
         self._check_params()
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        self._fit_rescale(X)
+        X = self.rescaled(X)
         rng = check_random_state(self.random_state)
         self._fit_references(X, rng)
         start = held_out_start(X.shape[0], self.held_out)
@@ -153,7 +165,23 @@ class KNNDetector(BaseEstimator):
     def score_samples(self, X: Any) -> np.ndarray:
         """Returns minus the neighbour distance of each row (higher = more normal)."""
         check_is_fitted(self, "k_")
-        return self._score(checked_rows(self, X, dtype=np.float64))
+        return self._score(self.rescaled(checked_rows(self, X, dtype=np.float64)))
+
+    def _fit_rescale(self, X: np.ndarray) -> None:
+        if self.rescale is None:
+            self.lower_: np.ndarray | None = None
+            self.span_: np.ndarray | None = None
+            return
+        self.lower_ = X.min(axis=0)
+        span = X.max(axis=0) - self.lower_
+        self.span_ = np.where(span > 0, span, 1.0)
+
+    def rescaled(self, X: np.ndarray) -> np.ndarray:
+        """Returns ``X`` as the distances see it: min-max scaled by the training range if asked."""
+        lower = getattr(self, "lower_", None)
+        if lower is None:
+            return X
+        return (X - lower) / self.span_
 
     def _fit_references(self, X: np.ndarray, rng: np.random.RandomState) -> None:
         """Stores the rows (exact) or subsamples of them (``max_samples``) new rows meet."""
@@ -187,6 +215,8 @@ class KNNDetector(BaseEstimator):
             raise ValueError(f"max_samples must be at least 2 or None; got {self.max_samples!r}.")
         if not 0.0 < float(self.held_out) < 1.0:
             raise ValueError(f"held_out must be in (0, 1); got {self.held_out!r}.")
+        if self.rescale not in _RESCALES:
+            raise ValueError(f"rescale must be one of {_RESCALES}; got {self.rescale!r}.")
 
     def _reduce(self, distances: np.ndarray) -> np.ndarray:
         """Returns the k-th (largest) or mean distance of sorted neighbour distances."""

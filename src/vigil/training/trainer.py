@@ -57,7 +57,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 
-from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, auto_members, get_algorithm
+from vigil.algorithms.anomaly_catalogue import auto_params
+from vigil.algorithms.catalogue import DEFAULT_ALGORITHM, get_algorithm
 from vigil.data.schema import ColumnSchema, conform, infer_kind, infer_schema
 from vigil.errors import InvalidInput, UsageError
 from vigil.features.extractors import FeatureExtractor, make_extractor
@@ -583,8 +584,10 @@ def build_pipeline(
     ``feature_kind``, and they are recorded in the resolved parameters.
     """
     algorithm = get_algorithm(data.algorithm)
-    if algorithm.name == "auto" and params.get("members") is None:
-        params = {**params, "members": auto_members(feature_kind)}
+    if algorithm.name == "auto":
+        # What auto is for this kind, recorded in the resolved parameters; given ones win.
+        chosen = {k: v for k, v in params.items() if v is not None}
+        params = {**params, **auto_params(feature_kind), **chosen}
     estimator, resolved = algorithm.build(data.task, params)
     preprocess = build_preprocessor(data.schema, scale=algorithm.scale, dense=algorithm.dense)
     return Pipeline([("preprocess", preprocess), ("model", estimator)]), resolved
