@@ -53,21 +53,56 @@ def watch(
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     lines = LineSource(source, follow=follow, batch_size=batch_size, stop=stop)
     totals = {"events": 0, "anomalies": 0, "rejected": 0}
+    open_incidents: set[str] = set()
+    # On a terminal a live status line sits under the anomalies printed above it.
+    live = None if json_output or not render.out.is_terminal else _live_status()
     try:
+        if live is not None:
+            live.start()
         for batch in lines.batches():
             events = [event_of(line) for line in batch]
             answer = send(events, False)
             _show(answer, events, totals, json_output)
+            _follow_incidents(answer, open_incidents)
+            if live is not None:
+                live.update(_status(name, totals, open_incidents))
         if not stop.is_set():
             _show(send([], True), [], totals, json_output)
     except KeyboardInterrupt:
         pass
     finally:
+        if live is not None:
+            live.stop()
         signal.signal(signal.SIGTERM, previous)
     render.err.print(
         f"Watched {totals['events']} events: {totals['anomalies']} anomalies, "
         f"{totals['rejected']} refused."
     )
+
+
+def _live_status() -> Any:
+    from rich.live import Live
+    from rich.text import Text
+
+    return Live(Text("waiting for events…"), console=render.out, refresh_per_second=4)
+
+
+def _status(name: str, totals: dict[str, int], open_incidents: set[str]) -> Any:
+    from rich.text import Text
+
+    return Text(
+        f"{name}: {totals['events']} events, {totals['anomalies']} anomalies, "
+        f"{len(open_incidents)} open incidents, {totals['rejected']} refused",
+        style="dim",
+    )
+
+
+def _follow_incidents(answer: dict[str, Any], open_incidents: set[str]) -> None:
+    for change in answer.get("incidents", []):
+        if change.get("status") == "open":
+            open_incidents.add(change["id"])
+        else:
+            open_incidents.discard(change["id"])
 
 
 def _in_process(name: str) -> Send:
