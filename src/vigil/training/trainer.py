@@ -20,17 +20,19 @@ units only (so a template first seen in the test part counts as unseen, as
 it would in production) and then transforms every event, so rolling windows
 see the whole stream. The extractor travels in the bundle.
 
-Anomaly detection with a label column (``target``, 1 = anomaly) is
-semi-supervised: the label is never a feature, the rows (units) labelled
+Anomaly detection of sessions with a label column (``target``, 1 =
+anomaly; a session is anomalous when any of its events is) is
+semi-supervised: the label is never a feature, the sessions labelled
 anomalous are left out of fitting, and the test part keeps them to score
-the model against. Trained on rows known to be normal there is no
-contamination to flag, so unless ``contamination`` or ``target_fpr`` is
-given the threshold is ``target_fpr`` = ``CLEAN_TARGET_FPR`` (flag what is
-rarer than one normal row in a thousand). Sessions trained this way get
-``idf_knn`` by default (``SESSION_NORMAL_DEFAULT``): a new session is
-flagged when its mix of events is unlike every known-normal one
-(``benchmarks/anomaly/logs.py`` measures why). A session is anomalous when
-any of its events is labelled anomalous.
+the model against. With no contamination left to flag, unless
+``contamination`` or ``target_fpr`` is given the threshold is
+``target_fpr`` = ``CLEAN_TARGET_FPR`` (flag what is rarer than one normal
+session in a thousand), and the default detector is ``idf_knn``
+(``SESSION_NORMAL_DEFAULT``): a new session is flagged when its mix of
+events is unlike every known-normal one (``benchmarks/anomaly/logs.py``
+measures why). Models of events and tables use the label to score the test
+part only, as before: their labels mark events inside incidents, and the
+rows around them are not all clean.
 
 Sessions without labels get ``invariants`` by default (``SESSION_DEFAULT``)
 when their event counts follow relations that all but the expected share of
@@ -609,7 +611,8 @@ def train_model(
         if spec.algorithm is None and getattr(extracted.extractor, "session_mode", False):
             data.algorithm = session_default(data, spec.params, extracted.train)
     params, online = online_params(spec.params, data.algorithm, spec.feature_kind, data.task)
-    params = known_normal_params(data, params)
+    sessions = extracted is not None and getattr(extracted.extractor, "session_mode", False)
+    params = known_normal_params(data, params, sessions=sessions)
     pipeline, resolved = build_pipeline(data, params, spec.feature_kind)
     resolved = {**resolved, **(online or {})}
     if spec.cv is not None and not 2 <= spec.cv <= 20:
@@ -649,7 +652,7 @@ def train_model(
         pipeline.fit(X_train, bundle.class_codes(y_train))
     elif data.task == "regression":
         pipeline.fit(X_train, y_train.to_numpy(dtype=float))
-    elif y_train is not None:
+    elif y_train is not None and sessions:
         pipeline.fit(known_normal_rows(X_train, y_train))
     else:
         pipeline.fit(X_train)
@@ -708,15 +711,18 @@ def session_default(data: PreparedData, params: Mapping[str, Any], train: np.nda
     return SESSION_DEFAULT
 
 
-def known_normal_params(data: PreparedData, params: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Returns ``params`` with ``target_fpr`` set for a detector trained on known-normal rows.
+def known_normal_params(
+    data: PreparedData, params: Mapping[str, Any], *, sessions: bool
+) -> Mapping[str, Any]:
+    """Returns ``params`` with ``target_fpr`` set for a session detector on known-normal sessions.
 
-    A threshold from ``contamination`` would flag that share of rows known to
-    be normal; with labels the training rows are clean, so the threshold is
-    the false-positive rate to accept (``CLEAN_TARGET_FPR``) unless either is
-    given.
+    A threshold from ``contamination`` would flag that share of sessions
+    known to be normal; with labels the training sessions are clean, so the
+    threshold is the false-positive rate to accept (``CLEAN_TARGET_FPR``)
+    unless either is given. Models of events and tables are left as they are
+    (see the module docstring).
     """
-    if data.task != "anomaly" or data.y is None:
+    if data.task != "anomaly" or data.y is None or not sessions:
         return params
     if params.get("contamination") is not None or params.get("target_fpr") is not None:
         return params
