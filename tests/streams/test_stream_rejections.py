@@ -63,3 +63,18 @@ def test_a_batch_of_only_refused_events_is_an_error_naming_each(
         ["body", "events", 0],
         ["body", "events", 1],
     ]
+
+
+def test_a_model_created_again_under_its_name_starts_a_stream_of_its_own(
+    stream_service: VigilService,
+) -> None:
+    frame = simulated("metrics", 600, seed=1)
+    train(stream_service, "metrics", frame, "metrics")
+    point = {"timestamp": "2024-03-01T12:00:00Z", "series": "cpu_utilization", "value": 40.0}
+    stream_service.streams.ingest(ADMIN, "metrics", [point])
+    stream_service.models.delete_model(ADMIN, "metrics")
+    stream_service.now.advance(minutes=1)  # type: ignore[attr-defined]
+    train(stream_service, "metrics", frame, "metrics")
+    earlier = {**point, "timestamp": "2024-02-01T12:00:00Z"}
+    # The deleted model's stream is gone: a point a month older is no late event.
+    assert stream_service.streams.ingest(ADMIN, "metrics", [earlier]).rejected == []

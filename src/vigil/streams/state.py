@@ -57,6 +57,9 @@ class StreamState:
     model_states: dict[str, bytes] = field(default_factory=dict)
     # The model's own stream settings (StreamSettings field -> nanoseconds), set by a client.
     settings: dict[str, int] = field(default_factory=dict)
+    # Which model the state belongs to (registry id and creation time; SQLite reuses
+    # ids): a model deleted and created again under the same name starts its own stream.
+    model_id: str | None = None
 
     @property
     def clock_ns(self) -> int | None:
@@ -76,6 +79,7 @@ class StreamState:
                 k: base64.b64encode(v).decode("ascii") for k, v in self.model_states.items()
             },
             "settings": self.settings,
+            "model_id": self.model_id,
         }
         return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_plain)
 
@@ -98,6 +102,7 @@ class StreamState:
                 k: base64.b64decode(v) for k, v in document.get("model_states", {}).items()
             },
             settings={k: int(v) for k, v in document.get("settings", {}).items()},
+            model_id=document.get("model_id"),
         )
 
 

@@ -34,6 +34,7 @@ from vigil.streams.scoring import (
     StreamSettings,
     parse_settings,
 )
+from vigil.streams.state import StreamState
 from vigil.streams.store import StateStore
 from vigil.usecases.alerts import Alerts
 from vigil.usecases.models import Models
@@ -118,14 +119,15 @@ class Streams:
             type(state).__name__,
         )
 
-    def _scorer(self, tenant: str, name: str) -> tuple[int, StreamScorer]:
+    def _scorer(self, tenant: str, name: str) -> tuple[str, int, StreamScorer]:
+        """Returns the model's identity, the version answering and its scorer."""
         model = self.deployments.get(tenant, name)
         version, loaded = self.cache.serve(tenant, name, choose_version(model))
         key = (tenant, name, version)
         scorer = self._scorers.get(key)
         if scorer is None or scorer.bundle is not loaded.bundle:
             scorer = self._scorers[key] = StreamScorer(loaded.bundle, self.settings, version)
-        return version, scorer
+        return f"{model.id}@{model.created_at.isoformat()}", version, scorer
 
     def ingest(
         self,
@@ -149,9 +151,13 @@ class Streams:
         """
         require_role(caller, "predictor")
         changed = parse_settings(dict(settings)) if settings is not None else {}
-        version, scorer = self._scorer(caller.tenant, name)
+        model_id, version, scorer = self._scorer(caller.tenant, name)
         batch = scorer.read(events)
         with self.state.locked(caller.tenant, name) as held:
+            if held.state.model_id != model_id:
+                # A first batch, or a model deleted and created again under this name:
+                # nothing of another model's stream carries over.
+                held.state = StreamState(model_id=model_id)
             held.state.settings.update(changed)
             own = replace(self.settings, **held.state.settings)
             arrival = int(self.now().timestamp() * 1_000_000) * 1000
