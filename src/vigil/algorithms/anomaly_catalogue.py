@@ -451,6 +451,7 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
         _invariants,
         "Invariants mining: count relations (1:1, 1:2, 1:3) almost every row keeps, and "
         "columns almost never non-zero; a row breaking or holding them is an anomaly.",
+        inputs="counts",
         expected_failed_checks={
             check: (
                 "rows breaking no relation all score 0 and the threshold lies above that tie, "

@@ -18,7 +18,10 @@ class AlgorithmSpec:
 
     ``scale`` says whether numeric inputs are standardised before the estimator
     (distance- and gradient-based models need it; trees do not). ``dense``
-    says whether the estimator needs a dense matrix.
+    says whether the estimator needs a dense matrix. ``inputs`` says what
+    rows it is made for: ``"numbers"`` (any numeric features) or ``"counts"``
+    (non-negative whole numbers, such as a log session's event counts, whose
+    relations it learns); generic checks on continuous data apply to the first.
 
     ``test_params`` are the parameters scikit-learn's estimator checks build it
     with, one estimator per mapping: small, so that checking the whole
@@ -49,6 +52,7 @@ class AlgorithmSpec:
     description: str
     scale: bool = False
     dense: bool = True
+    inputs: str = "numbers"
     test_params: tuple[Mapping[str, Any], ...] = field(default=({},), compare=False)
     expected_failed_checks: Mapping[str, str] = field(default_factory=dict, compare=False)
 
