@@ -8,7 +8,8 @@ from sessions_support import KEY, events
 
 from vigil.algorithms.invariants import InvariantsDetector
 from vigil.simulate import simulate
-from vigil.training.trainer import SESSION_DEFAULT, TrainSpec, train_model
+from vigil.training.session_defaults import SESSION_DEFAULT
+from vigil.training.trainer import TrainSpec, train_model
 
 
 def test_unlabelled_sessions_default_to_invariants_and_find_repeated_failures() -> None:

@@ -12,13 +12,12 @@ from sessions_support import KEY, events
 from vigil.data.loading import read_lines
 from vigil.errors import InvalidInput
 from vigil.features.extractors import make_extractor
-from vigil.training.trainer import (
+from vigil.training.session_defaults import (
     CLEAN_TARGET_FPR,
     SESSION_NORMAL_DEFAULT,
-    TrainSpec,
     known_normal_rows,
-    train_model,
 )
+from vigil.training.trainer import TrainSpec, train_model
 
 HDFS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "logs" / "hdfs_sessions"
 

@@ -20,27 +20,8 @@ units only (so a template first seen in the test part counts as unseen, as
 it would in production) and then transforms every event, so rolling windows
 see the whole stream. The extractor travels in the bundle.
 
-Anomaly detection of sessions with a label column (``target``, 1 =
-anomaly; a session is anomalous when any of its events is) is
-semi-supervised: the label is never a feature, the sessions labelled
-anomalous are left out of fitting, and the test part keeps them to score
-the model against. With no contamination left to flag, unless
-``contamination`` or ``target_fpr`` is given the threshold is
-``target_fpr`` = ``CLEAN_TARGET_FPR`` (flag what is rarer than one normal
-session in a thousand), and the default detector is ``idf_knn``
-(``SESSION_NORMAL_DEFAULT``): a new session is flagged when its mix of
-events is unlike every known-normal one (``benchmarks/anomaly/logs.py``
-measures why). Models of events and tables use the label to score the test
-part only, as before: their labels mark events inside incidents, and the
-rows around them are not all clean.
-
-Sessions without labels get ``invariants`` by default (``SESSION_DEFAULT``)
-when their event counts follow relations that all but the expected share of
-anomalies (contamination) keep: relations broken by an unfinished or
-repeated workflow, and events almost no session has. A rare but complete
-session keeps them, and repeated failures cannot mask each other as they do
-for distance detectors. Sessions without such structure (independent events
-per request, say) keep ``auto``, as does ``--algorithm auto``.
+How anomaly models of sessions are trained with and without a label column,
+and their default detectors: ``vigil.training.session_defaults``.
 """
 
 from __future__ import annotations
@@ -55,7 +36,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -66,11 +46,18 @@ from vigil.errors import InvalidInput, UsageError
 from vigil.features.extractors import FeatureExtractor, make_extractor
 from vigil.features.kinds import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
-from vigil.features.tabular import build_preprocessor, source_column
+from vigil.features.tabular import build_preprocessor
 from vigil.online.model import fit_online_model, online_params
 from vigil.simulate.labels import ALL_LABEL_COLUMNS
 from vigil.training import metrics as task_metrics
 from vigil.training.bundle import ModelBundle, anomaly_labels, profile_inputs
+from vigil.training.importance import feature_importance
+from vigil.training.session_defaults import (
+    SESSION_NORMAL_DEFAULT,
+    known_normal_params,
+    known_normal_rows,
+    session_default,
+)
 from vigil.training.tasks import check_task, detect_task
 
 Progress = Callable[[float, str], None]
@@ -78,8 +65,6 @@ log = logging.getLogger("vigil.training")
 
 # Fewer held-out rows than this cannot give a meaningful metric (r2 needs two).
 _MIN_SPLIT_ROWS = 2
-# Permutation importance is costly; on large test sets a sample gives the same ranking.
-_PERMUTATION_MAX_ROWS = 2000
 # Below this many values, a category different on every row may be chance, not an identifier.
 _MIN_IDENTIFIER_ROWS = 20
 
@@ -150,11 +135,6 @@ class TrainOutcome:
 
 # Drift compares production inputs with at most this many training rows.
 REFERENCE_ROWS = 2000
-# Trained on rows known to be normal, the share of normal rows allowed above the threshold.
-CLEAN_TARGET_FPR = 0.001
-# The default detectors for sessions, unlabelled and known-normal (see the module docstring).
-SESSION_DEFAULT = "invariants"
-SESSION_NORMAL_DEFAULT = "idf_knn"
 
 
 @dataclass
@@ -609,10 +589,18 @@ def train_model(
         extracted = prepare_extracted(frame, spec)
         data = extracted.data
         if spec.algorithm is None and getattr(extracted.extractor, "session_mode", False):
-            data.algorithm = session_default(data, spec.params, extracted.train)
+            data.algorithm = session_default(
+                data.task,
+                data.y is not None,
+                data.algorithm,
+                data.X.iloc[extracted.train],
+                spec.params,
+            )
     params, online = online_params(spec.params, data.algorithm, spec.feature_kind, data.task)
     sessions = extracted is not None and getattr(extracted.extractor, "session_mode", False)
-    params = known_normal_params(data, params, sessions=sessions)
+    params = known_normal_params(
+        data.task, data.y is not None, data.algorithm, params, sessions=sessions
+    )
     pipeline, resolved = build_pipeline(data, params, spec.feature_kind)
     resolved = {**resolved, **(online or {})}
     if spec.cv is not None and not 2 <= spec.cv <= 20:
@@ -688,64 +676,6 @@ def train_model(
     )
 
 
-def session_default(data: PreparedData, params: Mapping[str, Any], train: np.ndarray) -> str:
-    """Returns the default detector of an unlabelled session model (see the module docstring).
-
-    ``invariants`` when the event-count relations it mines hold for all but
-    the expected share of anomalies among the training sessions, else the
-    algorithm already chosen (``auto``). Labelled sessions keep theirs.
-    """
-    if data.task != "anomaly" or data.y is not None:
-        return data.algorithm
-    from vigil.algorithms.invariants import InvariantsDetector
-
-    given = params.get("contamination")
-    if given is None:  # the catalogue's default: the share of anomalies assumed unlabelled
-        given = next(
-            p.default for p in get_algorithm(SESSION_DEFAULT).params if p.name == "contamination"
-        )
-    share = float(given)
-    X = data.X.iloc[train].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(float)
-    if len(X) < 2 or not InvariantsDetector(tolerance=share).fit(X).explains():
-        return data.algorithm
-    return SESSION_DEFAULT
-
-
-def known_normal_params(
-    data: PreparedData, params: Mapping[str, Any], *, sessions: bool
-) -> Mapping[str, Any]:
-    """Returns ``params`` with ``target_fpr`` set for a session detector on known-normal sessions.
-
-    A threshold from ``contamination`` would flag that share of sessions
-    known to be normal; with labels the training sessions are clean, so the
-    threshold is the false-positive rate to accept (``CLEAN_TARGET_FPR``)
-    unless either is given. Models of events and tables are left as they are
-    (see the module docstring).
-    """
-    if data.task != "anomaly" or data.y is None or not sessions:
-        return params
-    if params.get("contamination") is not None or params.get("target_fpr") is not None:
-        return params
-    if "target_fpr" not in {p.name for p in get_algorithm(data.algorithm).params}:
-        return params
-    return {**params, "target_fpr": CLEAN_TARGET_FPR}
-
-
-def known_normal_rows(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
-    """Returns the rows of ``X`` not labelled anomalous: what a detector is fitted on.
-
-    Raises ``InvalidInput`` when every training row is labelled anomalous.
-    """
-    normal = anomaly_labels(y) == 0
-    if not normal.any():
-        raise InvalidInput(
-            f"Every training row of {y.name!r} is labelled anomalous; anomaly detection "
-            "with a label column is fitted on the rows labelled normal (0), and there are none.",
-            errors=[{"loc": ["target"], "msg": "no row labelled normal"}],
-        )
-    return X[normal]
-
-
 def _reference_sample(X: pd.DataFrame) -> pd.DataFrame | None:
     """Returns a bounded random sample of the input rows the model was trained on."""
     if X.empty:
@@ -800,50 +730,3 @@ def _cross_validate(pipeline: Pipeline, data: PreparedData, spec: TrainSpec) -> 
         f"cv_{name}_std": float(np.std(scores)),
         "cv_folds": spec.cv,
     }
-
-
-def feature_importance(
-    bundle: ModelBundle, X_test: pd.DataFrame | None, y_test: pd.Series | None
-) -> dict[str, float]:
-    """Returns importance per input column summing to 1: native if available, else permutation."""
-    estimator = bundle.pipeline[-1]
-    raw: np.ndarray | None = None
-    try:
-        raw = np.asarray(estimator.feature_importances_, dtype=float)
-    except (AttributeError, ValueError):
-        coef = getattr(estimator, "coef_", None)
-        if coef is not None:
-            raw = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).sum(axis=0)
-    if raw is not None:
-        names = bundle.pipeline[:-1].get_feature_names_out()
-        if len(names) == len(raw):
-            totals: dict[str, float] = {}
-            for name, value in zip(names, raw, strict=True):
-                column = source_column(str(name), bundle.schema)
-                totals[column] = totals.get(column, 0.0) + float(value)
-            return _normalised(totals)
-    if X_test is None or y_test is None or bundle.task not in ("classification", "regression"):
-        return {}
-    sample = X_test.iloc[:_PERMUTATION_MAX_ROWS]
-    truth = y_test.iloc[:_PERMUTATION_MAX_ROWS]
-    if bundle.task == "classification":
-        truth = pd.Series(bundle.class_codes(truth))
-        if (truth < 0).any():  # a class seen only in the test part cannot be scored
-            return {}
-    result = permutation_importance(
-        bundle.pipeline, sample, truth.to_numpy(), n_repeats=3, random_state=0
-    )
-    return _normalised(
-        {
-            c.name: max(float(v), 0.0)
-            for c, v in zip(bundle.schema, result.importances_mean, strict=True)
-        }
-    )
-
-
-def _normalised(values: dict[str, float]) -> dict[str, float]:
-    total = sum(values.values())
-    if total <= 0:
-        return {k: 0.0 for k in values}
-    ordered = sorted(values.items(), key=lambda kv: kv[1], reverse=True)
-    return {k: round(v / total, 6) for k, v in ordered}
