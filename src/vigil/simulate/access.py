@@ -148,7 +148,7 @@ def simulate_access(
         >>> int(frame["is_anomaly"].sum()), sorted(set(frame["anomaly_type"]) - {""})
         (20, ['error_burst', 'latency_spike'])
         >>> frame["line"].iloc[0].split(" [")[1][:26]
-        '01/Jan/2024:00:00:01 +0000'
+        '01/Jan/2024:00:00:07 +0000'
     """
     rng = np.random.default_rng(seed)
     origin = as_naive_utc(start)
