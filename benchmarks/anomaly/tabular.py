@@ -333,6 +333,33 @@ def summarise(
     }
 
 
+def resummarise(stored: dict[str, Any]) -> dict[str, Any]:
+    """Returns ``stored`` results summarised again over today's candidate configurations.
+
+    Every candidate's per-set ROC AUC is stored (``candidate_roc_auc``), so a
+    smaller grid needs no new fits; a configuration not stored raises.
+    """
+    labels = [label for label in stored["detectors"] if label != "auto LODO"]
+    wanted = [config.label for config in candidate_configs()]
+    tables = {
+        name: {label: row[label] for label in wanted}
+        for name, row in stored["candidate_roc_auc"].items()
+    }
+    results = summarise(
+        stored["runs"],
+        stored["datasets"],
+        labels,
+        tuple(stored["seeds"]),
+        stored["row_cap"],
+        tables,
+        stored["lodo"]["member_fit_seconds"],
+    )
+    for key in ("wall_seconds", "wall_seconds_note"):
+        if key in stored:
+            results[key] = stored[key]
+    return results
+
+
 def compare(
     means: dict[str, dict[str, float]], overall: dict[str, float], label: str
 ) -> dict[str, Any]:
@@ -417,6 +444,12 @@ def main() -> None:
         "sklearn's IsolationForest always runs)",
     )
     parser.add_argument("--no-lodo", action="store_true", help="skip the LODO search of auto")
+    parser.add_argument(
+        "--resummarise",
+        action="store_true",
+        help="recompute the summary and LODO of --output from its stored runs and candidate "
+        "scores (after a change of the candidate grid), without running anything",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="where member scores are kept")
     parser.add_argument("--cap", type=int, default=None, help="row cap per data set")
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the CSV files")
@@ -436,6 +469,13 @@ def main() -> None:
     if set(chosen) - set(by_label):
         parser.error(f"unknown detectors: {', '.join(sorted(set(chosen) - set(by_label)))}")
     seeds = tuple(int(s) for s in args.seeds.split(","))
+
+    if args.resummarise:
+        results = resummarise(json.loads(args.output.read_text()))
+        print(render(results))
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"Rewrote {args.output}")
+        return
 
     started = time.perf_counter()
     cache = None if args.no_lodo else args.cache

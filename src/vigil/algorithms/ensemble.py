@@ -21,8 +21,9 @@ form:
 - ``rank``: the mean calibrated score (rank averaging);
 - ``zscore``: the mean z-score (standardised averaging, as PyOD's combination).
 
-``auto`` on tables is ``max`` of ``isolation_forest`` and ``subsampled_knn``
-(chosen on 26 tables, benchmarks/anomaly/tabular.py). The combination is
+``auto`` on tables is ``zscore`` of ``isolation_forest`` and ``subsampled_knn``
+(k=10, features min-max scaled), chosen on 26 tables (benchmarks/anomaly/
+tabular.py); on logs and requests ``max`` of ``subsampled_knn`` and ``ecod``. The combination is
 calibrated again by the ``CalibratedAnomalyDetector`` that wraps the ensemble
 in the catalogue, so its threshold and severity bands mean what they mean for
 a single detector.
