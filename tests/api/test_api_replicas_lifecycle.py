@@ -218,6 +218,17 @@ def test_the_loop_runs_once_across_two_api_processes_and_a_worker(
 
             # v2 serves the shifted traffic through the second process below its trained f1
             # (held-out rows of the old traffic), but better than v1 did: no rollback to v1.
+            # Only a little below (as in test_lifecycle_scenario.py), so any drop counts here.
+            service.policies.put_policy(
+                OWNER,
+                "logs",
+                {
+                    **LOG_POLICY,
+                    "min_feedback": 600,
+                    "degradation_drop": 0.001,
+                    "rollback": {"enabled": True, "metric_drop": 0.001},
+                },
+            )
             _send_with_feedback(second, shifted_logs(600, seed=3))
             withheld = eventually(
                 lambda: [
