@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from clock_support import Clock
 from vigil.config import Settings
 from vigil.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from vigil.registry.audit import AuditLog
@@ -19,22 +20,9 @@ from vigil.usecases.audit import Audit
 OPERATOR = Caller(tenant="default", actor="test", role="admin")
 
 
-class Clock:
-    """A wall clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from lifecycle_support import Clock
 from sqlalchemy import Engine
 
+from clock_support import Clock
 from vigil.config import Settings
 from vigil.registry.artifacts import LocalArtifactStore
 from vigil.registry.db import create_engine_for, upgrade

@@ -8,7 +8,6 @@ import pytest
 from lifecycle_support import (
     ADMIN,
     FEATURES,
-    Clock,
     actions,
     alerts,
     frame,
@@ -20,6 +19,7 @@ from lifecycle_support import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clock_support import Clock
 from vigil.data.loading import Dataset
 from vigil.errors import Conflict
 from vigil.monitoring.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from lifecycle_support import ADMIN, Clock, frame, train
+from lifecycle_support import ADMIN, frame, train
 
+from clock_support import Clock
 from vigil.lifecycle.controller import LifecycleController
 from vigil.registry.policies import PolicyRecord
 from vigil.service import VigilService

@@ -6,9 +6,10 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from lifecycle_support import ADMIN, Clock, frame, train
+from lifecycle_support import ADMIN, frame, train
 from sqlalchemy import Engine
 
+from clock_support import Clock
 from vigil.registry.db import create_engine_for
 from vigil.registry.policies import LeaseStore, PolicyStore
 from vigil.service import VigilService

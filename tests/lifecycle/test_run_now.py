@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from lifecycle_support import ADMIN, Clock, frame, train
+from lifecycle_support import ADMIN, frame, train
 from sqlalchemy import Engine, update
 
+from clock_support import Clock
 from vigil.config import Settings
 from vigil.registry.artifacts import LocalArtifactStore
 from vigil.registry.db import create_engine_for

@@ -4,8 +4,9 @@ policies are shown only to their own tenant."""
 from __future__ import annotations
 
 import pytest
-from lifecycle_support import ADMIN, Clock, actions, frame, retrain_jobs, traffic, train
+from lifecycle_support import ADMIN, actions, frame, retrain_jobs, traffic, train
 
+from clock_support import Clock
 from vigil.errors import Forbidden, NotFound
 from vigil.lifecycle.policy import Policy, parse_policy
 from vigil.security import Caller

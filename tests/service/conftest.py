@@ -7,8 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from service_support import Clock
 
+from clock_support import Clock
 from vigil.config import Settings
 from vigil.registry.artifacts import LocalArtifactStore
 from vigil.registry.db import create_engine_for, upgrade

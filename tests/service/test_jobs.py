@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from service_support import ADMIN, Clock
+from service_support import ADMIN
 
+from clock_support import Clock
 from vigil.errors import Conflict, InvalidInput, NotFound
 from vigil.security import Caller
 from vigil.service import VigilService

@@ -12,8 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from service_support import ADMIN, Clock
+from service_support import ADMIN
 
+from clock_support import Clock
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset

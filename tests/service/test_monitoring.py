@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from service_support import ADMIN, Clock
+from service_support import ADMIN
 
+from clock_support import Clock
 from vigil.data.loading import Dataset
 from vigil.errors import InvalidInput
 from vigil.monitoring.drift import DriftSettings, dataset_drift, psi

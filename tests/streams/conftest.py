@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stream_support import REDIS_URL, Clock, redis_available
+from stream_support import REDIS_URL, redis_available
 
+from clock_support import Clock
 from vigil.config import Settings
 from vigil.registry.artifacts import LocalArtifactStore
 from vigil.registry.db import create_engine_for, upgrade
@@ -54,7 +56,7 @@ def stream_service(
         settings = replace(settings, state_url=REDIS_URL)
     engine = create_engine_for(database_url)
     upgrade(engine)
-    clock = Clock()
+    clock = Clock(datetime(2026, 1, 1, tzinfo=UTC))
     service = VigilService(
         replace(settings, database_url=database_url),
         RegistryStore(engine, clock),
