@@ -12,12 +12,18 @@ if ! "$VIGIL" models show demo-logs >/dev/null 2>&1; then
   "$VIGIL" simulate logs --rows 20000 --anomaly-rate 0.03 --seed 7 --out "$HOME_DIR/demo-logs.jsonl"
   "$VIGIL" train "$HOME_DIR/demo-logs.jsonl" --name demo-logs --task anomaly \
     --features logs --target is_anomaly
+  # The demo stream starts with the 500 events before the newest one as its history
+  # (pushed in process, into the state store the server reads), so the newest event,
+  # sent alone, is judged with its past as it would be inside the whole log.
+  echo "Pushing 500 events into the demo stream as its history..."
+  tail -n 501 "$HOME_DIR/demo-logs.jsonl" | head -n 500 | "$VIGIL" watch demo-logs - --json >/dev/null
+  tail -n 1 "$HOME_DIR/demo-logs.jsonl" > "$HOME_DIR/demo-next-event.jsonl"
 fi
 if [ -f "$HOME_DIR/admin.key" ] && [ -z "${VIGIL_ADMIN_KEY:-}" ]; then
   echo "Admin key (from $HOME_DIR/admin.key): $(cat "$HOME_DIR/admin.key")"
 fi
 echo "Try:  curl -s -H \"Authorization: Bearer <admin key>\" http://127.0.0.1:8000/v1/models"
-echo "Push events as they happen (each judged with its stream's history):"
-echo "      tail -n 100 $HOME_DIR/demo-logs.jsonl | curl -s -H \"Authorization: Bearer <admin key>\" \\"
-echo "        -H 'Content-Type: application/x-ndjson' --data-binary @- http://127.0.0.1:8000/v1/models/demo-logs/events"
+echo "Push events as they happen; each is judged with its stream's history. One event:"
+echo "      curl -s -H \"Authorization: Bearer <admin key>\" -H 'Content-Type: application/x-ndjson' \\"
+echo "        --data-binary @$HOME_DIR/demo-next-event.jsonl http://127.0.0.1:8000/v1/models/demo-logs/events"
 exec "$VIGIL" serve --host 127.0.0.1 --port 8000
