@@ -15,6 +15,13 @@ a process tries the lock of every other file: one it gets belonged to a
 process that is gone; ``accepted - written`` of that file is the loss, which
 the caller records in the database (``prediction_log_losses``) before the
 file is removed. A clean stop writes everything and removes its own file.
+
+A batch is written in one transaction, and a process can die after its
+commit reached the database but before ``written`` was counted (the commit's
+fsync is the slow part of a write, so that window is real). The file also
+names the batch in flight — its size and the id of its first record — and
+the collector asks the database whether that id is there: the transaction
+is all or nothing, so one id settles the whole batch.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from pathlib import Path
 
 log = logging.getLogger("vigil.serving.log")
 
-# accepted, written (unsigned 64-bit), the owner's start time (epoch seconds), its pid.
-_LAYOUT = struct.Struct("<QQdQ")
+# accepted, written (unsigned 64-bit), the owner's start time (epoch seconds), its pid,
+# the size of the batch being written and the id of its first record (ASCII, padded).
+_LAYOUT = struct.Struct("<QQdQQ64s")
 _SUFFIX = ".counts"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_ID_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class DeadWriter:
     accepted: int
     written: int
     started_at: float
+    # The batch being written when the process died (0 records: none) and its first id.
+    in_flight: int = 0
+    in_flight_first_id: str = ""
 
     @property
     def lost(self) -> int:
@@ -68,6 +80,8 @@ class LossLedger:
         self._map = mmap.mmap(self._fd, _LAYOUT.size)
         self.accepted = 0
         self.written = 0
+        self._in_flight = 0
+        self._in_flight_first_id = b""
         self._started = time.time()
         self._lock = threading.Lock()
         self._store()
@@ -78,14 +92,32 @@ class LossLedger:
             self.accepted += count
             self._store()
 
+    def begin_write(self, count: int, first_id: str) -> None:
+        """Names the batch about to be written: ``count`` records, the first with ``first_id``."""
+        with self._lock:
+            self._in_flight = count
+            self._in_flight_first_id = first_id.encode("ascii", "replace")[:_ID_BYTES]
+            self._store()
+
     def add_written(self, count: int) -> None:
-        """Counts records written to the database."""
+        """Counts records written to the database (the batch in flight, if any, is done)."""
         with self._lock:
             self.written += count
+            self._in_flight = 0
+            self._in_flight_first_id = b""
             self._store()
 
     def _store(self) -> None:
-        _LAYOUT.pack_into(self._map, 0, self.accepted, self.written, self._started, os.getpid())
+        _LAYOUT.pack_into(
+            self._map,
+            0,
+            self.accepted,
+            self.written,
+            self._started,
+            os.getpid(),
+            self._in_flight,
+            self._in_flight_first_id,
+        )
 
     def close(self, *, remove: bool) -> None:
         """Releases the file; ``remove`` when everything accepted was written (a clean stop)."""
@@ -98,12 +130,17 @@ class LossLedger:
             os.close(self._fd)
 
 
-def collect_dead_writers(directory: Path, record: Callable[[DeadWriter], None]) -> list[DeadWriter]:
+def collect_dead_writers(
+    directory: Path,
+    record: Callable[[DeadWriter], None],
+    committed: Callable[[str], bool] = lambda first_id: False,
+) -> list[DeadWriter]:
     """Returns the files of processes that died, each handed to ``record`` and then removed.
 
     A file whose lock cannot be taken belongs to a running process and is
     left alone. ``record`` runs while the lock is held, so two processes
-    starting at once never count the same file twice.
+    starting at once never count the same file twice. A batch in flight whose
+    first id ``committed`` finds in the database counts as written.
     """
     found: list[DeadWriter] = []
     if not directory.is_dir():
@@ -126,8 +163,13 @@ def collect_dead_writers(directory: Path, record: Callable[[DeadWriter], None]) 
                 continue
             raw = os.read(fd, _LAYOUT.size)
             if len(raw) == _LAYOUT.size:
-                accepted, written, started, _pid = _LAYOUT.unpack(raw)
-                dead = DeadWriter(path.name[: -len(_SUFFIX)], accepted, written, started)
+                accepted, written, started, _pid, in_flight, first = _LAYOUT.unpack(raw)
+                first_id = first.rstrip(b"\0").decode("ascii", "replace")
+                if in_flight and first_id and committed(first_id):
+                    written, in_flight = written + in_flight, 0
+                dead = DeadWriter(
+                    path.name[: -len(_SUFFIX)], accepted, written, started, in_flight, first_id
+                )
                 record(dead)
                 found.append(dead)
             path.unlink(missing_ok=True)

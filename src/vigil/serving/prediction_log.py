@@ -199,6 +199,8 @@ class PredictionLog(SqlStore):
                     self.stats.pending = len(self._buffer.records)
                 if not batch:
                     return written
+                if self._ledger is not None:
+                    self._ledger.begin_write(len(batch), batch[0].id)
                 try:
                     self._write(batch)
                 except Exception as exc:
@@ -275,7 +277,7 @@ class PredictionLog(SqlStore):
     def collect_losses(self) -> list[DeadWriter]:
         """Returns the writers that died on this home, their losses recorded in the database."""
         assert self.ledger_dir is not None
-        dead = collect_dead_writers(self.ledger_dir, self._record_loss)
+        dead = collect_dead_writers(self.ledger_dir, self._record_loss, self._is_logged)
         for writer in dead:
             if writer.lost:
                 log.warning(
@@ -285,6 +287,15 @@ class PredictionLog(SqlStore):
                     writer.instance,
                 )
         return dead
+
+    def _is_logged(self, prediction_id: str) -> bool:
+        """Returns whether the prediction log holds the record ``prediction_id``."""
+        table = cast(Table, PredictionRow.__table__)
+        with self.writing() as session:
+            found = session.execute(
+                select(table.c.id).where(table.c.id == prediction_id).limit(1)
+            ).first()
+        return found is not None
 
     def _record_loss(self, writer: DeadWriter) -> None:
         if writer.lost == 0:
