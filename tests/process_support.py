@@ -1,4 +1,4 @@
-"""Starting and stopping the real processes tests run against: a free port, a clean stop.
+"""Starting, stopping and waiting on the real processes tests run against.
 
 Lives at the root of ``tests/`` (which the root ``conftest.py`` puts on the
 import path) because ``tests/api``, ``tests/docs`` and others start servers.
@@ -9,8 +9,13 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 STOP_TIMEOUT = 30.0
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -35,3 +40,18 @@ def stop_server(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
+
+
+def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float) -> T:
+    """Returns the first result of ``probe`` that ``accept`` takes, polling up to ``timeout``.
+
+    For state another process converges to (a replica following a deployment);
+    the last result is returned unaccepted when time runs out, for the assertion.
+    """
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        result = probe()
+        if accept(result) or time.monotonic() >= deadline:
+            return result
+        pause.wait(0.05)

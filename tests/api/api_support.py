@@ -10,10 +10,10 @@ import selectors
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pandas as pd
@@ -49,8 +49,6 @@ VIGIL_ENV_NAMES = (
 SERVER_START_TIMEOUT = 60.0
 # Replicas (worker processes) follow a deployment change within two seconds.
 REPLICA_FOLLOW_SECONDS = 5.0
-
-T = TypeVar("T")
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -145,21 +143,6 @@ def open_api(home: Path, settings: ApiSettings) -> Iterator[Api]:
         clock.advance(3600)
         yield api
     service.store.engine.dispose()
-
-
-def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float) -> T:
-    """Returns the first result of ``probe`` that ``accept`` takes, polling up to ``timeout``.
-
-    For state another process converges to (a replica following a deployment);
-    the last result is returned unaccepted when time runs out, for the assertion.
-    """
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        result = probe()
-        if accept(result) or time.monotonic() >= deadline:
-            return result
-        pause.wait(0.05)
 
 
 @dataclass

@@ -12,16 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_support import (
-    REPLICA_FOLLOW_SECONDS,
-    VIGIL_ENV_NAMES,
-    Api,
-    Server,
-    eventually,
-    read_until_started,
-)
+from api_support import REPLICA_FOLLOW_SECONDS, VIGIL_ENV_NAMES, Api, Server, read_until_started
 
-from process_support import free_port, stop_server
+from process_support import eventually, free_port, stop_server
 
 
 def test_keys_are_listed_without_secrets_and_revoked_with_a_401_after(api: Api) -> None:

@@ -22,17 +22,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_support import (
-    CHURN,
-    VIGIL_ENV_NAMES,
-    Server,
-    eventually,
-    json_rows,
-    read_until_started,
-)
+from api_support import CHURN, VIGIL_ENV_NAMES, Server, json_rows, read_until_started
 from sqlalchemy import update
 
-from process_support import free_port
+from process_support import eventually, free_port
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from api_support import VIGIL_ENV_NAMES, Server, eventually, read_until_started
+from api_support import VIGIL_ENV_NAMES, Server, read_until_started
 
-from process_support import free_port
+from process_support import eventually, free_port
 
 ADMIN = "restart-test-admin"
 

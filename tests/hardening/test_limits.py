@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from process_support import eventually
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.errors import InvalidInput
@@ -34,17 +33,6 @@ def _rows(count: int) -> list[dict[str, Any]]:
 
 def _service(home: Path, **env: str) -> VigilService:
     return VigilService.from_settings(Settings.from_env({"VIGIL_HOME": str(home), **env}))
-
-
-def _wait_for(probe: Callable[[], Any], accept: Callable[[Any], bool], timeout: float) -> Any:
-    """Returns the first accepted result of ``probe``, polling up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        result = probe()
-        if accept(result) or time.monotonic() >= deadline:
-            return result
-        pause.wait(0.05)
 
 
 @pytest.fixture
@@ -101,7 +89,7 @@ def _submit_slow(service: VigilService, name: str = "slow") -> str:
 
 
 def _fitting(service: VigilService, job_id: str) -> dict[str, Any]:
-    state = _wait_for(
+    state = eventually(
         lambda: service.jobs.get_job(TRAINER, job_id),
         lambda j: j["status"] == "running" and "fitting" in (j.get("message") or ""),
         timeout=60,
@@ -115,7 +103,7 @@ def test_a_cancel_stops_a_long_fit_within_5_seconds(service: VigilService) -> No
     job_id = _submit_slow(service)
     _fitting(service, job_id)
     service.jobs.cancel_job(TRAINER, job_id)
-    state = _wait_for(
+    state = eventually(
         lambda: service.jobs.get_job(TRAINER, job_id),
         lambda j: j["status"] == "cancelled",
         timeout=5,
@@ -126,7 +114,7 @@ def test_a_cancel_stops_a_long_fit_within_5_seconds(service: VigilService) -> No
     quick = service.training.submit_training(
         TRAINER, "quick", {"data": {"rows": _rows(80)}, "target": "churned"}
     )["id"]
-    done = _wait_for(
+    done = eventually(
         lambda: service.jobs.get_job(TRAINER, quick),
         lambda j: j["status"] in ("succeeded", "failed"),
         timeout=120,
@@ -139,7 +127,7 @@ def test_a_job_past_its_time_limit_is_stopped_and_failed(tmp_path: Path) -> None
     try:
         limited.jobs.start_workers(1)
         job_id = _submit_slow(limited)
-        state = _wait_for(
+        state = eventually(
             lambda: limited.jobs.get_job(TRAINER, job_id),
             lambda j: j["status"] in ("failed", "succeeded", "cancelled"),
             timeout=60,
