@@ -19,6 +19,10 @@ whose ``is_anomaly`` column (0/1) says which rows are anomalous and whose
   ``.log`` file they are raw lines with the labels in ``NAME.labels.csv``
   beside them (:mod:`vigil.simulate.access`).
 
+``sales`` (:data:`SERIES_KINDS`) is data to forecast, not to flag: hourly
+units sold per store and product with daily and weekly cycles, a trend,
+promotions and holidays, and no label columns (:mod:`vigil.simulate.sales`).
+
 :data:`LABEL_COLUMNS` names, per kind, the columns that say what a row truly
 is (``is_anomaly``, ``anomaly_type``, and the users' ``segment``); the
 trainer leaves them out of the features unless they are the target or are
@@ -51,6 +55,7 @@ __all__ = [
     "KINDS",
     "LABEL_COLUMNS",
     "MAX_ANOMALY_RATE",
+    "SERIES_KINDS",
     "simulate",
     "write_frame",
 ]
@@ -58,6 +63,8 @@ __all__ = [
 # Each kind's generator is vigil.simulate.<kind>.simulate_<kind>, imported when first
 # asked for: the trainer reads LABEL_COLUMNS without loading every generator.
 KINDS = ("logs", "metrics", "requests", "transactions", "users", "access")
+# Unlabelled series to forecast (``anomaly_rate`` does not apply to them).
+SERIES_KINDS = ("sales",)
 # Suffixes written as raw log lines (only kinds with a ``line`` column can be).
 RAW_LOG_SUFFIXES = (".log", ".txt")
 MAX_ANOMALY_RATE = 0.5
@@ -87,8 +94,8 @@ def simulate(
         >>> simulate("metrics", rows=1000, seed=7).equals(frame)
         True
     """
-    if kind not in KINDS:
-        raise UsageError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
+    if kind not in KINDS and kind not in SERIES_KINDS:
+        raise UsageError(f"Unknown kind {kind!r}; use one of {', '.join(KINDS + SERIES_KINDS)}.")
     if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
         raise UsageError(f"rows must be a whole number of at least 1, not {rows!r}.")
     if not isinstance(anomaly_rate, numbers.Real) or not 0.0 <= anomaly_rate <= MAX_ANOMALY_RATE:
@@ -100,8 +107,10 @@ def simulate(
     if start is not None and not isinstance(start, datetime):
         raise UsageError(f"start must be a datetime, not {start!r}.")
     generate = getattr(importlib.import_module(f"vigil.simulate.{kind}"), f"simulate_{kind}")
-    if kind == "users":  # users have no timeline
-        frame: pd.DataFrame = generate(int(rows), float(anomaly_rate), int(seed))
+    if kind in SERIES_KINDS:  # no anomalies to place
+        frame: pd.DataFrame = generate(int(rows), int(seed), start)
+    elif kind == "users":  # users have no timeline
+        frame = generate(int(rows), float(anomaly_rate), int(seed))
     else:
         frame = generate(int(rows), float(anomaly_rate), int(seed), start)
     return frame
