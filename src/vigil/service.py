@@ -93,6 +93,24 @@ class built_on_first_use(Generic[Part]):  # noqa: N801 - used as a decorator, li
         return part
 
 
+class OnFirstCall(Generic[Part]):
+    """Stands in for a part that a long-lived component is given but may never call.
+
+    Attribute access is passed to the part, which ``build`` returns (the
+    service's ``built_on_first_use`` caches it, so every call reaches one part).
+    The lifecycle controller is built when a server starts, yet needs
+    monitoring and retraining, and with them pandas and scikit-learn, only
+    once a model has a policy: with this, a server without policies never
+    imports them, and one with policies imports them on its first tick.
+    """
+
+    def __init__(self, build: Callable[[], Part]) -> None:
+        self._build = build
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._build(), attribute)
+
+
 @dataclass(frozen=True)
 class Stores:
     """The database stores, all on one engine."""
@@ -305,10 +323,10 @@ class VigilService:
 
         controller = LifecycleController(
             models=self.models,
-            monitoring=self.monitoring,
+            monitoring=OnFirstCall(lambda: self.monitoring),
             alerts=self.alerts,
             policies=self.policies,
-            retraining=self.retraining,
+            retraining=OnFirstCall(lambda: self.retraining),
         )
         return Scheduling(controller, self.stores.leases, self.audit, self.instance_id, self.now)
 

@@ -6,16 +6,35 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from vigil.jsonsafe import json_safe
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    # The consoles for people, on stdout and stderr: made on first use (``__getattr__``),
+    # so a command that prints only JSON never imports Rich.
+    out: Console
+    err: Console
+
+_consoles: dict[str, Console] = {}
+
+
+def console(name: str) -> Console:
+    """Returns the console ``out`` (stdout) or ``err`` (stderr), made on first use."""
+    if name not in _consoles:
+        from rich.console import Console
+
+        _consoles[name] = Console(stderr=name == "err", highlight=False, soft_wrap=True)
+    return _consoles[name]
+
+
+def __getattr__(name: str) -> Console:
+    """Returns ``render.out`` and ``render.err`` (module attributes made on first use)."""
+    if name in ("out", "err"):
+        return console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def emit_json(document: Any) -> None:
@@ -26,12 +45,14 @@ def emit_json(document: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Prints a table for people."""
+    from rich.table import Table
+
     view = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         view.add_column(column)
     for row in rows:
         view.add_row(*(fmt(v) for v in row))
-    out.print(view)
+    console("out").print(view)
 
 
 def fmt(value: Any) -> str:
@@ -53,16 +74,18 @@ def scalar_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
 @contextmanager
 def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
     """Yields a ``(fraction, message)`` callback driving a bar on a terminal, else a no-op."""
-    if not enabled or not err.is_terminal:
+    if not enabled or not console("err").is_terminal:
         yield lambda fraction, message: None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("{task.fields[step]}"),
         TimeElapsedColumn(),
-        console=err,
+        console=console("err"),
         transient=True,
     )
     with bar:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from vigil.cli import render
 from vigil.cli.common import JsonFlag
@@ -134,6 +133,8 @@ def _remote(name: str, url: str) -> Send:
 def _show(
     answer: dict[str, Any], events: list[Any], totals: dict[str, int], json_output: bool
 ) -> None:
+    from rich.markup import escape  # here: ``vigil --help`` loads this module
+
     totals["events"] += int(answer.get("accepted", 0))
     totals["rejected"] += len(answer.get("rejected", []))
     for anomaly in answer.get("anomalies", []):

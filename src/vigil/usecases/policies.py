@@ -13,7 +13,6 @@ from typing import Any
 
 from vigil.errors import InvalidInput
 from vigil.lifecycle.policy import Policy, parse_policy
-from vigil.monitoring.performance import LIVE_METRICS
 from vigil.registry.policies import PolicyRecord, PolicyStore
 from vigil.registry.store import RegistryStore
 from vigil.security import Caller, require_role
@@ -65,6 +64,10 @@ class Policies:
 
     def put_policy(self, caller: Caller, name: str, document: Any) -> dict[str, Any]:
         """Returns the policy after replacing it; a bad field is refused, naming it."""
+        # Here, not at the top: the metrics module imports scikit-learn, which a
+        # server's scheduler (it reads policies on every tick) should not pay for.
+        from vigil.monitoring.performance import LIVE_METRICS
+
         require_role(caller, "trainer")
         policy = parse_policy(document)
         task = self.store.get_model(caller.tenant, name).task
