@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -17,7 +17,9 @@ from vigil.api.settings import ApiSettings
 from vigil.errors import InvalidInput
 from vigil.service import VigilService
 from vigil.serving.model_cache import WouldBlock
-from vigil.usecases.predictions import PredictResult
+
+if TYPE_CHECKING:  # the use case imports pandas and the serving stack: on first use
+    from vigil.usecases.predictions import PredictResult
 
 router = APIRouter(
     prefix="/v1/models",
