@@ -19,6 +19,7 @@ from vigil.algorithms.calibration import (
 )
 from vigil.algorithms.ecod import ECODDetector
 from vigil.algorithms.ensemble import COMBINATIONS, AnomalyEnsemble
+from vigil.algorithms.forecast_residual import ForecastResidualDetector
 from vigil.algorithms.idf_knn import IDFKNNDetector
 from vigil.algorithms.invariants import InvariantsDetector
 from vigil.algorithms.knn import KNNDetector
@@ -165,6 +166,10 @@ def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
 
 def _ecod(task: str, p: dict[str, Any]) -> Any:
     return _calibrated(ECODDetector(), p)
+
+
+def _forecast_residual(task: str, p: dict[str, Any]) -> Any:
+    return _calibrated(ForecastResidualDetector(), p)
 
 
 def _idf_knn(task: str, p: dict[str, Any]) -> Any:
@@ -436,6 +441,15 @@ ANOMALY_ENTRIES: tuple[AlgorithmSpec, ...] = (
         _threshold_params(),
         _ecod,
         "ECOD: how deep each feature lies in its training tails; parameter-free.",
+    ),
+    AlgorithmSpec(
+        "forecast_residual",
+        ("anomaly",),
+        _threshold_params(),
+        _forecast_residual,
+        "Metric streams (--features metrics): a point's distance outside its forecast "
+        "interval, from an online seasonal forecaster and the running spread of its misses; "
+        "on other features, a row's distance outside each feature's central training interval.",
     ),
     AlgorithmSpec(
         "idf_knn",

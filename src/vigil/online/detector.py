@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vigil.errors import UsageError
+from vigil.online import layout
 from vigil.online.state import OnlineState, SeriesState
 
 DEFAULT_HALF_LIFE = 1000
@@ -31,6 +32,14 @@ DEFAULT_REFRACTORY = 192
 MAX_CYCLE = 10_000
 # A longer span costs a longer scan per point; 2,000 points is 33 minutes of seconds.
 MAX_REFRACTORY = 2_000
+# The surprises of the default detector (layout's bit mask), and the forecast
+# residual alone (the ``forecast_residual`` algorithm).
+DEFAULT_COMPONENTS = layout.VALUE | layout.STEP | layout.LEVEL | layout.CYCLE
+FORECAST_COMPONENTS = layout.FORECAST
+# The forecaster's smoothing of its level and of each phase's seasonal offset (per point,
+# per day): about 20 points to follow a new level, about 10 days to learn a new profile.
+DEFAULT_ALPHA = 0.05
+DEFAULT_GAMMA = 0.1
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,11 @@ class OnlineDetector:
     refractory : int
         How many earlier scores a new alarm must rise above (points).
     cycle : int
-        Points in one day, for the cycle residual (0: none).
+        Points in one day, for the cycle residual and the forecast's season (0: none).
+    components : int
+        Which surprises the raw score takes the largest of (``layout``'s bits).
+    alpha, gamma : float
+        The forecaster's smoothing of its level and of its seasonal offsets.
     learn : bool
         Whether scoring keeps learning (``online=true``) or the references
         stay as training left them (``online=false``).
@@ -57,6 +70,9 @@ class OnlineDetector:
     refractory: int = DEFAULT_REFRACTORY
     cycle: int = 0
     learn: bool = True
+    components: int = DEFAULT_COMPONENTS
+    alpha: float = DEFAULT_ALPHA
+    gamma: float = DEFAULT_GAMMA
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -68,6 +84,13 @@ class OnlineDetector:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise UsageError(f"{name} must be an integer from {low} to {high}; got {value!r}.")
+        if not 0 < self.components <= layout.ALL_COMPONENTS:
+            raise UsageError(
+                f"components must be a non-empty set of surprises; got {self.components}."
+            )
+        for name in ("alpha", "gamma"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise UsageError(f"{name} must lie in (0, 1]; got {getattr(self, name)!r}.")
 
     @property
     def window(self) -> int:
@@ -100,6 +123,9 @@ class OnlineDetector:
                 values,
                 self.learn if learn is None else learn,
                 self.cycle,
+                self.components,
+                self.alpha,
+                self.gamma,
                 out,
                 state.value_ring,
                 state.value_sorted,
@@ -115,6 +141,9 @@ class OnlineDetector:
                 state.point_ring,
                 state.mean_ring,
                 state.lik_ring,
+                state.season,
+                state.residual_ring,
+                state.residual_sorted,
                 state.counts,
                 state.scalars,
             )

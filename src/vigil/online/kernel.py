@@ -45,8 +45,13 @@ import numpy as np
 from numba import njit
 
 from vigil.online.layout import (
+    CYCLE,
+    FORECAST,
+    FORECAST_LEVEL,
+    HAS_FORECAST,
     HAS_LAST,
     LAST_VALUE,
+    LEVEL,
     MEAN_SUM,
     MEAN_SUMSQ,
     MIN_REFERENCE,
@@ -55,6 +60,7 @@ from vigil.online.layout import (
     N_LEVELS,
     N_LIKS,
     N_RAW,
+    N_RESIDUALS,
     N_SCORES,
     N_STEPS,
     N_VALUES,
@@ -64,9 +70,12 @@ from vigil.online.layout import (
     POS_LEVELS,
     POS_LIKS,
     POS_RAW,
+    POS_RESIDUALS,
     POS_SCORES,
     POS_STEPS,
     POS_VALUES,
+    STEP,
+    VALUE,
 )
 
 _MIN_STD = 1e-3
@@ -184,10 +193,42 @@ def _push_sums(
 
 
 @njit(cache=True)
+def _update_forecast(
+    x: float,
+    phase: int,
+    cycle: int,
+    seen: int,
+    alpha: float,
+    gamma: float,
+    season: np.ndarray,
+    counts: np.ndarray,
+    scalars: np.ndarray,
+) -> None:
+    """Moves the forecaster's level and this phase's seasonal offset towards ``x``.
+
+    The first point sets the level; during the first season each phase's
+    offset is its value less the level then; after, both are exponentially
+    smoothed (``alpha`` the level, ``gamma`` the offsets).
+    """
+    if counts[HAS_FORECAST] == 0:
+        scalars[FORECAST_LEVEL] = x
+        counts[HAS_FORECAST] = 1
+    if cycle > 0 and seen < cycle:
+        season[phase] = x - scalars[FORECAST_LEVEL]
+        return
+    level = scalars[FORECAST_LEVEL] + alpha * (x - season[phase] - scalars[FORECAST_LEVEL])
+    season[phase] += gamma * (x - level - season[phase])
+    scalars[FORECAST_LEVEL] = level
+
+
+@njit(cache=True)
 def score_run(
     values: np.ndarray,
     learn: bool,
     cycle: int,
+    components: int,
+    alpha: float,
+    gamma: float,
     out: np.ndarray,
     value_ring: np.ndarray,
     value_sorted: np.ndarray,
@@ -203,6 +244,9 @@ def score_run(
     point_ring: np.ndarray,
     mean_ring: np.ndarray,
     lik_ring: np.ndarray,
+    season: np.ndarray,
+    residual_ring: np.ndarray,
+    residual_sorted: np.ndarray,
     counts: np.ndarray,
     scalars: np.ndarray,
 ) -> None:
@@ -217,12 +261,14 @@ def score_run(
     for i in range(values.shape[0]):
         x = values[i]
         has_last = counts[HAS_LAST] == 1
-        # 1-2. The raw score: the largest surprise of value, step and cycle residual.
-        raw = _surprise(value_sorted, counts[N_VALUES], x, True)
-        step = abs(x - scalars[LAST_VALUE]) if has_last else 0.0
-        if has_last:
-            raw = max(raw, _surprise(step_sorted, counts[N_STEPS], step, False))
         seen = counts[N_HISTORY]
+        # 1-2. The raw score: the largest of the chosen surprises.
+        raw = 0.0
+        if components & VALUE:
+            raw = _surprise(value_sorted, counts[N_VALUES], x, True)
+        step = abs(x - scalars[LAST_VALUE]) if has_last else 0.0
+        if has_last and components & STEP:
+            raw = max(raw, _surprise(step_sorted, counts[N_STEPS], step, False))
         # The level: the mean of the last values, this one included, once there are enough.
         points = recent.shape[0]
         recent[seen % points] = x
@@ -232,12 +278,24 @@ def score_run(
             for k in range(points):
                 level += recent[k]
             level /= points
-            raw = max(raw, _surprise(level_sorted, counts[N_LEVELS], level, True))
+            if components & LEVEL:
+                raw = max(raw, _surprise(level_sorted, counts[N_LEVELS], level, True))
         has_cycle = cycle > 0 and seen >= cycle
         residual = 0.0
         if has_cycle:
             residual = abs(x - history[(seen - cycle) % history.shape[0]])
-            raw = max(raw, _surprise(cycle_sorted, counts[N_CYCLES], residual, False))
+            if components & CYCLE:
+                raw = max(raw, _surprise(cycle_sorted, counts[N_CYCLES], residual, False))
+        # The forecast residual: how far the value is from the additive seasonal forecast
+        # (a level, plus the season's offset at this phase of the day: Holt-Winters without
+        # trend), once a whole season has been seen.
+        phase = seen % cycle if cycle > 0 else 0
+        has_forecast = counts[HAS_FORECAST] == 1 and (cycle == 0 or seen >= cycle)
+        miss = 0.0
+        if has_forecast:
+            miss = abs(x - scalars[FORECAST_LEVEL] - season[phase])
+            if components & FORECAST:
+                raw = max(raw, _surprise(residual_sorted, counts[N_RESIDUALS], miss, False))
         # 3. The likelihood of the raw score and of its short mean.
         raw_ring[counts[POS_RAW]] = raw
         counts[POS_RAW] = (counts[POS_RAW] + 1) % short
@@ -268,6 +326,11 @@ def score_run(
                 _push_window(cycle_ring, cycle_sorted, counts, N_CYCLES, POS_CYCLES, residual)
             if has_level:
                 _push_window(level_ring, level_sorted, counts, N_LEVELS, POS_LEVELS, level)
+            if has_forecast:
+                _push_window(
+                    residual_ring, residual_sorted, counts, N_RESIDUALS, POS_RESIDUALS, miss
+                )
+            _update_forecast(x, phase, cycle, seen, alpha, gamma, season, counts, scalars)
             pos = counts[POS_SCORES]
             _push_sums(point_ring, pos, n_scores, raw, scalars, POINT_SUM, POINT_SUMSQ)
             _push_sums(mean_ring, pos, n_scores, short_mean, scalars, MEAN_SUM, MEAN_SUMSQ)

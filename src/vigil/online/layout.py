@@ -18,12 +18,18 @@
     HAS_LAST,
     N_LEVELS,
     POS_LEVELS,
-) = range(16)
-COUNTERS = 16
-# Scalars (float64 array ``scalars``): the previous value, and the running sums of the
-# raw score (point) and of its short mean over the score window.
-LAST_VALUE, POINT_SUM, POINT_SUMSQ, MEAN_SUM, MEAN_SUMSQ = range(5)
-SCALARS = 5
+    N_RESIDUALS,
+    POS_RESIDUALS,
+    HAS_FORECAST,
+) = range(19)
+COUNTERS = 19
+# Scalars (float64 array ``scalars``): the previous value, the running sums of the
+# raw score (point) and of its short mean over the score window, and the forecaster's level.
+LAST_VALUE, POINT_SUM, POINT_SUMSQ, MEAN_SUM, MEAN_SUMSQ, FORECAST_LEVEL = range(6)
+SCALARS = 6
+# The surprises the raw score can take the largest of (a bit mask, ``components``).
+VALUE, STEP, LEVEL, CYCLE, FORECAST = 1, 2, 4, 8, 16
+ALL_COMPONENTS = VALUE | STEP | LEVEL | CYCLE | FORECAST
 # How many recent values the level (their mean) averages.
 LEVEL_POINTS = 6
 # Too few points in a reference to judge by: the score is 0 until then.

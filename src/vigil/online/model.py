@@ -26,7 +26,9 @@ import pandas as pd
 from vigil.algorithms.params import Param, resolve_params
 from vigil.errors import InvalidInput
 from vigil.online.detector import (
+    DEFAULT_COMPONENTS,
     DEFAULT_HALF_LIFE,
+    FORECAST_COMPONENTS,
     MAX_CYCLE,
     MAX_HALF_LIFE,
     MAX_REFRACTORY,
@@ -60,6 +62,8 @@ ONLINE_PARAMS = (
         maximum=MAX_HALF_LIFE,
     ),
 )
+# The catalogue algorithm whose online model judges points by the forecast residual.
+FORECAST_RESIDUAL = "forecast_residual"
 # How long after an alarm a lower score raises none (see vigil.online.kernel, step 4).
 REFRACTORY_HOURS = 16
 _DAY_NS = 86_400 * 10**9
@@ -239,21 +243,30 @@ def online_params(
 
 
 def fit_online_model(
-    frame: pd.DataFrame, extracted: Any, online: Mapping[str, Any] | None
+    frame: pd.DataFrame,
+    extracted: Any,
+    online: Mapping[str, Any] | None,
+    algorithm: str | None = None,
 ) -> OnlineModel | None:
     """Returns the online model of a metrics model trained on ``frame`` (raw points), if any.
 
     ``extracted`` is the trainer's extraction: its fitted metrics extractor
     checks the points and names the time, value and series columns.
     ``online`` holds the resolved ``online`` and ``half_life`` parameters
-    (``None``: the model is not online).
+    (``None``: the model is not online). ``forecast_residual`` judges each
+    point by its seasonal forecast's miss alone; any other algorithm by the
+    default surprises.
     """
     if online is None or extracted is None:
         return None
     extractor = extracted.extractor
     events, _ = extractor.read(frame)
     features = extractor.features_
-    detector = OnlineDetector(half_life=int(online["half_life"]), learn=bool(online["online"]))
+    detector = OnlineDetector(
+        half_life=int(online["half_life"]),
+        learn=bool(online["online"]),
+        components=FORECAST_COMPONENTS if algorithm == FORECAST_RESIDUAL else DEFAULT_COMPONENTS,
+    )
     return OnlineModel.fit(
         events,
         detector,

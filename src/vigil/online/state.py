@@ -23,7 +23,7 @@ from vigil.errors import InvalidInput
 from vigil.online import layout
 
 FORMAT = b"VGOS"
-VERSION = 2
+VERSION = 3
 # The arrays of a series' state, in their order in the bytes.
 ARRAYS = (
     "value_ring",
@@ -40,6 +40,9 @@ ARRAYS = (
     "point_ring",
     "mean_ring",
     "lik_ring",
+    "season",
+    "residual_ring",
+    "residual_sorted",
     "counts",
     "scalars",
 )
@@ -55,7 +58,8 @@ class SeriesState:
     ``point_ring`` and ``mean_ring`` the raw scores and their short means
     over the last ``window`` points;
     ``raw_ring`` the last ``short`` raw scores; ``lik_ring`` the last
-    ``refractory`` scores.
+    ``refractory`` scores; ``season`` the forecaster's offset at each phase of
+    the day and ``residual_*`` the window of its recent misses.
     """
 
     value_ring: np.ndarray
@@ -72,6 +76,9 @@ class SeriesState:
     point_ring: np.ndarray
     mean_ring: np.ndarray
     lik_ring: np.ndarray
+    season: np.ndarray
+    residual_ring: np.ndarray
+    residual_sorted: np.ndarray
     counts: np.ndarray
     scalars: np.ndarray
 
@@ -93,6 +100,9 @@ class SeriesState:
             point_ring=np.zeros(window),
             mean_ring=np.zeros(window),
             lik_ring=np.zeros(refractory),
+            season=np.zeros(max(cycle, 1)),
+            residual_ring=np.zeros(window),
+            residual_sorted=np.zeros(window),
             counts=np.zeros(layout.COUNTERS, dtype=np.int64),
             scalars=np.zeros(layout.SCALARS),
         )

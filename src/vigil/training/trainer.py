@@ -47,6 +47,7 @@ from vigil.features.extractors import FeatureExtractor, make_extractor
 from vigil.features.kinds import FEATURE_KINDS
 from vigil.features.parsers import ParseReport
 from vigil.features.tabular import build_preprocessor
+from vigil.online.evaluation import training_metrics as online_training_metrics
 from vigil.online.model import fit_online_model, online_params
 from vigil.simulate.labels import ALL_LABEL_COLUMNS
 from vigil.training import metrics as task_metrics
@@ -644,10 +645,14 @@ def train_model(
         pipeline.fit(known_normal_rows(X_train, y_train))
     else:
         pipeline.fit(X_train)
-    bundle.online = fit_online_model(frame, extracted, online)
+    bundle.online = fit_online_model(frame, extracted, online, data.algorithm)
     fit_seconds = time.perf_counter() - started
     progress(0.75, "evaluating")
-    metrics = evaluate_bundle(bundle, X_test if X_test is not None else X_train, y_test)
+    if bundle.online is not None:
+        # What is served is the online detector: its metrics, scored online on later points.
+        metrics = online_training_metrics(frame, extracted, bundle.online, spec.target)
+    else:
+        metrics = evaluate_bundle(bundle, X_test if X_test is not None else X_train, y_test)
     if spec.cv is not None and data.y is not None and data.task in ("classification", "regression"):
         progress(0.8, f"{spec.cv}-fold cross-validation")
         metrics.update(_cross_validate(pipeline, data, spec))
