@@ -136,7 +136,7 @@ REFUSED = [
         {"features": "logs", "feature_options": {"window": "soon"}},
         ["body", "feature_options"],
     ),
-    (["--task", "forecast"], {"task": "forecast"}, ["body", "task"]),
+    (["--task", "forecast"], {"task": "forecast"}, ["body", "horizon"]),
     (["--test-size", "1.5"], {"test_size": 1.5}, ["body", "test_size"]),
 ]
 
@@ -165,11 +165,11 @@ def test_a_bad_request_is_refused_alike_by_cli_and_rest(
 
 def test_planned_features_are_refused_with_a_clear_message(api: Api) -> None:
     data = {"rows": labelled_rows(20)}
-    forecast = api.request(
-        "POST", "/v1/models/f/train", role="trainer", json={"data": data, "task": "forecast"}
+    planned = api.request(
+        "POST", "/v1/models/f/train", role="trainer", json={"data": data, "task": "recommendation"}
     )
-    assert forecast.status_code == 422
-    assert "'forecast' is not available yet" in forecast.json()["detail"]
+    assert planned.status_code == 422
+    assert "'recommendation' is not available yet" in planned.json()["detail"]
     search = api.request(
         "POST", "/v1/models/f/train", role="trainer", json={"data": data, "search": {"trials": 5}}
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vigil.training.request import Row, Scalar
+from vigil.training.request import MAX_HORIZON, Row, Scalar
 
 # --- shared --------------------------------------------------------------------------
 
@@ -198,9 +198,33 @@ class RollbackRequest(RequestModel):
 
 
 class PredictRequest(RequestModel):
-    """Rows to score, each an object of column values."""
+    """Rows to score, each an object of column values; or, for a forecast model, a horizon."""
 
-    instances: list[Row] = Field(min_length=1)
+    instances: list[Row] | None = Field(
+        default=None, min_length=1, description="Rows to score (every task but forecast)."
+    )
+    horizon: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HORIZON,
+        strict=True,
+        description="Forecast: steps ahead, at most the model's horizon.",
+    )
+    series: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1, description="Forecast: the series to forecast (default: all)."
+    )
+    history: list[Row] | None = Field(
+        default=None,
+        min_length=1,
+        description="Forecast: newer points than training (the training columns); the model "
+        "forecasts from their end without retraining.",
+    )
+    level: list[Annotated[int, Field(ge=1, le=99, strict=True)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="Forecast: interval levels in per cent (default [80, 95]).",
+    )
     # Strict: "yes" or 1 is refused rather than read as true.
     explain: bool = Field(default=False, strict=True)
     version: VersionNumber | None = Field(default=None, description="Default: production.")
@@ -233,11 +257,31 @@ class Prediction(PublicModel):
     explanation: list[ExplanationItem] | None = None
 
 
+class ForecastPoint(PublicModel):
+    """A forecast model's answer for one series at one future time, with its intervals.
+
+    ``lo_<level>`` / ``hi_<level>`` for each level asked (default 80 and 95).
+    """
+
+    id: str
+    version: int
+    series: str
+    timestamp: str
+    forecast: float
+    lo_80: float | None = None
+    hi_80: float | None = None
+    lo_95: float | None = None
+    hi_95: float | None = None
+
+
 class PredictResponse(PublicModel):
-    """One prediction per input row, in input order (per session for session models)."""
+    """One prediction per input row, in input order (per session for session models).
+
+    A forecast model answers one point per series and future time instead.
+    """
 
     model: str
-    predictions: list[Prediction]
+    predictions: list[Prediction | ForecastPoint]
     parse: dict[str, Any] | None = None
 
 
@@ -245,9 +289,27 @@ class PredictResponse(PublicModel):
 
 
 class FeedbackItem(RequestModel):
-    """The ground truth of one earlier prediction."""
+    """The ground truth of one earlier prediction: by its id, or (forecasts) by series and time."""
 
-    prediction_id: str = Field(min_length=1, max_length=64)
+    prediction_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Required unless timestamp is given (forecast models).",
+    )
+    series: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Forecast models: the series the actual belongs to.",
+    )
+    timestamp: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Forecast models: the time of the actual (joins every point forecast for "
+        "that series and time).",
+    )
     actual: Scalar
 
 

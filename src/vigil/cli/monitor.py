@@ -14,27 +14,41 @@ from vigil.errors import UsageError, VigilError
 
 def feedback(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    data: Annotated[Path, typer.Argument(help="File with columns prediction_id and actual.")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="File with columns prediction_id and actual; for a forecast model, newer "
+            "points in its training columns (or timestamp, series, actual)."
+        ),
+    ],
     json_output: JsonFlag = False,
 ) -> None:
-    """Send ground truth for earlier predictions (columns prediction_id, actual)."""
+    """Send ground truth for earlier predictions (columns prediction_id, actual).
+
+    A forecast model's actuals come as newer points of its series: they join
+    every forecast made for that series and time.
+    """
     from vigil.data.loading import load_dataset
 
     frame = load_dataset(data).frame
-    missing = [c for c in ("prediction_id", "actual") if c not in frame.columns]
-    if missing:
-        raise UsageError(f"Feedback file {data} needs the column {missing[0]!r}.")
-    items = [
-        {"prediction_id": str(row.prediction_id), "actual": row.actual}
-        for row in frame[["prediction_id", "actual"]].itertuples(index=False)
-    ]
-    outcome = build_service().monitoring.record_feedback(cli_caller(), name, items)
+    service = build_service()
+    if "prediction_id" not in frame.columns:
+        items = service.monitoring.actuals_from_table(cli_caller(), name, frame)
+    elif "actual" not in frame.columns:
+        raise UsageError(f"Feedback file {data} needs the column 'actual'.")
+    else:
+        items = [
+            {"prediction_id": str(row.prediction_id), "actual": row.actual}
+            for row in frame[["prediction_id", "actual"]].itertuples(index=False)
+        ]
+    outcome = service.monitoring.record_feedback(cli_caller(), name, items)
     if json_output:
         render.emit_json(outcome)
         return
     render.out.print(
         f"{name}: {outcome['accepted']} new, {outcome['unchanged']} unchanged, "
-        f"{len(outcome['unknown'])} unknown prediction ids."
+        f"{len(outcome['unknown'])} unknown "
+        + ("prediction ids." if "prediction_id" in frame.columns else "series and times.")
     )
 
 

@@ -8,15 +8,29 @@ from typing import Annotated
 import typer
 
 from vigil.cli import render
-from vigil.cli.common import JsonFlag, build_service, cli_caller, report_malformed
+from vigil.cli.common import JsonFlag, build_service, cli_caller, comma_list, report_malformed
+from vigil.errors import UsageError
 
 
 def predict(
     name: Annotated[str, typer.Argument(help="Model name.")],
     data: Annotated[
-        Path, typer.Argument(help="CSV, Parquet, JSON Lines or raw log (.log, .txt) file.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="CSV, Parquet, JSON Lines or raw log (.log, .txt) file; for a forecast, "
+            "optional newer history to forecast from."
+        ),
+    ] = None,
     version: Annotated[int | None, typer.Option(help="Version (default: production).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(help="Forecast models: steps ahead to forecast.")
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Forecast models: comma-separated series (default all).")
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option(help="Forecast models: interval levels in %, e.g. 80,95.")
+    ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Explain anomalies.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write predictions to this file.")] = None,
     log: Annotated[
@@ -32,12 +46,19 @@ def predict(
     A log model answers per event (each with its "line" when read from raw
     lines) or, in session mode, per session with its "session" key. With
     --output, a table file is read and scored in chunks (any size, bounded
-    memory) and --json prints a summary instead of every prediction.
+    memory) and --json prints a summary instead of every prediction. A
+    forecast model answers --horizon H steps per series, from the end of
+    its training data or of the newer history in DATA.
     """
     from vigil.data.loading import load_dataset
     from vigil.data.writing import write_table
     from vigil.serving.batch import predictions_frame, streamable
 
+    if horizon is not None or series is not None or level is not None:
+        _forecast(name, data, version, horizon, series, level, output, json_output)
+        return
+    if data is None:
+        raise UsageError("DATA is required (a file of rows to score), or --horizon to forecast.")
     service = build_service()
     caller = cli_caller()
     # A log model parses lines itself, counting malformed ones instead of failing.
@@ -93,6 +114,64 @@ def predict(
         f"{name} v{result.version}: {len(result.predictions)} predictions",
         [unit, "prediction", "score", "severity", "probabilities"],
         rows,
+    )
+
+
+def _forecast(
+    name: str,
+    data: Path | None,
+    version: int | None,
+    horizon: int | None,
+    series: str | None,
+    level: str | None,
+    output: Path | None,
+    json_output: bool,
+) -> None:
+    """Prints (or writes) a forecast model's points: --horizon steps per series."""
+    from vigil.data.loading import load_dataset
+    from vigil.data.writing import write_table
+    from vigil.serving.batch import predictions_frame
+    from vigil.serving.forecasts import ForecastRequest
+    from vigil.training.forecasting import DEFAULT_LEVELS
+
+    if horizon is None:
+        raise UsageError("--horizon is required for a forecast (how many steps ahead).")
+    levels: tuple[int, ...] = DEFAULT_LEVELS
+    if level is not None:
+        try:
+            levels = tuple(int(v) for v in comma_list(level))
+        except ValueError:
+            raise UsageError(
+                f"--level takes whole per cents such as 80,95, got {level!r}."
+            ) from None
+        if not levels or not all(1 <= v <= 99 for v in levels):
+            raise UsageError(f"--level takes per cents from 1 to 99, got {level!r}.")
+    asked = ForecastRequest(
+        horizon=horizon,
+        series=tuple(comma_list(series)) if series is not None else None,
+        history=load_dataset(data).frame if data is not None else None,
+        levels=levels,
+    )
+    result = build_service().predictions.forecast(cli_caller(), name, asked, version=version)
+    if output is not None:
+        write_table(predictions_frame(result.predictions), output)
+    if json_output:
+        render.emit_json(result.to_json())
+        return
+    if output is not None:
+        render.out.print(
+            f"Wrote {len(result.predictions)} forecast points of {name} v{result.version} "
+            f"to {output}."
+        )
+        return
+    bounds = [f"{side}_{v}" for v in levels for side in ("lo", "hi")]
+    render.table(
+        f"{name} v{result.version}: {len(result.predictions)} forecast points",
+        ["series", "timestamp", "forecast", *bounds],
+        [
+            [p["series"], p["timestamp"], p["forecast"], *(p.get(b) for b in bounds)]
+            for p in result.predictions[:200]
+        ],
     )
 
 

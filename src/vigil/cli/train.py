@@ -18,7 +18,9 @@ from vigil.cli.common import (
     report_malformed,
 )
 
-TaskOption = Annotated[str, typer.Option(help="auto|classification|regression|clustering|anomaly")]
+TaskOption = Annotated[
+    str, typer.Option(help="auto|classification|regression|clustering|anomaly|forecast")
+]
 
 
 def train(
@@ -42,8 +44,20 @@ def train(
         list[str] | None, typer.Option("--param", help="KEY=VALUE, repeatable.")
     ] = None,
     test_size: Annotated[float, typer.Option(help="Held-out share for evaluation.")] = 0.2,
-    cv: Annotated[int | None, typer.Option(help="k-fold cross-validation folds.")] = None,
+    cv: Annotated[
+        int | None,
+        typer.Option(help="k-fold cross-validation folds; forecast: backtest windows (3)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 42,
+    horizon: Annotated[
+        int | None, typer.Option(help="Forecast: steps ahead (implies --task forecast).")
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="Forecast: the column naming each series.")
+    ] = None,
+    timestamp: Annotated[
+        str | None, typer.Option(help="Forecast: the time column (default: inferred).")
+    ] = None,
     deploy: Annotated[
         bool, typer.Option("--deploy", help="Make the new version production.")
     ] = False,
@@ -103,6 +117,9 @@ def train(
             "test_size": test_size,
             "cv": cv,
             "seed": seed,
+            "horizon": horizon,
+            "series": series,
+            "timestamp": timestamp,
         }
     )
     dataset = load_dataset(data, lines=spec.feature_kind == "logs")

@@ -13,6 +13,8 @@ from vigil.registry.tables import PredictionRow
 
 # Feedback is applied in slices so one huge request does not hold a long lock.
 _SLICE = 500
+# Actuals by series and timestamp are looked up among this many newest forecast points.
+FORECAST_LOOKUP_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,35 @@ class FeedbackStore(SqlStore):
                     row.feedback_at = self.now()
                     accepted += 1
         return FeedbackOutcome(accepted, unchanged, unknown)
+
+    def forecast_ids(
+        self, tenant: str, model: str, keys: set[tuple[str | None, str]]
+    ) -> dict[tuple[str | None, str], list[tuple[str, str]]]:
+        """Returns the (id, series) of logged forecast points per (series, timestamp) asked.
+
+        Every version's points (shadows too) for that series and time are
+        returned: the actual is a fact about the time, and each version is
+        judged on it. ``series`` None matches any series (a one-series model).
+        Timestamps are compared as ``YYYY-MM-DDTHH:MM:SS``, as forecasts write them.
+        """
+        wanted_times = {t for _, t in keys}
+        found: dict[tuple[str | None, str], list[tuple[str, str]]] = {key: [] for key in keys}
+        query = (
+            select(PredictionRow.id, PredictionRow.output)
+            .where(PredictionRow.tenant == tenant, PredictionRow.model == model)
+            .order_by(PredictionRow.created_at.desc())
+            .limit(FORECAST_LOOKUP_ROWS)
+        )
+        with self.reading() as session:
+            for prediction_id, output in session.execute(query):
+                timestamp = (output or {}).get("timestamp")
+                if timestamp not in wanted_times:
+                    continue
+                series = output.get("series")
+                for key in ((series, timestamp), (None, timestamp)):
+                    if key in found:
+                        found[key].append((prediction_id, series))
+        return found
 
     def count_feedback(self, tenant: str, model: str, *, since: datetime | None = None) -> int:
         """Returns how many of the model's predictions received ground truth after ``since``."""

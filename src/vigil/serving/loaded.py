@@ -52,8 +52,9 @@ class LoadedModel:
         the compiled path without a DataFrame being built: for one row that
         is most of the cost of an answer.
         """
-        if getattr(self.bundle, "extractor", None) is None:
+        if getattr(self.bundle, "extractor", None) is None and self.bundle.task != "forecast":
             # Booleans and numbers beyond float32 in numeric columns: a 422, never a 500.
+            # (A forecaster refuses rows itself: it is asked for a horizon.)
             check_numeric_values(data, self.bundle.schema)
         if self.fast is not None and not explain:
             if isinstance(data, pd.DataFrame):

@@ -10,7 +10,7 @@ from __future__ import annotations
 # higher-is-better. The one list both the registry's best version and the
 # "if better" deployment use, so the two can never disagree.
 LOWER_IS_BETTER = frozenset(
-    {"mse", "rmse", "mae", "mape", "davies_bouldin", "log_loss", "fit_seconds"}
+    {"mse", "rmse", "mae", "mape", "mase", "smape", "davies_bouldin", "log_loss", "fit_seconds"}
 )
 # The metric that decides "better" for each task when comparing versions.
 PRIMARY_METRIC = {
@@ -18,4 +18,5 @@ PRIMARY_METRIC = {
     "regression": "r2",
     "clustering": "silhouette",
     "anomaly": "roc_auc",
+    "forecast": "mase",
 }

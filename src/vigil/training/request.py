@@ -64,9 +64,14 @@ __all__ = [
     "train_spec_from_request",
 ]
 
-TASK_CHOICES = ("auto", "classification", "regression", "clustering", "anomaly")
+TASK_CHOICES = ("auto", "classification", "regression", "clustering", "anomaly", "forecast")
 # Named in the design, not built yet: refused with a clear message, never accepted.
-PLANNED_TASKS = ("forecast", "recommendation")
+PLANNED_TASKS = ("recommendation",)
+# The fields that only a forecast reads; any other task refuses them.
+FORECAST_FIELDS = ("horizon", "series", "timestamp")
+# The backtest windows of a forecast when ``cv`` is not given.
+DEFAULT_BACKTEST_WINDOWS = 3
+MAX_HORIZON = 10_000
 DEPLOY_CHOICES = ("never", "always", "if_better")
 # The kinds whose extractor takes options (``tabular`` has no extractor).
 EXTRACTED_KINDS = tuple(kind for kind in FEATURE_KINDS if kind != "tabular")
@@ -279,13 +284,18 @@ class TrainRequest(_Contract):
     data: TrainData | None = Field(
         default=None, description="Required over REST; the CLI passes a file instead."
     )
-    task: Literal["auto", "classification", "regression", "clustering", "anomaly"] = Field(
-        default="auto",
-        description="forecast and recommendation are planned and refused until they exist.",
+    task: Literal["auto", "classification", "regression", "clustering", "anomaly", "forecast"] = (
+        Field(
+            default="auto",
+            description="recommendation is planned and refused until it exists; auto with a "
+            "horizon is forecast.",
+        )
     )
     algorithm: str | None = Field(default=None, description="A name from /v1/algorithms.")
     target: str | None = Field(
-        default=None, description="The label column (for anomaly: optional, never a feature)."
+        default=None,
+        description="The label column (for anomaly: optional, never a feature); for forecast, "
+        "the value column (default: the one numeric column).",
     )
     features: Annotated[
         list[str] | str | None, PlainValidator(_features), WithJsonSchema(_FEATURES_SCHEMA)
@@ -300,11 +310,33 @@ class TrainRequest(_Contract):
         default_factory=dict, description="Hyperparameters (see the algorithm's schema)."
     )
     test_size: float = Field(default=0.2, gt=0, lt=1, description="Held-out share.")
-    cv: int | None = Field(default=None, ge=2, le=20, description="k-fold cross-validation.")
+    cv: int | None = Field(
+        default=None,
+        ge=2,
+        le=20,
+        description="k-fold cross-validation; for forecast, the rolling-origin backtest windows "
+        f"of the horizon (default {DEFAULT_BACKTEST_WINDOWS}).",
+    )
     seed: int = Field(default=42, ge=0, lt=2**32, description="Seed of the split and model.")
     deploy: Literal["never", "always", "if_better"] = "never"
     search: SearchRequest | None = Field(
         default=None, description="Hyperparameter search: not available yet, refused."
+    )
+    horizon: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HORIZON,
+        description="Forecast: how many steps ahead the model forecasts (required for forecast).",
+    )
+    series: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Forecast: the column naming each series (default: one series).",
+    )
+    timestamp: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Forecast: the time column (default: the one datetime-like column).",
     )
     # Internal (retraining): the last ``holdout_rows`` labelled rows are the test part.
     holdout_rows: SkipJsonSchema[int] = Field(default=0, ge=0)
@@ -367,6 +399,7 @@ class TrainRequest(_Contract):
 
         features = self.features
         kind, columns = (features, None) if isinstance(features, str) else ("tabular", features)
+        forecast = self.task == "forecast"
         return TrainSpec(
             task=self.task,
             algorithm=self.algorithm,
@@ -375,11 +408,14 @@ class TrainRequest(_Contract):
             exclude=tuple(self.exclude),
             params=dict(self.params),
             test_size=self.test_size,
-            cv=self.cv,
+            cv=(self.cv or DEFAULT_BACKTEST_WINDOWS) if forecast else self.cv,
             seed=self.seed,
             feature_kind=kind,
             feature_options=self.feature_options,
             holdout_rows=self.holdout_rows,
+            horizon=self.horizon,
+            series=self.series,
+            timestamp=self.timestamp,
         )
 
 
@@ -397,9 +433,40 @@ def parse_train_request(request: Any) -> TrainRequest:
             errors=[{"loc": [], "msg": "must be an object"}],
         )
     try:
-        return TrainRequest.model_validate(dict(request))
+        parsed = TrainRequest.model_validate(dict(request))
     except ValidationError as exc:
         raise _usage_error(exc) from None
+    return _checked_forecast_fields(parsed)
+
+
+def _checked_forecast_fields(parsed: TrainRequest) -> TrainRequest:
+    """Returns the request with its task settled: a horizon asks for a forecast.
+
+    Raises UsageError naming the field when a forecast lacks its horizon or
+    sends what a forecast does not read, or another task sends a forecast field.
+    """
+    given = [name for name in FORECAST_FIELDS if getattr(parsed, name) is not None]
+    if parsed.task == "auto" and parsed.horizon is not None:
+        parsed = parsed.model_copy(update={"task": "forecast"})
+    if parsed.task != "forecast":
+        if given:
+            raise _field_error(given[0], f"{given[0]} applies to task forecast only.")
+        return parsed
+    if parsed.horizon is None:
+        raise _field_error(
+            "horizon", "horizon is required for task forecast (how many steps ahead)."
+        )
+    if isinstance(parsed.features, str) and parsed.features != "tabular":
+        raise _field_error(
+            "features",
+            f"features {parsed.features!r} does not apply to task forecast: a forecast reads "
+            "its series as they are.",
+        )
+    return parsed
+
+
+def _field_error(field: str, message: str) -> UsageError:
+    return UsageError(message, errors=[{"loc": [field], "msg": message}])
 
 
 def train_spec_from_request(request: Mapping[str, Any]) -> TrainSpec:
@@ -430,6 +497,9 @@ def spec_to_json(spec: TrainSpec) -> dict[str, Any]:
         document["exclude"] = list(spec.exclude)
     if spec.holdout_rows:
         document["holdout_rows"] = spec.holdout_rows
+    for name in FORECAST_FIELDS:
+        if getattr(spec, name) is not None:
+            document[name] = getattr(spec, name)
     return document
 
 

@@ -102,6 +102,10 @@ class TrainSpec:
     # instead of a random split: a retraining is judged on exactly the rows it and
     # the champion are compared on. Session models split by session regardless.
     holdout_rows: int = 0
+    # Forecast only: steps ahead, the series and time columns (None: inferred).
+    horizon: int | None = None
+    series: str | None = None
+    timestamp: str | None = None
 
 
 @dataclass
@@ -132,6 +136,8 @@ class TrainOutcome:
     # Columns of the data left out of the features, each with the reason why
     # (asked by ``exclude``, a label column, an identifier).
     excluded: dict[str, str] = field(default_factory=dict)
+    # Stored with the version beside the metrics (a forecast's per-series backtest).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # Drift compares production inputs with at most this many training rows.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,15 +51,26 @@ class Monitoring:
         """Returns how ground truth was joined to logged predictions (unknown ids reported).
 
         Sending the same feedback twice changes nothing; a corrected label
-        replaces the earlier one.
+        replaces the earlier one. A forecast model's actuals may come by
+        ``series`` and ``timestamp`` instead of ``prediction_id``: they join
+        every point forecast for that series and time, by any version.
         """
         require_role(caller, "predictor")
         self.store.get_model(caller.tenant, name)
         pairs: list[tuple[str, Any]] = []
+        by_time: list[tuple[int, str | None, str, Any]] = []
         for index, item in enumerate(items):
-            if not isinstance(item, dict) or not isinstance(item.get("prediction_id"), str):
+            timed = (
+                isinstance(item, dict)
+                and item.get("prediction_id") is None
+                and item.get("timestamp") is not None
+            )
+            if not timed and (
+                not isinstance(item, dict) or not isinstance(item.get("prediction_id"), str)
+            ):
                 raise InvalidInput(
-                    f"Feedback item {index} needs a prediction_id string.",
+                    f"Feedback item {index} needs a prediction_id string "
+                    "(or, for a forecast model, a timestamp and series).",
                     errors=[{"loc": ["items", index, "prediction_id"], "msg": "required string"}],
                 )
             if "actual" not in item:
@@ -66,9 +78,71 @@ class Monitoring:
                     f"Feedback item {index} needs an actual value.",
                     errors=[{"loc": ["items", index, "actual"], "msg": "required"}],
                 )
-            pairs.append((item["prediction_id"], json_safe(item["actual"])))
+            if timed:
+                by_time.append((index, *_series_time(item, index), _actual_value(item, index)))
+            else:
+                pairs.append((item["prediction_id"], json_safe(item["actual"])))
         self.prediction_log.flush()
-        return self.feedback.record(caller.tenant, name, pairs).to_json()
+        unknown: list[str] = []
+        if by_time:
+            keys = {(series, timestamp) for _, series, timestamp, _ in by_time}
+            ids = self.feedback.forecast_ids(caller.tenant, name, keys)
+            for index, series, timestamp, actual in by_time:
+                found = ids[(series, timestamp)]
+                if series is None and len({s for _, s in found}) > 1:
+                    raise InvalidInput(
+                        f"Feedback item {index}: series is required, the model forecasts "
+                        "several series.",
+                        errors=[{"loc": ["items", index, "series"], "msg": "required"}],
+                    )
+                pairs.extend((prediction_id, actual) for prediction_id, _ in found)
+                if not found:
+                    unknown.append(timestamp if series is None else f"{series} at {timestamp}")
+        outcome = self.feedback.record(caller.tenant, name, pairs).to_json()
+        outcome["unknown"] = [*outcome["unknown"], *unknown]
+        return outcome
+
+    def actuals_from_table(
+        self, caller: Caller, name: str, frame: pd.DataFrame
+    ) -> list[dict[str, Any]]:
+        """Returns by-time feedback items read from a table of a forecast model's actuals.
+
+        The table holds newer points in the production version's training
+        columns (its time, series and value columns), or in columns
+        ``timestamp``, ``series`` and ``actual``. Raises InvalidInput naming the
+        missing column, or when the model is not a forecast model.
+        """
+        model = self.store.get_model(caller.tenant, name)
+        if model.task != "forecast" or model.production_version is None:
+            raise InvalidInput(
+                f"Feedback for {name} needs the columns prediction_id and actual "
+                "(by series and timestamp only for forecast models)."
+            )
+        version = self.store.get_version(caller.tenant, name, model.production_version)
+        settings = version.extra.get("forecast", {})
+        trained = (settings.get("timestamp_column"), settings.get("series_column"))
+        if "actual" in frame.columns:
+            time_column, series_column, value = "timestamp", "series", "actual"
+        else:
+            (time_column, series_column), value = trained, settings.get("target")
+        for column in (time_column, value):
+            if column not in frame.columns:
+                raise InvalidInput(
+                    f"Actuals of {name} need the column {column!r} "
+                    f"(columns are: {', '.join(map(str, frame.columns))})."
+                )
+        stamps = pd.to_datetime(frame[time_column], errors="coerce", format="mixed")
+        series = frame[series_column] if series_column in frame.columns else None
+        return [
+            {
+                "timestamp": stamp.isoformat() if not pd.isna(stamp) else str(raw),
+                "series": None if series is None else str(series.iloc[i]),
+                "actual": json_safe(actual),
+            }
+            for i, (stamp, raw, actual) in enumerate(
+                zip(stamps, frame[time_column], frame[value], strict=True)
+            )
+        ]
 
     def performance(self, caller: Caller, name: str) -> dict[str, Any]:
         """Returns live metrics per version over the last hour, day, week and since deploy."""
@@ -91,6 +165,7 @@ class Monitoring:
         self.prediction_log.flush()
         rows = self.feedback.rows(caller.tenant, name, since=min(windows.values()))
         classes = self._classes(caller.tenant, name, model.production_version)
+        scales = self._scales(caller.tenant, name, model.task, {r.version for r in rows})
         return {
             "model": name,
             "task": model.task,
@@ -102,7 +177,7 @@ class Monitoring:
                     "versions": {
                         str(v): summary
                         for v, summary in version_performance(
-                            [r for r in rows if r.created_at >= since], model.task, classes
+                            [r for r in rows if r.created_at >= since], model.task, classes, scales
                         ).items()
                     },
                 }
@@ -138,17 +213,71 @@ class Monitoring:
         model = self.store.get_model(caller.tenant, name)
         self.prediction_log.flush()
         rows = self.feedback.rows(caller.tenant, name, since=since, version=version)
-        summary = version_performance(rows, model.task, self._classes(caller.tenant, name, version))
+        classes = self._classes(caller.tenant, name, version)
+        scales = self._scales(caller.tenant, name, model.task, {version})
+        summary = version_performance(rows, model.task, classes, scales)
         return dict(summary.get(version, {"predictions": 0, "feedback": 0}))
 
     def feedback_count(self, caller: Caller, name: str, *, since: datetime | None) -> int:
         """Returns how many predictions of the model got feedback since ``since``."""
         return self.feedback.count_feedback(caller.tenant, name, since=since)
 
+    def _scales(
+        self, tenant: str, name: str, task: str, versions: set[int]
+    ) -> dict[int, dict[str, float]]:
+        """Returns each forecast version's per-series MASE scales (empty for other tasks)."""
+        if task != "forecast":
+            return {}
+        return {
+            v: dict(getattr(self.predictions.load_bundle(tenant, name, v), "scales", {}))
+            for v in versions
+        }
+
     def _classes(self, tenant: str, name: str, version: int | None) -> list[Any]:
         if version is None:
             return []
         return list(self.predictions.load_bundle(tenant, name, version).classes)
+
+
+def _actual_value(item: dict[str, Any], index: int) -> float:
+    """Returns a forecast's actual as a number, or raises InvalidInput naming the item."""
+    actual = item["actual"]
+    if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
+        raise InvalidInput(
+            f"Feedback item {index}: actual must be a finite number for a forecast, "
+            f"got {actual!r}.",
+            errors=[{"loc": ["items", index, "actual"], "msg": "must be a finite number"}],
+        )
+    return float(actual)
+
+
+def _series_time(item: dict[str, Any], index: int) -> tuple[str | None, str]:
+    """Returns a by-time feedback item's (series, timestamp) as forecasts write them.
+
+    Raises InvalidInput naming the item's field when either is not readable.
+    """
+    series = item.get("series")
+    if series is not None and not isinstance(series, str):
+        raise InvalidInput(
+            f"Feedback item {index}: series must be a string, got {series!r}.",
+            errors=[{"loc": ["items", index, "series"], "msg": "must be a string"}],
+        )
+    raw = item.get("timestamp")
+    try:
+        if not isinstance(raw, str):
+            raise ValueError
+        timestamp = pd.Timestamp(raw)
+        if pd.isna(timestamp):
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(
+            f"Feedback item {index}: timestamp must be a time such as 2024-03-01T13:00:00, "
+            f"got {raw!r}.",
+            errors=[{"loc": ["items", index, "timestamp"], "msg": "must be a time"}],
+        ) from None
+    if timestamp.tzinfo is not None:
+        timestamp = timestamp.tz_convert("UTC").tz_localize(None)
+    return series, timestamp.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _extracted_features(bundle: ModelBundle, inputs: pd.DataFrame, name: str) -> pd.DataFrame:

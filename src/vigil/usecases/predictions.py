@@ -27,6 +27,7 @@ from vigil.serving.answers import log_answers
 from vigil.serving.batch import CHUNK_ROWS as BATCH_CHUNK_ROWS
 from vigil.serving.batch import score_file
 from vigil.serving.deployments import DeploymentView
+from vigil.serving.forecasts import ForecastRequest, forecast_inputs, forecast_points
 from vigil.serving.loaded import LoadedModel, PredictInput
 from vigil.serving.model_cache import ModelCache, WouldBlock
 from vigil.serving.prediction_log import PredictionLog
@@ -116,15 +117,8 @@ class Predictions:
             chosen, loaded, shadows = self._serve_without_waiting(
                 caller.tenant, name, frame, version, explain, routing_key
             )
-        elif version is not None:
-            self.models.get_version(caller, name, version)
-            chosen, loaded = version, self.cache.get(caller.tenant, name, version)
         else:
-            model = self.deployments.get(caller.tenant, name)
-            chosen, loaded = self.cache.serve(
-                caller.tenant, name, choose_version(model, routing_key)
-            )
-            shadows = tuple(v for v in model.shadow_versions if v != chosen)
+            chosen, loaded, shadows = self._route(caller, name, version, routing_key)
         batch = loaded.predict(frame, explain=explain)
         outputs = batch.outputs
         latency_us = (time.perf_counter() - started) * 1e6 / max(len(outputs), 1)
@@ -135,6 +129,60 @@ class Predictions:
                 self._score_shadow, caller.tenant, name, shadow, frame, routing_key
             )
         return PredictResult(name, chosen, predictions, batch.parse_report)
+
+    def _route(
+        self, caller: Caller, name: str, version: int | None, routing_key: str | None
+    ) -> tuple[int, LoadedModel, tuple[int, ...]]:
+        """Returns (version, model, shadows): the named version, else as the deployment routes."""
+        if version is not None:
+            self.models.get_version(caller, name, version)
+            return version, self.cache.get(caller.tenant, name, version), ()
+        model = self.deployments.get(caller.tenant, name)
+        chosen, loaded = self.cache.serve(caller.tenant, name, choose_version(model, routing_key))
+        return chosen, loaded, tuple(v for v in model.shadow_versions if v != chosen)
+
+    def forecast(
+        self,
+        caller: Caller,
+        name: str,
+        request: ForecastRequest,
+        *,
+        version: int | None = None,
+        routing_key: str | None = None,
+    ) -> PredictResult:
+        """Returns a forecast model's points (series, timestamp, forecast, intervals), logged.
+
+        Routed as any prediction (the named version, else production or the
+        canary for its share; shadows forecast the same request in the
+        background). Each point is logged with its series and timestamp, so
+        actuals sent later by series and timestamp find it.
+        """
+        require_role(caller, "predictor")
+        started = time.perf_counter()
+        chosen, loaded, shadows = self._route(caller, name, version, routing_key)
+        points = forecast_points(loaded.bundle, request)
+        latency_us = (time.perf_counter() - started) * 1e6 / max(len(points), 1)
+        predictions = [{"id": uuid7(), "version": chosen, **point} for point in points]
+        self._log(caller.tenant, name, forecast_inputs(predictions), predictions, latency_us, None)
+        for shadow in shadows:
+            self._shadow_pool.submit(self._forecast_shadow, caller.tenant, name, shadow, request)
+        return PredictResult(name, chosen, predictions)
+
+    def _forecast_shadow(
+        self, tenant: str, name: str, version: int, request: ForecastRequest
+    ) -> None:
+        """Forecasts with a shadow version and logs its points (errors counted, never raised)."""
+        try:
+            started = time.perf_counter()
+            loaded: LoadedModel = self.cache.get(tenant, name, version)
+            points = forecast_points(loaded.bundle, request)
+            latency_us = (time.perf_counter() - started) * 1e6 / max(len(points), 1)
+            predictions = [{"id": uuid7(), "version": version, **p} for p in points]
+            inputs = forecast_inputs(predictions)
+            self._log(tenant, name, inputs, predictions, latency_us, None, shadow=True)
+        except Exception:  # a failing shadow must never affect production traffic
+            self.shadow_errors += 1
+            log.exception("shadow version %d of %s failed", version, name)
 
     def _serve_without_waiting(
         self,

@@ -31,7 +31,7 @@ from vigil.usecases.jobs import Beat, Jobs
 from vigil.usecases.models import Models
 from vigil.usecases.policies import Policies
 from vigil.usecases.predictions import Predictions
-from vigil.usecases.training import Training
+from vigil.usecases.training import Training, TrainResult
 
 log = logging.getLogger("vigil.retraining")
 
@@ -153,13 +153,22 @@ class Retraining:
             since=started - timedelta(days=policy.recent_days),
             limit=MAX_RECENT_ROWS,
         )
-        data = retraining_data(original, spec, model.task, recent)
-        frame, challenger_spec = data.train, dataclasses.replace(spec, holdout_rows=0)
-        if spec.target is not None and data.evaluation is not None:
-            # The challenger holds out exactly the shared evaluation rows (last in its data),
-            # so it learns from everything else and its own metrics are on the same rows.
-            frame = pd.concat([data.train, data.evaluation], ignore_index=True)
-            challenger_spec = dataclasses.replace(spec, holdout_rows=len(data.evaluation))
+        forecast = model.task == "forecast"
+        if forecast:
+            # A forecaster learns the actuals that arrived since as newer points of its series.
+            from vigil.training.forecasting import with_actuals
+
+            frame, challenger_spec = with_actuals(original, champion.extra, recent), spec
+            summary = {"original_rows": len(original), "rows": len(frame)}
+        else:
+            data = retraining_data(original, spec, model.task, recent)
+            frame, challenger_spec = data.train, dataclasses.replace(spec, holdout_rows=0)
+            if spec.target is not None and data.evaluation is not None:
+                # The challenger holds out exactly the shared evaluation rows (last in its
+                # data), so it learns from everything else and its own metrics are on them.
+                frame = pd.concat([data.train, data.evaluation], ignore_index=True)
+                challenger_spec = dataclasses.replace(spec, holdout_rows=len(data.evaluation))
+            summary = data.summary()
         payload, fmt = table_bytes(frame)
         dataset = Dataset(
             frame, sha256_hex(payload), fmt, f"retraining of {name} v{champion.version}"
@@ -174,7 +183,12 @@ class Retraining:
         )
         challenger = trained.version.version
         step(0.9, "comparing the challenger with the champion")
-        scores = self._compare(caller.tenant, name, (champion.version, challenger), data, metric)
+        if forecast:
+            scores = self._compare_backtests(caller.tenant, name, champion.version, trained, metric)
+        else:
+            scores = self._compare(
+                caller.tenant, name, (champion.version, challenger), data, metric
+            )
         promoted, why_not = verdict(scores, metric, policy.promotion.margin)
         result: dict[str, Any] = {
             "model": name,
@@ -187,7 +201,7 @@ class Retraining:
             "margin": policy.promotion.margin,
             "promoted": promoted,
             "verdict": why_not,
-            "data": data.summary(),
+            "data": summary,
         }
         why = f"retrained ({reason}): {why_not}"
         if promoted and policy.canary.steps and policy.canary.steps[0] < 100:
@@ -209,6 +223,21 @@ class Retraining:
             details={k: v for k, v in result.items() if k != "data"},
         )
         return dict(json_safe(result))
+
+    def _compare_backtests(
+        self, tenant: str, name: str, champion: int, trained: TrainResult, metric: str
+    ) -> tuple[float | None, float | None]:
+        """Returns champion and challenger ``metric`` on the challenger's backtest windows.
+
+        The champion's algorithm and parameters are backtested on the same
+        data, horizon and windows as the challenger was.
+        """
+        from vigil.training.forecasting import champion_backtest
+
+        bundle = self.predictions.load_bundle(tenant, name, champion)
+        before = champion_backtest(bundle, trained.outcome).get(metric)
+        after = trained.version.metrics.get(metric)
+        return _number(before), _number(after)
 
     def _compare(
         self,
@@ -234,3 +263,7 @@ class Retraining:
                 value = None
             scores.append(float(value) if isinstance(value, int | float) else None)
         return scores[0], scores[1]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

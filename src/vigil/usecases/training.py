@@ -94,6 +94,8 @@ class TrainResult:
             # Columns left out of the features, each with why (asked, a label, an id).
             "excluded": dict(self.outcome.excluded),
             **extraction_json(self.outcome.bundle, self.outcome.parse_report),
+            # A forecast's settings and per-series backtest metrics.
+            **self.outcome.extra,
         }
 
 
@@ -137,7 +139,7 @@ def compare_algorithms(
     rows = []
     for name in algorithms:
         started = time.perf_counter()
-        outcome = train_model(dataset.frame, replace(spec, algorithm=name))
+        outcome = fit_model(dataset.frame, replace(spec, algorithm=name))
         rows.append(
             {
                 "algorithm": name,
@@ -148,6 +150,18 @@ def compare_algorithms(
             }
         )
     return rows
+
+
+def fit_model(
+    frame: pd.DataFrame, spec: TrainSpec, progress: Progress = lambda f, m: None
+) -> TrainOutcome:
+    """Returns the trained outcome: a forecaster for task forecast, else ``train_model``'s."""
+    if spec.task == "forecast":
+        # statsforecast (numba) loads only when a forecast is trained.
+        from vigil.training.forecasting import train_forecast
+
+        return train_forecast(frame, spec, progress)
+    return train_model(frame, spec, progress)
 
 
 def check_deploy(deploy: Any) -> str:
@@ -250,7 +264,7 @@ class Training:
         rows, columns = dataset.frame.shape
         check_columns(columns, self.settings.max_columns, dataset.source)
         check_cells(rows, columns, self.settings.max_cells, dataset.source)
-        outcome = train_model(dataset.frame, spec, progress or (lambda f, m: None))
+        outcome = fit_model(dataset.frame, spec, progress or (lambda f, m: None))
         outcome.bundle.reference = outcome.reference
         dataset_id = self.datasets.keep_training_data(caller, dataset)
         key = f"{caller.tenant}/models/{name}/{uuid7()}.vigil"
@@ -285,6 +299,7 @@ class Training:
                 "train_spec": spec_to_json(spec),
                 "excluded": dict(outcome.excluded),
                 **extraction_json(outcome.bundle, outcome.parse_report),
+                **outcome.extra,
             },
         )
         try:
@@ -346,6 +361,12 @@ class Training:
         champion_bundle = self.predictions.load_bundle(
             caller.tenant, name, model.production_version
         )
+        if outcome.task == "forecast":
+            from vigil.training.forecasting import champion_backtest
+
+            # The champion's algorithm and parameters, backtested on the same windows.
+            champion = champion_backtest(champion_bundle, outcome).get(metric)
+            return _verdict(metric, challenger, champion, model.production_version, "windows")
         if outcome.X_test is None:
             return False, "no held-out data to compare on"
         try:
@@ -356,15 +377,7 @@ class Training:
                 champion = evaluate_bundle(champion_bundle, X, outcome.y_test).get(metric)
         except InvalidInput as exc:
             return True, f"production cannot score the new test data ({exc.message})"
-        if champion is None:
-            return True, f"production has no {metric} on the same data"
-        lower = metric in LOWER_IS_BETTER
-        better = challenger < champion if lower else challenger > champion
-        verdict = "beats" if better else "does not beat"
-        return better, (
-            f"{metric} {challenger:.4f} {verdict} production v{model.production_version} "
-            f"({champion:.4f}) on the same test data"
-        )
+        return _verdict(metric, challenger, champion, model.production_version, "test data")
 
     def sweep_orphans(self, tenant: str) -> list[str]:
         """Returns the artifact keys deleted because no version references them.
@@ -380,6 +393,21 @@ class Training:
                 self.artifacts.delete(info.key)
                 removed.append(info.key)
         return removed
+
+
+def _verdict(
+    metric: str, challenger: Any, champion: Any, production: int, data: str
+) -> tuple[bool, str]:
+    """Returns whether the challenger's ``metric`` beats production's on the same ``data``."""
+    if champion is None:
+        return True, f"production has no {metric} on the same {data}"
+    lower = metric in LOWER_IS_BETTER
+    better = challenger < champion if lower else challenger > champion
+    verdict = "beats" if better else "does not beat"
+    return better, (
+        f"{metric} {challenger:.4f} {verdict} production v{production} "
+        f"({champion:.4f}) on the same {data}"
+    )
 
 
 def _scores_on_raw_test(
