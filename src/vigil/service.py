@@ -34,11 +34,11 @@ from vigil.registry.policies import LeaseStore, PolicyStore
 from vigil.registry.store import RegistryStore
 from vigil.serving.deployments import DeploymentView
 from vigil.serving.model_cache import ModelCache
-from vigil.serving.prediction_log import PredictionLog
 
 if TYPE_CHECKING:
     from vigil.monitoring.webhook import AlertNotifier
     from vigil.serving.loaded import ModelLoader
+    from vigil.serving.prediction_log import PredictionLog
     from vigil.usecases.access import Access
     from vigil.usecases.alerts import Alerts
     from vigil.usecases.audit import Audit
@@ -161,21 +161,28 @@ class VigilService:
         # Held while a part is built on first use (see ``built_on_first_use``).
         self.building = threading.RLock()
 
-        # Background parts: each has a thread (or pool) that ``close`` stops.
-        retention = settings.prediction_retention_days
-        self.prediction_log = PredictionLog(
-            store.engine,
-            self.now,
-            retention=timedelta(days=retention) if retention > 0 else None,
-            # What a killed process accepted but never wrote is counted at the next start.
-            ledger_dir=settings.home / "prediction-log",
-            instance=self.instance_id,
-        )
         self.deployments = DeploymentView(store)
         # The loader, and the serving stack it imports, is built on the first load.
         self.model_cache = ModelCache(
             lambda tenant, name, version: self.model_loader(tenant, name, version),
             size=MODEL_CACHE_SIZE,
+        )
+
+    # Background parts: each has a thread (or pool) that ``close`` stops.
+
+    @built_on_first_use
+    def prediction_log(self) -> PredictionLog:
+        """The prediction log and its writer thread (started by ``start``)."""
+        from vigil.serving.prediction_log import PredictionLog
+
+        retention = self.settings.prediction_retention_days
+        return PredictionLog(
+            self.store.engine,
+            self.now,
+            retention=timedelta(days=retention) if retention > 0 else None,
+            # What a killed process accepted but never wrote is counted at the next start.
+            ledger_dir=self.settings.home / "prediction-log",
+            instance=self.instance_id,
         )
 
     @built_on_first_use
@@ -385,4 +392,5 @@ class VigilService:
             self.notifier.stop()
         if "predictions" in built:
             self.predictions.close()
-        self.prediction_log.stop()
+        if "prediction_log" in built:
+            self.prediction_log.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging.config
 from typing import Annotated
 
 import typer
@@ -23,6 +22,8 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
+    import logging.config  # here, not at the top: it imports socketserver and friends
+
     import uvicorn
 
     from vigil.api.logs import logging_config
