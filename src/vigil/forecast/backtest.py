@@ -1,0 +1,119 @@
+"""Rolling-origin backtest and final fit of one series with one statsforecast model.
+
+The last ``cv`` windows of ``horizon`` steps are forecast, each from the
+points before it only. The model's parameters are estimated once, on the
+points before the first window, and applied (``forward``, no refit) to the
+longer history each later window starts from: this is how a deployed model
+is used between retrainings (``predict(history=...)``), and it costs one fit
+instead of ``cv``. No window ever sees its own future: the fit sees none of
+the windows, and each forward sees only the points before its window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Intervals the backtest records for every model: their half-widths give the shape
+# (growth with the step) that conformal intervals rescale.
+SHAPE_LEVEL = 80
+
+
+@dataclass
+class Path:
+    """One forecast path: the mean and the ``SHAPE_LEVEL`` half-width per step."""
+
+    mean: np.ndarray
+    half: np.ndarray
+    native: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class MemberFit:
+    """One model of one series: fitted on all points, and its backtest paths."""
+
+    algorithm: str
+    model: Any
+    backtest: list[Path]
+    failed: str | None = None
+
+
+def _path(result: dict[str, np.ndarray], levels: Sequence[int]) -> Path:
+    mean = np.asarray(result["mean"], dtype=float)
+    native = {
+        level: (
+            np.asarray(result[f"lo-{level}"], dtype=float),
+            np.asarray(result[f"hi-{level}"], dtype=float),
+        )
+        for level in levels
+        if f"lo-{level}" in result
+    }
+    lo_hi = native.get(SHAPE_LEVEL)
+    half = (lo_hi[1] - lo_hi[0]) / 2.0 if lo_hi is not None else np.full_like(mean, np.nan)
+    return Path(mean=mean, half=half, native=native)
+
+
+def with_levels(levels: Sequence[int]) -> list[int]:
+    """Returns ``levels`` plus the shape level, sorted, without repeats."""
+    return sorted({*map(int, levels), SHAPE_LEVEL})
+
+
+def forward(model: Any, y: np.ndarray, horizon: int, levels: Sequence[int]) -> Path:
+    """Returns the forecast of fitted ``model`` applied to ``y`` without refitting it."""
+    result = model.forward(y=y, h=horizon, level=with_levels(levels))
+    return _path(result, levels)
+
+
+def predict(model: Any, horizon: int, levels: Sequence[int]) -> Path:
+    """Returns the forecast of fitted ``model`` from the end of the points it was fitted on."""
+    result = model.predict(h=horizon, level=with_levels(levels))
+    return _path(result, levels)
+
+
+def fit_member(
+    algorithm: str,
+    make: Any,
+    fallback: Any,
+    y: np.ndarray,
+    horizon: int,
+    cv: int,
+    levels: Sequence[int],
+) -> MemberFit:
+    """Returns ``make()`` fitted on ``y`` and its ``cv``-window rolling-origin backtest.
+
+    A model that fails on this series (an optimiser that does not converge, a
+    decomposition of a constant series) is replaced by ``fallback()`` (the
+    seasonal naive forecast), and the failure is recorded.
+    """
+    first_cut = y.size - cv * horizon
+    failed: str | None = None
+    try:
+        early = make().fit(y[:first_cut])
+        backtest = [
+            forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(cv)
+        ]
+        model = make().fit(y)
+        _check_finite(backtest)
+    except Exception as error:  # any model error means: use the fallback
+        failed = f"{type(error).__name__}: {error}"[:200]
+        early = fallback().fit(y[:first_cut])
+        backtest = [
+            forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(cv)
+        ]
+        model = fallback().fit(y)
+    return MemberFit(algorithm=algorithm, model=model, backtest=backtest, failed=failed)
+
+
+def _check_finite(paths: list[Path]) -> None:
+    for path in paths:
+        if not np.isfinite(path.mean).all():
+            raise FloatingPointError("the forecast has non-finite values")
+
+
+def actuals(y: np.ndarray, horizon: int, cv: int) -> np.ndarray:
+    """Returns the actual values of the ``cv`` backtest windows, shape (cv, horizon)."""
+    first_cut = y.size - cv * horizon
+    return y[first_cut:].reshape(cv, horizon)
