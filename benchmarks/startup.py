@@ -10,13 +10,23 @@
   loaded in the server's cache).
 
 The models are small isolation forests (``--rows`` rows of ``--features``
-numeric columns, default parameters), trained in this process before anything
-is measured. Targets (issue 12): each command under 0.5 s; a server at most
-200 MiB right after start and 300 MiB with 10 models loaded. Times are wall
+numeric columns, default parameters), trained before anything is measured.
+Targets (issue 12): each command under 0.5 s; a server at most 200 MiB
+(RSS) right after start and 300 MiB with 10 models loaded. The server's
+proportional (PSS) and private memory are printed beside its RSS: RSS also
+counts the pages of shared libraries (numpy's, LLVM's ...) that every
+process mapping them shares.
+
+``--reference REV`` measures the code of git revision REV the same way in
+the same run (its ``src`` exported to a temporary folder and put first on
+``PYTHONPATH``, its own VIGIL_HOME and models), so the table compares the two
+under the same load. Each command runs once untimed first, with bytecode
+caching on, so neither side pays for compiling its modules. Times are wall
 clock on a shared 2-core machine; the load average before and after is kept
 with the results in benchmarks/results/startup.json.
 
     .venv/bin/python benchmarks/startup.py
+    .venv/bin/python benchmarks/startup.py --reference 11df70b
     .venv/bin/python benchmarks/startup.py --runs 3 --models 4
 """
 
@@ -84,9 +94,51 @@ def train_models(home: Path, count: int, rows: int, features: int) -> tuple[list
     return names, {f"x{j}": 0.1 * j for j in range(features)}
 
 
+def train_with(src: Path, home: Path, args: argparse.Namespace) -> tuple[list[str], dict]:
+    """Trains the models with the code under ``src``, in a fresh interpreter."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--train-only",
+            str(home),
+            *("--models", str(args.models), "--rows", str(args.rows)),
+            *("--features", str(args.features)),
+        ],
+        env=code_env(src),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"training with {src} failed: {done.stderr[-1000:]}")
+    trained = json.loads(done.stdout.strip().splitlines()[-1])
+    return trained["names"], trained["row"]
+
+
+def code_env(src: Path) -> dict[str, str]:
+    """Returns this environment with ``src`` first on the import path, bytecode caching on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's install has its .pyc files
+    return env | {"PYTHONPATH": str(src)}
+
+
+def export_source(revision: str, into: Path) -> Path:
+    """Returns the ``src`` folder of git ``revision``, exported under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "src"], cwd=ROOT, capture_output=True
+    )
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {revision}: {archive.stderr.decode()[-300:]}")
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
 def time_command(args: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
     """Returns the median wall and CPU seconds of ``vigil ARGS`` over ``runs`` fresh processes."""
     walls, cpus = [], []
+    subprocess.run([str(VIGIL), *args], env=env, capture_output=True, cwd=ROOT)  # warm-up
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -159,17 +211,20 @@ def serving(env: dict[str, str], port: int, log: Path) -> Iterator[tuple[int, fl
                 process.wait()
 
 
-def rss_mib(pid: int) -> float:
-    """Returns the resident memory of ``pid`` and its children, in MiB."""
-    total = 0
+def memory_mib(pid: int) -> dict[str, float]:
+    """Returns the resident (RSS), proportional (PSS) and private memory of ``pid`` and its
+    children, in MiB (from /proc/PID/smaps_rollup)."""
+    total = {"rss": 0, "pss": 0, "private": 0}
     for each in [pid, *_children(pid)]:
         try:
-            status = Path(f"/proc/{each}/status").read_text()
+            rollup = Path(f"/proc/{each}/smaps_rollup").read_text()
         except OSError:
             continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total += int(match.group(1)) * 1024 if match else 0
-    return total / MIB
+        kib = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", rollup, re.MULTILINE)}
+        total["rss"] += kib.get("Rss", 0)
+        total["pss"] += kib.get("Pss", 0)
+        total["private"] += kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)
+    return {k: v * 1024 / MIB for k, v in total.items()}
 
 
 def _children(pid: int) -> list[int]:
@@ -187,42 +242,30 @@ def server_memory(env: dict[str, str], names: list[str], row: dict, work: Path) 
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_KEY}"}
     body = json.dumps({"instances": [row]}).encode()
     with serving(env, port, work / "serve.log") as (pid, start_s):
-        memory: dict[str, Any] = {"start_s": start_s, "rss_mib_started": rss_mib(pid)}
+        memory: dict[str, Any] = {"start_s": start_s}
+        memory |= {f"{k}_mib_started": v for k, v in memory_mib(pid).items()}
         for name in names:
             status, answer = request(port, "POST", f"/v1/models/{name}/predict", body, headers)
             if status != 200:
                 raise SystemExit(f"{name} answered {status}: {answer[:300]!r}")
         memory["models_loaded"] = len(names)
-        memory["rss_mib_models_loaded"] = rss_mib(pid)
+        memory |= {f"{k}_mib_models_loaded": v for k, v in memory_mib(pid).items()}
     return memory
 
 
-def main() -> None:
-    """Trains the models, times the commands, measures the server; prints and writes JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7, help="runs of each command")
-    parser.add_argument("--models", type=int, default=10, help="models trained and loaded")
-    parser.add_argument("--rows", type=int, default=2_000, help="training rows per model")
-    parser.add_argument("--features", type=int, default=8, help="numeric columns per model")
-    args = parser.parse_args()
-
-    load_before = os.getloadavg()
-    work = Path(tempfile.mkdtemp(prefix="vigil-startup-bench-"))
-    try:
-        home = work / "home"
-        print(f"training {args.models} small isolation forests ...", flush=True)
-        names, row = train_models(home, args.models, args.rows, args.features)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-        env |= {"VIGIL_HOME": str(home), "VIGIL_ADMIN_KEY": ADMIN_KEY}
-        commands = {}
-        for label, command in COMMANDS.items():
-            print(f"{label} x {args.runs} ...", flush=True)
-            commands[label] = time_command(command, env, args.runs)
-        print("vigil serve ...", flush=True)
-        memory = server_memory(env, names, row, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
+def measure(src: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Trains the models with the code under ``src``, times the commands, measures the server."""
+    work.mkdir(parents=True, exist_ok=True)
+    home = work / "home"
+    print(f"  training {args.models} small isolation forests ...", flush=True)
+    names, row = train_with(src, home, args)
+    env = code_env(src) | {"VIGIL_HOME": str(home), "VIGIL_ADMIN_KEY": ADMIN_KEY}
+    commands = {}
+    for label, command in COMMANDS.items():
+        print(f"  {label} x {args.runs} ...", flush=True)
+        commands[label] = time_command(command, env, args.runs)
+    print("  vigil serve ...", flush=True)
+    memory = server_memory(env, names, row, work)
     figures = {
         **{label: result["median_s"] for label, result in commands.items()},
         "serve rss after start": memory["rss_mib_started"],
@@ -233,7 +276,38 @@ def main() -> None:
         | {"met": value <= TARGETS[name][1]}
         for name, value in figures.items()
     }
-    print_table(commands, memory, verdict)
+    return {"commands": commands, "server": memory, "targets": verdict}
+
+
+def main() -> None:
+    """Measures this tree (and ``--reference``); prints one table and writes JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs of each command")
+    parser.add_argument("--models", type=int, default=10, help="models trained and loaded")
+    parser.add_argument("--rows", type=int, default=2_000, help="training rows per model")
+    parser.add_argument("--features", type=int, default=8, help="numeric columns per model")
+    parser.add_argument("--reference", help="a git revision measured the same way, to compare")
+    parser.add_argument("--train-only", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.train_only is not None:  # the training step, run with the measured code
+        names, row = train_models(args.train_only, args.models, args.rows, args.features)
+        print(json.dumps({"names": names, "row": row}))
+        return
+
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="vigil-startup-bench-"))
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        if args.reference:
+            print(f"reference {args.reference}:", flush=True)
+            source = export_source(args.reference, work / "reference")
+            results["reference"] = measure(source, work / "reference-run", args)
+        print("this tree:", flush=True)
+        results["current"] = measure(ROOT / "src", work / "current-run", args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print_table(results)
     report = {
         "benchmark": "startup",
         "machine": {
@@ -243,37 +317,47 @@ def main() -> None:
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
         },
-        "settings": vars(args),
-        "commands": commands,
-        "server": memory,
-        "targets": verdict,
+        "settings": vars(args) | {"train_only": None},
+        **results["current"],
     }
+    if args.reference:
+        report["reference"] = {"revision": args.reference, **results["reference"]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 
-def print_table(commands: dict, memory: dict, verdict: dict) -> None:
-    """Prints every figure as one table; the issue's targets say met or not."""
-    lines: list[tuple[str, str, str]] = []
-    for label, result in commands.items():
-        lines.append((label, "median wall", f"{result['median_s']:.3f} s"))
-        lines.append((label, "min wall", f"{result['min_s']:.3f} s"))
-        lines.append((label, "median CPU", f"{result['median_cpu_s']:.3f} s"))
-    lines.append(("vigil serve", "start to /health", f"{memory['start_s']:.2f} s"))
-    lines.append(("vigil serve", "RSS after start", f"{memory['rss_mib_started']:.1f} MiB"))
-    lines.append(
-        (
-            "vigil serve",
-            f"RSS, {memory['models_loaded']} models loaded",
-            f"{memory['rss_mib_models_loaded']:.1f} MiB",
-        )
-    )
-    for name, outcome in verdict.items():
-        met = "met" if outcome["met"] else "NOT met"
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    """Prints every figure, one column per measured tree; the issue's targets say met or not."""
+    columns = list(results)
+    lines: list[list[str]] = [["", "", *columns]]
+
+    def row(what: str, figure: str, cell: Any) -> None:
+        lines.append([what, figure, *(cell(results[column]) for column in columns)])
+
+    for label in COMMANDS:
+        for figure, key in (("median wall", "median_s"), ("min wall", "min_s")):
+            row(label, figure, lambda r, k=key, c=label: f"{r['commands'][c][k]:.3f} s")
+        row(label, "median CPU", lambda r, c=label: f"{r['commands'][c]['median_cpu_s']:.3f} s")
+    row("vigil serve", "start to /health", lambda r: f"{r['server']['start_s']:.2f} s")
+    for when, suffix in (("after start", "started"), ("models loaded", "models_loaded")):
+        for kind in ("rss", "pss", "private"):
+            row(
+                "vigil serve",
+                f"{kind.upper() if kind != 'private' else 'private'}, {when}",
+                lambda r, k=f"{kind}_mib_{suffix}": f"{r['server'][k]:.1f} MiB",
+            )
+    for name, outcome in results["current"]["targets"].items():
         target = f"<= {outcome['target']:g} {outcome['unit']}"
-        lines.append(("target", name, f"{outcome['value']:.3g} {outcome['unit']} {target}: {met}"))
-    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+        row(
+            "target",
+            f"{name} {target}",
+            lambda r, n=name: (
+                f"{r['targets'][n]['value']:.3g} "
+                + ("met" if r["targets"][n]["met"] else "NOT met")
+            ),
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
 
