@@ -30,7 +30,8 @@ DEFAULT_SHORT = 1
 # Refractory span and cycle length for a stream without timestamps (in points).
 DEFAULT_REFRACTORY = 192
 MAX_CYCLE = 10_000
-# A longer span costs a longer scan per point; 2,000 points is 33 minutes of seconds.
+# The refractory queue holds up to this many scores per series (2,000: 33 minutes of
+# points a second apart).
 MAX_REFRACTORY = 2_000
 # The surprises of the default detector (layout's bit mask), and the forecast
 # residual alone (the ``forecast_residual`` algorithm).
@@ -140,7 +141,8 @@ class OnlineDetector:
                 state.raw_ring,
                 state.point_ring,
                 state.mean_ring,
-                state.lik_ring,
+                state.peak_scores,
+                state.peak_times,
                 state.season,
                 state.residual_ring,
                 state.residual_sorted,

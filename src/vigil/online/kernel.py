@@ -18,8 +18,15 @@ itself):
    two-sided: a shift too small for any one point to stand out), the *step*
    since the previous point, and the *cycle residual*, how far the value is
    from the value one cycle (a day) earlier, which catches a daily pattern
-   that fails to come;
-2. the raw score is the largest of the four;
+   that fails to come; and a fifth, the *forecast miss*: how far the value
+   is from an additive seasonal forecast (a level smoothed with ``alpha``
+   plus the offset of this phase of the day smoothed with ``gamma``,
+   Holt-Winters without trend), among the recent misses: a running
+   interval of the forecast;
+2. the raw score is the largest of the surprises ``components`` selects
+   (``layout``'s bits: the default detector takes the first four, the
+   ``forecast_residual`` algorithm the forecast miss alone); only the
+   selected surprises' windows (and the forecaster) are kept and learn;
 3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
    mean over the last ``short`` points (HTM averages 10; the default is 1,
    the point alone), each compared with its own distribution over the last
@@ -31,8 +38,9 @@ itself):
    ``refractory`` points is halved, so one lasting event raises one alarm
    at its onset rather than an alarm per point.
 
-With ``learn`` false (a frozen model) the references (the four windows and
-the distributions of the raw score) stay as training left them; the
+With ``learn`` false (a frozen model) the references (the five windows,
+the forecaster and the distributions of the raw score) stay as training
+left them; the
 context (the previous value, the last values, the last cycle of values, the
 last raw scores and scores) still moves, as it describes the points at hand.
 """
@@ -58,17 +66,17 @@ from vigil.online.layout import (
     N_CYCLES,
     N_HISTORY,
     N_LEVELS,
-    N_LIKS,
     N_RAW,
     N_RESIDUALS,
     N_SCORES,
     N_STEPS,
     N_VALUES,
+    PEAK_HEAD,
+    PEAK_SIZE,
     POINT_SUM,
     POINT_SUMSQ,
     POS_CYCLES,
     POS_LEVELS,
-    POS_LIKS,
     POS_RAW,
     POS_RESIDUALS,
     POS_SCORES,
@@ -222,6 +230,39 @@ def _update_forecast(
 
 
 @njit(cache=True)
+def _running_peak(
+    scores: np.ndarray,
+    times: np.ndarray,
+    counts: np.ndarray,
+    now: int,
+    span: int,
+    score: float,
+) -> float:
+    """Returns the highest score of the ``span`` points before point ``now`` (0 if none),
+    then records ``score`` as point ``now``'s.
+
+    A monotone queue (a ring of ``span + 1`` entries): it keeps only the scores
+    no later score has reached, oldest first, so its head is the maximum and
+    each point costs O(1) on average, whatever the span.
+    """
+    size = scores.shape[0]
+    head = counts[PEAK_HEAD]
+    length = counts[PEAK_SIZE]
+    while length > 0 and times[head] < now - span:
+        head = (head + 1) % size
+        length -= 1
+    highest = scores[head] if length > 0 else 0.0
+    while length > 0 and scores[(head + length - 1) % size] <= score:
+        length -= 1
+    tail = (head + length) % size
+    scores[tail] = score
+    times[tail] = now
+    counts[PEAK_HEAD] = head
+    counts[PEAK_SIZE] = length + 1
+    return max(highest, 0.0)
+
+
+@njit(cache=True)
 def score_run(
     values: np.ndarray,
     learn: bool,
@@ -243,7 +284,8 @@ def score_run(
     raw_ring: np.ndarray,
     point_ring: np.ndarray,
     mean_ring: np.ndarray,
-    lik_ring: np.ndarray,
+    peak_scores: np.ndarray,
+    peak_times: np.ndarray,
     season: np.ndarray,
     residual_ring: np.ndarray,
     residual_sorted: np.ndarray,
@@ -254,10 +296,10 @@ def score_run(
 
     ``cycle`` is the number of points in a day (0: no cycle residual); the
     short mean's length and the refractory span are the sizes of
-    ``raw_ring`` and ``lik_ring``.
+    ``raw_ring`` and one less than that of ``peak_scores``.
     """
     short = raw_ring.shape[0]
-    refractory = lik_ring.shape[0]
+    refractory = peak_scores.shape[0] - 1
     for i in range(values.shape[0]):
         x = values[i]
         has_last = counts[HAS_LAST] == 1
@@ -310,27 +352,26 @@ def score_run(
             _likelihood(short_mean, scalars[MEAN_SUM], scalars[MEAN_SUMSQ], n_scores),
         )
         # 4. Refractory: only a new high among the recent scores raises an alarm.
-        highest = 0.0
-        for k in range(counts[N_LIKS]):
-            highest = max(highest, lik_ring[k])
+        highest = _running_peak(peak_scores, peak_times, counts, seen, refractory, score)
         out[i] = score if score > highest else 0.5 * score
-        lik_ring[counts[POS_LIKS]] = score
-        counts[POS_LIKS] = (counts[POS_LIKS] + 1) % refractory
-        counts[N_LIKS] = min(counts[N_LIKS] + 1, refractory)
         # Learning: the point joins the references only after it was judged.
         if learn:
-            _push_window(value_ring, value_sorted, counts, N_VALUES, POS_VALUES, x)
-            if has_last:
+            # Only the selected surprises' windows (and forecaster) are kept: the others
+            # would cost a sorted insertion per point for nothing.
+            if components & VALUE:
+                _push_window(value_ring, value_sorted, counts, N_VALUES, POS_VALUES, x)
+            if has_last and components & STEP:
                 _push_window(step_ring, step_sorted, counts, N_STEPS, POS_STEPS, step)
-            if has_cycle:
+            if has_cycle and components & CYCLE:
                 _push_window(cycle_ring, cycle_sorted, counts, N_CYCLES, POS_CYCLES, residual)
-            if has_level:
+            if has_level and components & LEVEL:
                 _push_window(level_ring, level_sorted, counts, N_LEVELS, POS_LEVELS, level)
-            if has_forecast:
-                _push_window(
-                    residual_ring, residual_sorted, counts, N_RESIDUALS, POS_RESIDUALS, miss
-                )
-            _update_forecast(x, phase, cycle, seen, alpha, gamma, season, counts, scalars)
+            if components & FORECAST:
+                if has_forecast:
+                    _push_window(
+                        residual_ring, residual_sorted, counts, N_RESIDUALS, POS_RESIDUALS, miss
+                    )
+                _update_forecast(x, phase, cycle, seen, alpha, gamma, season, counts, scalars)
             pos = counts[POS_SCORES]
             _push_sums(point_ring, pos, n_scores, raw, scalars, POINT_SUM, POINT_SUMSQ)
             _push_sums(mean_ring, pos, n_scores, short_mean, scalars, MEAN_SUM, MEAN_SUMSQ)

@@ -4,7 +4,7 @@ An :class:`OnlineState` maps each series name (``""`` for a stream without a
 series column) to a :class:`SeriesState`: the fixed-size arrays the compiled
 loop (:mod:`vigil.online.kernel`) reads and updates. Their size depends only
 on the detector's settings, never on how many points were seen, so a
-state's bytes stay bounded (about 165 KB per series at the defaults).
+state's bytes stay bounded (about 200 KB per series at the defaults).
 
 ``to_bytes`` / ``from_bytes`` give a versioned, self-describing encoding
 (a short header, then the arrays as raw little-endian numbers): no pickle,
@@ -39,7 +39,8 @@ ARRAYS = (
     "raw_ring",
     "point_ring",
     "mean_ring",
-    "lik_ring",
+    "peak_scores",
+    "peak_times",
     "season",
     "residual_ring",
     "residual_sorted",
@@ -57,9 +58,11 @@ class SeriesState:
     residuals; ``history`` the last cycle of values, ``recent`` the last few;
     ``point_ring`` and ``mean_ring`` the raw scores and their short means
     over the last ``window`` points;
-    ``raw_ring`` the last ``short`` raw scores; ``lik_ring`` the last
-    ``refractory`` scores; ``season`` the forecaster's offset at each phase of
-    the day and ``residual_*`` the window of its recent misses.
+    ``raw_ring`` the last ``short`` raw scores; ``peak_scores`` and
+    ``peak_times`` the scores of the last ``refractory`` points that no later
+    one has matched, with when they came (the running maximum's queue);
+    ``season`` the forecaster's offset at each phase of the day and
+    ``residual_*`` the window of its recent misses.
     """
 
     value_ring: np.ndarray
@@ -75,7 +78,8 @@ class SeriesState:
     raw_ring: np.ndarray
     point_ring: np.ndarray
     mean_ring: np.ndarray
-    lik_ring: np.ndarray
+    peak_scores: np.ndarray
+    peak_times: np.ndarray
     season: np.ndarray
     residual_ring: np.ndarray
     residual_sorted: np.ndarray
@@ -99,7 +103,8 @@ class SeriesState:
             raw_ring=np.zeros(short),
             point_ring=np.zeros(window),
             mean_ring=np.zeros(window),
-            lik_ring=np.zeros(refractory),
+            peak_scores=np.zeros(refractory + 1),
+            peak_times=np.zeros(refractory + 1, dtype=np.int64),
             season=np.zeros(max(cycle, 1)),
             residual_ring=np.zeros(window),
             residual_sorted=np.zeros(window),
