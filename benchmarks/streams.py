@@ -46,6 +46,7 @@ from vigil.data.loading import Dataset
 from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.simulate import simulate
+from vigil.streams.events import events_of
 from vigil.training.trainer import TrainSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,16 +59,8 @@ LABELS = ["is_anomaly", "anomaly_type"]
 
 
 def _events(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Returns the rows as a client sends them: exact floats (``to_json`` would round them
-    to 10 digits), times as ISO text, the label columns left out."""
-    plain = frame.drop(columns=[c for c in LABELS if c in frame.columns]).copy()
-    for column in plain.columns:
-        if pd.api.types.is_datetime64_any_dtype(plain[column]):
-            plain[column] = plain[column].map(lambda t: t.isoformat())
-    rows: list[dict[str, Any]] = orjson.loads(
-        orjson.dumps(plain.to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY)
-    )
-    return rows
+    """Returns the rows as a client sends them, the label columns left out."""
+    return events_of(frame, LABELS)
 
 
 def _train(

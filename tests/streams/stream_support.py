@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from vigil.data.loading import Dataset
@@ -19,6 +18,7 @@ from vigil.monitoring.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.simulate import simulate
+from vigil.streams.events import events_of as client_events
 from vigil.training.trainer import TrainSpec
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -37,18 +37,22 @@ def redis_available() -> bool:
 
 
 def events_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Returns a frame's rows as a client sends them (times as ISO text), labels left out.
+    """Returns a frame's rows as a client sends them (times as ISO text), labels left out."""
+    return client_events(frame, LABELS)
 
-    Floats go through orjson, exactly: ``DataFrame.to_json`` rounds them to 10 digits.
-    """
-    plain = frame.drop(columns=[c for c in LABELS if c in frame.columns]).copy()
-    for column in plain.columns:
-        if pd.api.types.is_datetime64_any_dtype(plain[column]):
-            plain[column] = plain[column].map(lambda t: t.isoformat())
-    rows: list[dict[str, Any]] = orjson.loads(
-        orjson.dumps(plain.to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY)
-    )
-    return rows
+
+def batch_scores(service: VigilService, name: str, frame: pd.DataFrame) -> list[float]:
+    """Returns the scores of ``frame`` (labels left out) predicted as one file."""
+    plain = frame.drop(columns=[c for c in LABELS if c in frame.columns])
+    return [p["score"] for p in service.predictions.predict(ADMIN, name, plain).predictions]
+
+
+def equality_case(service: VigilService, kind: str) -> tuple[list[dict[str, Any]], list[float]]:
+    """Trains model ``kind`` on simulated ``kind`` rows; returns a test stream's events and
+    their scores predicted as one file."""
+    train(service, kind, simulated(kind, 600, seed=1), kind)
+    test = simulated(kind, 700, seed=2)
+    return events_of(test), batch_scores(service, kind, test)
 
 
 def train(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from stream_support import ADMIN, events_of, pieces, simulated, train
+from stream_support import ADMIN, equality_case, events_of, pieces, simulated, train
 
 from vigil.service import VigilService
 
@@ -24,13 +24,7 @@ def _streamed(service: VigilService, name: str, events: list[dict[str, Any]], se
 
 @pytest.mark.parametrize("kind", ["logs", "metrics", "requests"])
 def test_streamed_scores_equal_batch_scores(stream_service: VigilService, kind: str) -> None:
-    train(stream_service, kind, simulated(kind, 600, seed=1), kind)
-    test = simulated(kind, 700, seed=2)
-    events = events_of(test)
-    batch = stream_service.predictions.predict(
-        ADMIN, kind, test.drop(columns=["is_anomaly", "anomaly_type"])
-    )
-    expected = [p["score"] for p in batch.predictions]
+    events, expected = equality_case(stream_service, kind)
     streamed = _streamed(stream_service, kind, events, seed=3)
     assert len(streamed) == len(expected)
     assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9

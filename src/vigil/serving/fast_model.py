@@ -124,15 +124,21 @@ class FastModel:
         self.predict_row(dict.fromkeys(c.name for c in preprocessor.schema))
 
     @classmethod
-    def from_bundle(cls, bundle: ModelBundle) -> FastModel | None:
-        """Returns the compiled model, or None when the bundle is not one it accelerates."""
+    def from_bundle(cls, bundle: ModelBundle, *, extracted: bool = False) -> FastModel | None:
+        """Returns the compiled model, or None when the bundle is not one it accelerates.
+
+        With ``extracted`` the model is compiled for rows its extractor already
+        turned into features (``ModelBundle.features_of``; the stream path, which
+        extracts each batch with its history), so bundles with an extractor
+        compile too; without, their raw events need the extractor and they do not.
+        """
         pipeline = bundle.pipeline
         if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
             return None
         preprocess, estimator = pipeline.steps[0][1], pipeline.steps[1][1]
         if not isinstance(preprocess, ColumnTransformer):
             return None
-        if getattr(bundle, "extractor", None) is not None:
+        if getattr(bundle, "extractor", None) is not None and not extracted:
             return None  # its inputs are raw events, read by the bundle's extractor
         try:
             preprocessor = compile_preprocessor(preprocess, bundle.schema)

@@ -60,6 +60,10 @@ class StreamState:
     # Which model the state belongs to (registry id and creation time; SQLite reuses
     # ids): a model deleted and created again under the same name starts its own stream.
     model_id: str | None = None
+    # What a scorer derived from ``events`` to skip re-reading them (the window inputs of
+    # log events, vigil.features.incremental), with whom it belongs to. Never stored: a
+    # state read back from its bytes derives it again from the events.
+    derived: Any = field(default=None, compare=False, repr=False)
 
     @property
     def clock_ns(self) -> int | None:

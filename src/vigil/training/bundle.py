@@ -104,10 +104,27 @@ class ModelBundle:
         """Returns (feature rows, extraction, parse report, events) of raw input ``frame``."""
         assert self.extractor is not None
         events, report = self.extractor.read(frame)
+        features, extracted = self.features_of(events)
+        assert extracted is not None
+        return features, extracted, report, events
+
+    def features_of(self, events: pd.DataFrame) -> tuple[pd.DataFrame, Extracted | None]:
+        """Returns the model's input rows for events already read, with the extraction.
+
+        With an extractor: the feature rows of ``events`` (as ``extractor.read``
+        gives them; a stream passes its history followed by the batch) in the
+        schema's columns. Without: the rows conformed to the schema, and None.
+        """
+        if self.extractor is None:
+            return conform(events, self.schema), None
         extracted = self.extractor.transform(events)
         # The extractor writes float columns itself; only their selection is needed.
-        features = extracted.features.reindex(columns=self.feature_names)
-        return features, extracted, report, events
+        return extracted.features.reindex(columns=self.feature_names), extracted
+
+    def predict_rows(self, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """Returns one output object per row of model inputs (``features_of``), without
+        explanations: the last step of ``predict``."""
+        return self._predict_rows(X, False)
 
     def labelled(self, frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
         """Returns prepared rows and their labels from labelled data, for evaluation.
