@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.ensemble import IsolationForest
 
@@ -175,6 +176,51 @@ def test_auto_on_tables_is_recorded_and_other_kinds_keep_theirs() -> None:
             "members": "subsampled_knn,ecod",
             "combine": "max",
             "knn_neighbors": 5,
-            "knn_rescale": "none",
+            "knn_rescale": "standardised",
         }
     assert auto_params("metrics")["members"] == "ecod"
+
+
+def test_auto_scales_knn_min_max_on_numeric_tables_only() -> None:
+    numeric = auto_params("tabular", ["numeric", "boolean", "numeric"])
+    assert numeric == auto_params("tabular")
+    assert numeric["knn_rescale"] == "minmax"
+    # One-hot categories, TF-IDF or time columns: the k-NN member sees standardised numbers.
+    for kind in ("categorical", "text", "datetime"):
+        mixed = auto_params("tabular", ["numeric", kind])
+        assert mixed["knn_rescale"] == "standardised"
+        assert {k: v for k, v in mixed.items() if k != "knn_rescale"} == {
+            k: v for k, v in numeric.items() if k != "knn_rescale"
+        }
+    # Logs and requests keep theirs whatever their columns.
+    assert auto_params("logs", ["categorical"]) == auto_params("logs")
+
+
+def test_the_trainer_records_how_autos_knn_saw_a_table() -> None:
+    from vigil.training.trainer import TrainSpec, build_pipeline, prepare
+
+    rng = np.random.default_rng(4)
+    amounts = pd.DataFrame({"amount": rng.lognormal(3.0, 1.0, 80), "items": rng.integers(1, 5, 80)})
+    mixed = amounts.assign(country=rng.choice(["fr", "de", "es"], 80))
+    spec = TrainSpec(task="anomaly")
+    recorded = {}
+    for name, frame in (("numeric", amounts), ("mixed", mixed)):
+        _, resolved = build_pipeline(prepare(frame, spec), {})
+        recorded[name] = resolved["knn_rescale"]
+    assert recorded == {"numeric": "minmax", "mixed": "standardised"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "columns", "rescale"),
+    [("tabular", ["numeric"], "minmax"), ("tabular", ["categorical"], None), ("logs", [], None)],
+)
+def test_autos_knn_member_is_built_as_recorded(
+    kind: str, columns: list[str], rescale: str | None
+) -> None:
+    # The recorded parameters, built again, give the k-NN member the same scaling: standardised
+    # is not read as "unset" (which would fall back to the min-max of numeric tables).
+    chosen = auto_params(kind, columns)
+    model, resolved = CATALOGUE["auto"].build("anomaly", {**chosen, "random_state": 0})
+    assert resolved["knn_rescale"] == chosen["knn_rescale"]
+    members = dict(model.detector.detectors)
+    assert members["subsampled_knn"].detector.rescale == rescale

@@ -576,7 +576,7 @@ def build_pipeline(
     if algorithm.name == "auto":
         # What auto is for this kind, recorded in the resolved parameters; given ones win.
         chosen = {k: v for k, v in params.items() if v is not None}
-        params = {**params, **auto_params(feature_kind), **chosen}
+        params = {**params, **auto_params(feature_kind, (c.kind for c in data.schema)), **chosen}
     estimator, resolved = algorithm.build(data.task, params)
     preprocess = build_preprocessor(data.schema, scale=algorithm.scale, dense=algorithm.dense)
     return Pipeline([("preprocess", preprocess), ("model", estimator)]), resolved
