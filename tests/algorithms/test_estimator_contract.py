@@ -3,7 +3,9 @@
 Each entry carries the parameters it is checked with (``test_params``) and the
 checks skipped for it with the reason (``expected_failed_checks``), so an
 algorithm is checked the moment it is registered. A skipped check must still
-fail for the entry, so that no skip outlives its reason.
+fail for the entry, so that no skip outlives its reason. A task for which an
+entry builds no estimator at all (a forecaster) is skipped with the reason
+the entry records (``not_estimators``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def _check_id(check: Check) -> str:
 def _estimators(spec: AlgorithmSpec) -> Iterator[tuple[str, Any]]:
     """Returns each estimator the entry's test parameters build, with a label naming it."""
     for task in spec.tasks:
+        if task in spec.not_estimators:
+            continue
         for index, params in enumerate(spec.test_params):
             estimator = spec.build(task, params)[0]
             # Two test processes share the machine's cores and these fits are tiny:
@@ -63,6 +67,12 @@ def _run(check: Check, estimator: Any) -> None:
 
 def _cases() -> Iterator[Any]:
     for spec in CATALOGUE.values():
+        for task, reason in spec.not_estimators.items():
+            # The entry builds no scikit-learn estimator for this task: one skipped case
+            # carries its reason, so the report says what is not checked and why.
+            yield pytest.param(
+                None, None, marks=[pytest.mark.skip(reason=reason)], id=f"{spec.name}-{task}"
+            )
         for label, estimator, check in _checks(spec):
             reason = spec.expected_failed_checks.get(_check_name(check))
             yield pytest.param(

@@ -31,6 +31,7 @@ from vigil.algorithms.anomaly_catalogue import (
     auto_members,
 )
 from vigil.algorithms.dbscan import InductiveDBSCAN
+from vigil.algorithms.forecast_catalogue import FORECAST_ENTRIES, with_forecast_auto
 from vigil.algorithms.params import Param
 from vigil.algorithms.spec import AlgorithmSpec, seed_param
 from vigil.errors import UsageError
@@ -47,7 +48,7 @@ __all__ = [
     "get_algorithm",
 ]
 
-TASKS = ("classification", "regression", "clustering", "anomaly")
+TASKS = ("classification", "regression", "clustering", "anomaly", "forecast")
 
 
 def _max_depth(default: int | None = None) -> Param:
@@ -474,7 +475,9 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
         "Density-based clustering; new points join their nearest core sample's cluster.",
         scale=True,
     ),
-    *ANOMALY_ENTRIES,
+    # One ``auto`` serves anomalies and forecasts (its forecast settings in task_params).
+    *(with_forecast_auto(spec) if spec.name == "auto" else spec for spec in ANOMALY_ENTRIES),
+    *FORECAST_ENTRIES,
 )
 
 CATALOGUE: dict[str, AlgorithmSpec] = {spec.name: spec for spec in _ENTRIES}
@@ -484,6 +487,7 @@ DEFAULT_ALGORITHM = {
     "regression": "random_forest",
     "clustering": "kmeans",
     "anomaly": "auto",
+    "forecast": "auto",
 }
 
 

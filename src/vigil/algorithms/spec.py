@@ -28,7 +28,11 @@ class AlgorithmSpec:
     catalogue stays fast. ``expected_failed_checks`` names each check the built
     estimators are known to fail, with the reason: the contract test skips it
     for every task of the entry (a reason that concerns one task starts with
-    it) and makes sure it still fails.
+    it) and makes sure it still fails. ``not_estimators`` names each task whose
+    factory builds no scikit-learn estimator (a forecaster is fitted per series
+    by ``vigil.forecast``), with the reason the contract test skips it for.
+    ``task_params`` replaces ``params`` for one task, when one name serves two
+    tasks with different settings (``auto`` for anomalies and for forecasts).
 
     >>> spec = AlgorithmSpec(
     ...     "ridge",
@@ -55,6 +59,8 @@ class AlgorithmSpec:
     inputs: str = "numbers"
     test_params: tuple[Mapping[str, Any], ...] = field(default=({},), compare=False)
     expected_failed_checks: Mapping[str, str] = field(default_factory=dict, compare=False)
+    not_estimators: Mapping[str, str] = field(default_factory=dict, compare=False)
+    task_params: Mapping[str, tuple[Param, ...]] = field(default_factory=dict, compare=False)
 
     def build(self, task: str, params: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         """Returns an unfitted estimator for ``task`` and the resolved parameters."""
@@ -62,17 +68,22 @@ class AlgorithmSpec:
             raise UsageError(
                 f"Algorithm {self.name} does not do {task}; it does {', '.join(self.tasks)}."
             )
-        resolved = resolve_params(self.params, params, self.name)
+        resolved = resolve_params(self.task_params.get(task, self.params), params, self.name)
         return self.factory(task, resolved), resolved
 
     def to_json(self) -> dict[str, Any]:
         """Returns the entry as plain JSON (``vigil algorithms --json``)."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "tasks": list(self.tasks),
             "description": self.description,
             "params": [p.to_json() for p in self.params],
         }
+        if self.task_params:
+            out["params_by_task"] = {
+                task: [p.to_json() for p in params] for task, params in self.task_params.items()
+            }
+        return out
 
 
 def seed_param() -> Param:

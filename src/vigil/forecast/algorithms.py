@@ -11,6 +11,7 @@ module (the catalogue does) stays cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vigil.algorithms.params import Param, resolve_params
@@ -224,3 +225,16 @@ def build(algorithm: str, params: Mapping[str, Any], seasons: Sequence[int]) -> 
 def member_params(algorithm: str, intervals: str) -> dict[str, Any]:
     """Returns the default parameters of ``algorithm`` as a member of ``auto``."""
     return resolve(algorithm, {"intervals": intervals})
+
+
+@dataclass(frozen=True)
+class ForecastPlan:
+    """What a forecast catalogue entry builds: the algorithm and its resolved parameters.
+
+    A forecaster is fitted per series by ``fit_forecaster(data, algorithm=...,
+    params=...)``, so the catalogue hands back the checked request rather
+    than a scikit-learn estimator.
+    """
+
+    algorithm: str
+    params: dict[str, Any]
