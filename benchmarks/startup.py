@@ -20,10 +20,11 @@ process mapping them shares.
 ``--reference REV`` measures the code of git revision REV the same way in
 the same run (its ``src`` exported to a temporary folder and put first on
 ``PYTHONPATH``, its own VIGIL_HOME and models), so the table compares the two
-under the same load. Each command runs once untimed first, with bytecode
-caching on, so neither side pays for compiling its modules. Times are wall
-clock on a shared 2-core machine; the load average before and after is kept
-with the results in benchmarks/results/startup.json.
+under the same load: the two trees' command runs take turns. Each command
+runs once untimed first, with bytecode caching on, so neither side pays for
+compiling its modules. Times are wall clock on a shared 2-core machine; the
+load average before and after is kept with the results in
+benchmarks/results/startup.json.
 
     .venv/bin/python benchmarks/startup.py
     .venv/bin/python benchmarks/startup.py --reference 11df70b
@@ -135,25 +136,41 @@ def export_source(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def time_command(args: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Returns the median wall and CPU seconds of ``vigil ARGS`` over ``runs`` fresh processes."""
-    walls, cpus = [], []
-    subprocess.run([str(VIGIL), *args], env=env, capture_output=True, cwd=ROOT)  # warm-up
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        done = subprocess.run([str(VIGIL), *args], env=env, capture_output=True, cwd=ROOT)
-        walls.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if done.returncode != 0:
-            raise SystemExit(f"vigil {' '.join(args)} failed: {done.stderr.decode()[-500:]}")
-    return {
-        "runs": runs,
-        "median_s": statistics.median(walls),
-        "min_s": min(walls),
-        "median_cpu_s": statistics.median(cpus),
-    }
+def time_commands(envs: dict[str, dict[str, str]], runs: int) -> dict[str, dict[str, Any]]:
+    """Returns, per tree and command, the median wall and CPU seconds over ``runs`` fresh
+    processes. The trees take turns run by run, so a change of load hits both alike."""
+    timed: dict[str, dict[str, Any]] = {tree: {} for tree in envs}
+    for label, args in COMMANDS.items():
+        print(f"{label} x {runs} per tree ...", flush=True)
+        walls: dict[str, list[float]] = {tree: [] for tree in envs}
+        cpus: dict[str, list[float]] = {tree: [] for tree in envs}
+        for env in envs.values():  # warm-up: bytecode caches and the page cache
+            subprocess.run([str(VIGIL), *args], env=env, capture_output=True, cwd=ROOT)
+        for _ in range(runs):
+            for tree, env in envs.items():
+                wall, cpu = _run_once(args, env)
+                walls[tree].append(wall)
+                cpus[tree].append(cpu)
+        for tree in envs:
+            timed[tree][label] = {
+                "runs": runs,
+                "median_s": statistics.median(walls[tree]),
+                "min_s": min(walls[tree]),
+                "median_cpu_s": statistics.median(cpus[tree]),
+            }
+    return timed
+
+
+def _run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Returns the wall and CPU (user + system) seconds of one ``vigil ARGS``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run([str(VIGIL), *args], env=env, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"vigil {' '.join(args)} failed: {done.stderr.decode()[-500:]}")
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def free_port() -> int:
@@ -253,30 +270,18 @@ def server_memory(env: dict[str, str], names: list[str], row: dict, work: Path) 
     return memory
 
 
-def measure(src: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Trains the models with the code under ``src``, times the commands, measures the server."""
-    work.mkdir(parents=True, exist_ok=True)
-    home = work / "home"
-    print(f"  training {args.models} small isolation forests ...", flush=True)
-    names, row = train_with(src, home, args)
-    env = code_env(src) | {"VIGIL_HOME": str(home), "VIGIL_ADMIN_KEY": ADMIN_KEY}
-    commands = {}
-    for label, command in COMMANDS.items():
-        print(f"  {label} x {args.runs} ...", flush=True)
-        commands[label] = time_command(command, env, args.runs)
-    print("  vigil serve ...", flush=True)
-    memory = server_memory(env, names, row, work)
+def verdict(commands: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    """Returns each figure the issue sets a target for, with the target and whether it is met."""
     figures = {
         **{label: result["median_s"] for label, result in commands.items()},
         "serve rss after start": memory["rss_mib_started"],
         "serve rss with models loaded": memory["rss_mib_models_loaded"],
     }
-    verdict = {
+    return {
         name: {"value": value, "unit": TARGETS[name][0], "target": TARGETS[name][1]}
         | {"met": value <= TARGETS[name][1]}
         for name, value in figures.items()
     }
-    return {"commands": commands, "server": memory, "targets": verdict}
 
 
 def main() -> None:
@@ -296,14 +301,27 @@ def main() -> None:
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="vigil-startup-bench-"))
+    trees = {"current": ROOT / "src"}
     results: dict[str, dict[str, Any]] = {}
     try:
         if args.reference:
-            print(f"reference {args.reference}:", flush=True)
-            source = export_source(args.reference, work / "reference")
-            results["reference"] = measure(source, work / "reference-run", args)
-        print("this tree:", flush=True)
-        results["current"] = measure(ROOT / "src", work / "current-run", args)
+            trees = {"reference": export_source(args.reference, work / "reference"), **trees}
+        envs, models = {}, {}
+        for tree, src in trees.items():
+            print(f"{tree}: training {args.models} small isolation forests ...", flush=True)
+            home = work / tree / "home"
+            home.parent.mkdir(parents=True, exist_ok=True)
+            models[tree] = train_with(src, home, args)
+            envs[tree] = code_env(src) | {"VIGIL_HOME": str(home), "VIGIL_ADMIN_KEY": ADMIN_KEY}
+        commands = time_commands(envs, args.runs)
+        for tree in trees:
+            print(f"{tree}: vigil serve ...", flush=True)
+            memory = server_memory(envs[tree], *models[tree], work / tree)
+            results[tree] = {
+                "commands": commands[tree],
+                "server": memory,
+                "targets": verdict(commands[tree], memory),
+            }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
