@@ -1,7 +1,7 @@
-"""The forecasting algorithms as catalogue entries (task ``forecast``).
+"""The forecasting algorithms as catalogue entries (task ``forecast``): their parameters.
 
-Their parameter schemas and models live in ``vigil.forecast.algorithms``;
-here they become ``AlgorithmSpec`` entries so that ``vigil algorithms`` and
+Their models are built by ``vigil.forecast.algorithms``; here their typed
+parameters become ``AlgorithmSpec`` entries so that ``vigil algorithms`` and
 ``GET /v1/algorithms`` list them and a train request can name them. An
 entry's factory returns a ``ForecastPlan`` (algorithm and checked
 parameters), not a scikit-learn estimator: forecasters are fitted per series
@@ -11,10 +11,123 @@ them for the reason each entry records.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from vigil.algorithms.params import Param
 from vigil.algorithms.spec import AlgorithmSpec
-from vigil.forecast.algorithms import AUTO, DESCRIPTIONS, PARAMS, ForecastPlan
+
+AUTO = "auto"
+# Members ``auto`` backtests and weighs per series, chosen on the training part of M4
+# hourly (benchmarks/forecast.py --design); auto_ets and auto_arima fit
+# 3-30x slower and did not win enough series to pay for it.
+DEFAULT_AUTO_MEMBERS = ("mstl", "auto_theta", "seasonal_naive")
+
+
+def _season(
+    help_text: str = "seasonal period in steps; none = inferred from the frequency",
+) -> Param:
+    return Param("season_length", "int", None, help_text, 1, 10_000, nullable=True)
+
+
+_INTERVALS = Param(
+    "intervals",
+    "choice",
+    "conformal",
+    "prediction intervals: conformal (from the backtest errors) or the model's own",
+    choices=("conformal", "native"),
+)
+
+PARAMS: dict[str, tuple[Param, ...]] = {
+    "seasonal_naive": (_season(), _INTERVALS),
+    "auto_ets": (
+        _season(),
+        Param(
+            "model",
+            "str",
+            "ZZZ",
+            "error, trend and season types (A additive, M multiplicative, N none, Z chosen)",
+        ),
+        Param("damped", "bool", None, "damped trend; none = chosen", nullable=True),
+        _INTERVALS,
+    ),
+    "auto_arima": (
+        _season(),
+        Param("max_p", "int", 5, "largest non-seasonal AR order", 0, 10),
+        Param("max_q", "int", 5, "largest non-seasonal MA order", 0, 10),
+        Param("seasonal", "bool", True, "fit seasonal terms"),
+        Param("stepwise", "bool", True, "stepwise search (faster) instead of a full grid"),
+        _INTERVALS,
+    ),
+    "auto_theta": (
+        _season(),
+        Param(
+            "decomposition_type",
+            "choice",
+            "multiplicative",
+            "seasonal decomposition before the theta lines",
+            choices=("multiplicative", "additive"),
+        ),
+        _INTERVALS,
+    ),
+    "mstl": (
+        Param(
+            "season_lengths",
+            "str",
+            None,
+            "comma-separated seasonal periods, e.g. 24,168; none = inferred",
+            nullable=True,
+        ),
+        Param(
+            "trend",
+            "choice",
+            "auto_ets",
+            "model of the deseasonalised series",
+            choices=("auto_ets", "auto_theta", "auto_arima"),
+        ),
+        _INTERVALS,
+    ),
+    AUTO: (
+        Param(
+            "members",
+            "str",
+            ",".join(DEFAULT_AUTO_MEMBERS),
+            "comma-separated algorithms to choose among per series",
+        ),
+        Param(
+            "combine",
+            "choice",
+            "select",
+            "select the member with the lowest backtest MASE per series, or weight "
+            "members by inverse backtest MASE",
+            choices=("select", "weighted"),
+        ),
+        _INTERVALS,
+    ),
+}
+
+DESCRIPTIONS = {
+    "seasonal_naive": "Seasonal naive: each step repeats the value one season earlier.",
+    "auto_ets": "Exponential smoothing (ETS) with error, trend and season chosen by AICc.",
+    "auto_arima": "Seasonal ARIMA with orders chosen by a stepwise AICc search.",
+    "auto_theta": "Theta method (standard, optimised, dynamic) chosen by in-sample MSE.",
+    "mstl": "MSTL: several seasonalities removed by LOESS, the rest forecast by ETS.",
+    AUTO: "Chooses (or weighs) per series among several forecasters by rolling-origin backtest.",
+}
+
+
+@dataclass(frozen=True)
+class ForecastPlan:
+    """What a forecast catalogue entry builds: the algorithm and its resolved parameters.
+
+    A forecaster is fitted per series by ``fit_forecaster(data, algorithm=...,
+    params=...)``, so the catalogue hands back the checked request rather
+    than a scikit-learn estimator.
+    """
+
+    algorithm: str
+    params: dict[str, Any]
+
 
 TASK = "forecast"
 NOT_AN_ESTIMATOR = (

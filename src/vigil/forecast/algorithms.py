@@ -1,119 +1,30 @@
-"""The forecasting algorithms: their typed parameters and the statsforecast models they build.
+"""The forecasting algorithms: the statsforecast models they build from their parameters.
 
 Each algorithm is one of Nixtla's statsforecast models (compiled code, fitted
 per series); ``auto`` is Vigil's own choice among them per series (see
-``auto.py``). A season length left at ``none`` is the one ``prepare_series``
-inferred from the frequency (hourly: 24; MSTL takes all of them, e.g. 24 and
-168). statsforecast is imported inside the builders so that importing this
-module (the catalogue does) stays cheap.
+``auto.py``). Their parameter schemas are catalogue data
+(``vigil.algorithms.forecast_catalogue``). A season length left at ``none``
+is the one ``prepare_series`` inferred from the frequency (hourly: 24; MSTL
+takes all of them, e.g. 24 and 168). statsforecast is imported inside the
+builders, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from vigil.algorithms.params import Param, resolve_params
+from vigil.algorithms.forecast_catalogue import (
+    AUTO,
+    DEFAULT_AUTO_MEMBERS,
+    DESCRIPTIONS,
+    PARAMS,
+    ForecastPlan,
+)
+from vigil.algorithms.params import resolve_params
 from vigil.errors import UsageError
 
-AUTO = "auto"
-# Members ``auto`` backtests and weighs per series, chosen on the training part of M4
-# hourly (benchmarks/forecast.py --design); auto_ets and auto_arima fit
-# 3-30x slower and did not win enough series to pay for it.
-DEFAULT_AUTO_MEMBERS = ("mstl", "auto_theta", "seasonal_naive")
-
-
-def _season(
-    help_text: str = "seasonal period in steps; none = inferred from the frequency",
-) -> Param:
-    return Param("season_length", "int", None, help_text, 1, 10_000, nullable=True)
-
-
-_INTERVALS = Param(
-    "intervals",
-    "choice",
-    "conformal",
-    "prediction intervals: conformal (from the backtest errors) or the model's own",
-    choices=("conformal", "native"),
-)
-
-PARAMS: dict[str, tuple[Param, ...]] = {
-    "seasonal_naive": (_season(), _INTERVALS),
-    "auto_ets": (
-        _season(),
-        Param(
-            "model",
-            "str",
-            "ZZZ",
-            "error, trend and season types (A additive, M multiplicative, N none, Z chosen)",
-        ),
-        Param("damped", "bool", None, "damped trend; none = chosen", nullable=True),
-        _INTERVALS,
-    ),
-    "auto_arima": (
-        _season(),
-        Param("max_p", "int", 5, "largest non-seasonal AR order", 0, 10),
-        Param("max_q", "int", 5, "largest non-seasonal MA order", 0, 10),
-        Param("seasonal", "bool", True, "fit seasonal terms"),
-        Param("stepwise", "bool", True, "stepwise search (faster) instead of a full grid"),
-        _INTERVALS,
-    ),
-    "auto_theta": (
-        _season(),
-        Param(
-            "decomposition_type",
-            "choice",
-            "multiplicative",
-            "seasonal decomposition before the theta lines",
-            choices=("multiplicative", "additive"),
-        ),
-        _INTERVALS,
-    ),
-    "mstl": (
-        Param(
-            "season_lengths",
-            "str",
-            None,
-            "comma-separated seasonal periods, e.g. 24,168; none = inferred",
-            nullable=True,
-        ),
-        Param(
-            "trend",
-            "choice",
-            "auto_ets",
-            "model of the deseasonalised series",
-            choices=("auto_ets", "auto_theta", "auto_arima"),
-        ),
-        _INTERVALS,
-    ),
-    AUTO: (
-        Param(
-            "members",
-            "str",
-            ",".join(DEFAULT_AUTO_MEMBERS),
-            "comma-separated algorithms to choose among per series",
-        ),
-        Param(
-            "combine",
-            "choice",
-            "select",
-            "select the member with the lowest backtest MASE per series, or weight "
-            "members by inverse backtest MASE",
-            choices=("select", "weighted"),
-        ),
-        _INTERVALS,
-    ),
-}
-
-DESCRIPTIONS = {
-    "seasonal_naive": "Seasonal naive: each step repeats the value one season earlier.",
-    "auto_ets": "Exponential smoothing (ETS) with error, trend and season chosen by AICc.",
-    "auto_arima": "Seasonal ARIMA with orders chosen by a stepwise AICc search.",
-    "auto_theta": "Theta method (standard, optimised, dynamic) chosen by in-sample MSE.",
-    "mstl": "MSTL: several seasonalities removed by LOESS, the rest forecast by ETS.",
-    AUTO: "Chooses (or weighs) per series among several forecasters by rolling-origin backtest.",
-}
+__all__ = ["AUTO", "DEFAULT_AUTO_MEMBERS", "DESCRIPTIONS", "PARAMS", "ForecastPlan"]
 
 ALGORITHMS: tuple[str, ...] = tuple(PARAMS)
 
@@ -225,16 +136,3 @@ def build(algorithm: str, params: Mapping[str, Any], seasons: Sequence[int]) -> 
 def member_params(algorithm: str, intervals: str) -> dict[str, Any]:
     """Returns the default parameters of ``algorithm`` as a member of ``auto``."""
     return resolve(algorithm, {"intervals": intervals})
-
-
-@dataclass(frozen=True)
-class ForecastPlan:
-    """What a forecast catalogue entry builds: the algorithm and its resolved parameters.
-
-    A forecaster is fitted per series by ``fit_forecaster(data, algorithm=...,
-    params=...)``, so the catalogue hands back the checked request rather
-    than a scikit-learn estimator.
-    """
-
-    algorithm: str
-    params: dict[str, Any]
