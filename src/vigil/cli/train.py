@@ -145,6 +145,8 @@ def train(
         f"on {result.outcome.rows} rows - {state}."
     )
     _print_excluded(document["excluded"])
+    for note in document.get("forecast", {}).get("notes", []):
+        render.out.print(note, markup=False)  # a forecast's unused columns, averaged times
     render.table("Metrics", ["metric", "value"], render.scalar_metrics(result.version.metrics))
     top = list(result.outcome.feature_importance.items())[:10]
     if top:
