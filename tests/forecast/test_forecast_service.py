@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -343,3 +344,37 @@ def _request(horizon: int) -> Any:
     from vigil.serving.forecasts import ForecastRequest
 
     return ForecastRequest(horizon)
+
+
+def test_a_policy_retrains_a_forecaster_when_actuals_arrive(service: VigilService) -> None:
+    service.policies.put_policy(
+        ADMIN,
+        "sales",
+        {"metric": "mase", "triggers": {"feedback_count": 4 * HORIZON}, "min_feedback": 10},
+    )
+    points = service.predictions.forecast(ADMIN, "sales", _request(HORIZON)).predictions
+    _, later = _split()
+    truth = later.set_index(["series", "timestamp"])["sales"]
+    items = [
+        {
+            "series": p["series"],
+            "timestamp": p["timestamp"],
+            "actual": int(truth[(p["series"], pd.Timestamp(p["timestamp"]))]),
+        }
+        for p in points
+    ]
+    service.monitoring.record_feedback(ADMIN, "sales", items)
+
+    reports = service.scheduling.lifecycle_tick()
+
+    assert reports is not None
+    assert any(a.startswith("retrain") for a in reports[0]["actions"]), reports
+    assert service.jobs.run_pending_jobs() == 1
+    job = next(j for j in service.jobs.list_jobs(ADMIN) if j["kind"] == "retrain")
+    assert job["status"] == "succeeded", job
+    assert job["result"]["metric"] == "mase" and job["result"]["challenger"] == 2
+    assert job["result"]["data"]["rows"] == (HOURS + HORIZON) * 4
+    live = service.monitoring.live_summary(
+        ADMIN, "sales", 1, since=service.now() - timedelta(hours=1)
+    )
+    assert live["feedback"] == 4 * HORIZON and "mase" in live["metrics"]
