@@ -278,6 +278,27 @@ class Client:
         result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/predict", json=body)
         return result
 
+    def forecast(
+        self,
+        name: str,
+        horizon: int,
+        *,
+        series: Sequence[str] | None = None,
+        history: Sequence[Mapping[str, Any]] | None = None,
+        level: Sequence[int] | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Returns a forecast model's ``{"model", "predictions"}``: per series and future time,
+        ``forecast`` with ``lo_<level>``/``hi_<level>``; ``history`` holds newer rows to
+        forecast from (in the training columns)."""
+        body: dict[str, Any] = {"horizon": horizon}
+        optional = {"series": series, "history": history, "level": level, "version": version}
+        for field_name, value in optional.items():
+            if value is not None:
+                body[field_name] = value if isinstance(value, int) else list(value)
+        result: dict[str, Any] = self._request("POST", f"/v1/models/{name}/predict", json=body)
+        return result
+
     def events(
         self, name: str, events: Sequence[Any], *, flush: bool = False, return_all: bool = False
     ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 
 from process_support import eventually, free_port, stop_server
 from vigil.api.settings import ApiSettings
+from vigil.client import Client, ClientError
 from vigil.simulate import simulate
 
 # The REST harness (the in-process app with a key per role, the start-up of ``vigil
@@ -269,3 +270,10 @@ def test_a_real_server_forecasts_and_refuses_a_bad_horizon_naming_it(server: Ser
         refused = client.post("/v1/models/sales/predict", json={"horizon": 99})
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["loc"] == ["body", "horizon"]
+    with Client(server.url, server.admin_key) as vigil:
+        answer = vigil.forecast("sales", 3, series=[SERIES[1]], level=[90])
+        assert [p["series"] for p in answer["predictions"]] == [SERIES[1]] * 3
+        assert {"lo_90", "hi_90"} <= set(answer["predictions"][0])
+        with pytest.raises(ClientError) as unknown:
+            vigil.forecast("sales", 3, series=["store_9/tea"])
+        assert unknown.value.status == 422
