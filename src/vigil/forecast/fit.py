@@ -164,6 +164,7 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
         algorithms=[m.algorithm for m in members],
         weights=weights,
         ratios=auto.ratios(paths, actual),
+        backtest=np.stack([p.mean for p in paths]),
         failures=[f"{m.algorithm}: {m.failed}" for m in members if m.failed],
     )
     # Drop members that carry no weight: they would cost time at every forecast.

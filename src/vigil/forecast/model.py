@@ -72,6 +72,8 @@ class SeriesFit:
     ratios: np.ndarray | None
     cached: bt.Path | None = None
     failures: list[str] = field(default_factory=list)
+    # The backtest forecasts, one row per window (oldest first), as scored.
+    backtest: np.ndarray | None = None
 
     def path(self, horizon: int, levels: Sequence[int], extra: np.ndarray | None) -> bt.Path:
         """Returns the forecast path from the end of training, or of training plus ``extra``."""
