@@ -34,7 +34,7 @@ scored in time order from the state training left, with
 model learning from every point after scoring it (``online``), or not at
 all (``frozen``, ``--param online=false``). No setting depends on the series
 or its category. The detector's defaults (vigil.online: the half-life, the
-level's 6 points, the cycle residual, the refractory span, the likelihood
+level's 6 points, the forecast miss, the refractory span, the likelihood
 on the point alone) were chosen on the *tuning* categories (artificialNoAnomaly,
 artificialWithAnomaly, realAWSCloudwatch, realAdExchange); realTraffic and
 realTweets are *held out*.
@@ -52,6 +52,9 @@ the choice, not unseen):
     + likelihood of the 10-point mean as well         60.2   58.6
     + level (mean of the last 6 values)               65.4   62.2
     - the 10-point mean's likelihood (point only)     65.6   63.3
+    + seasonal forecast miss as a fifth surprise       65.7   63.0
+    forecast miss instead of same time yesterday      66.7   63.1
+    same, half-life 700 (the default)                 67.2   65.3
     tried and dropped (tuning lower): half-life 500, 1500 or 2000, refractory
     8, 24 or 48 hours, sum instead of max of the surprises, signed steps,
     one likelihood per surprise, empirical or robust instead of Gaussian
@@ -61,14 +64,32 @@ the choice, not unseen):
     that variant) and was left out: a gain that small does not pay for
     another window (it scored 61.5 over all).
 
+    The forecast miss is the distance of a value from an additive seasonal
+    forecast learned online (vigil.online.kernel: level smoothed with 0.05,
+    each phase of the day's offset with 0.1 per day). Alone (the
+    ``forecast_residual`` algorithm) it scored 51.9 over all; its smoothing
+    at 0.01 or 0.2 (level) and 0.03 or 0.3 (offsets) scored 53.2, 53.1,
+    51.2 and 52.7. The half-life is a noisy choice: with the forecast miss,
+    500, 700, 850, 1000 and 1400 points scored 65.4, 67.2, 63.1, 66.7 and
+    64.3 on the tuning categories (the corpus threshold moves between 0.951
+    and 0.967 with it); with the same-time-yesterday difference instead,
+    700, 1000 and 1400 scored 64.5, 65.7 and 64.9. The value, step, level
+    and forecast miss at 700 were the best on the tuning categories and are
+    the default.
+
 Each run reports the whole corpus's score (one threshold swept over the 51
 series, NAB's figure), each category's at that threshold, the tuning
 categories' own sweep, and the held-out categories at the tuning threshold.
 ``random`` (uniform scores, seed 0) is NAB's random detector, for scale.
+``forecast_residual`` is the ``online`` protocol with ``--algorithm
+forecast_residual`` (issue 16: the forecast miss alone, against ``auto``,
+which is the ``online`` run). ``LOCO`` scores each category at the threshold
+swept on the other five and normalises their sum as NAB does: only the
+threshold is chosen per fold, the detector's defaults are not searched again.
 Throughput is measured on one thread: the compiled loop alone, and
 ``score_in_order`` end to end (reading rows, checks, answers).
 
-    .venv/bin/python benchmarks/anomaly/nab.py                 # online, frozen, random
+    .venv/bin/python benchmarks/anomaly/nab.py      # online, frozen, forecast_residual, random
     .venv/bin/python benchmarks/anomaly/nab.py --runs online --batch auto:1D
 
 ``--batch ALG:RETRAIN`` adds the earlier batch protocol (a catalogue

@@ -143,3 +143,28 @@ def test_on_nabs_windows_perfect_scores_100_silence_0_and_random_near_11() -> No
     # NAB's published random detector scores 11.0 on its 58 series; these 51 lack
     # realKnownCause, and seed 0 scores 18.8 on them. Far from that band is a scorer bug.
     assert 8.0 <= _standard_score(corpus, random) <= 22.0
+
+
+def test_leave_one_category_out_scores_each_category_at_the_others_threshold() -> None:
+    stamps = _series(200)
+    frame = pd.DataFrame({"timestamp": stamps.astype(str), "value": 0.0})
+    windows = [(stamps[40], stamps[59])]
+    corpus = [
+        nab.Series("a/1", "realTraffic", frame, windows),
+        nab.Series("b/1", "realTweets", frame, windows),
+    ]
+    # a detects its window at 0.9; b at 0.5, with a false positive at 0.6. Swept on a
+    # alone the threshold is 0.9, at which b detects nothing; swept on b alone it is
+    # 0.5, at which a detects its window.
+    a, b = np.zeros(200), np.zeros(200)
+    a[45] = 0.9
+    b[45], b[100] = 0.5, 0.6
+    per_series = nab.points_of(corpus, {"a/1": a, "b/1": b}, STANDARD)
+    loco = nab.leave_one_category_out(corpus, per_series, STANDARD)
+    assert loco["categories"]["realTweets"]["threshold"] == 0.9
+    assert loco["categories"]["realTweets"]["raw"] == pytest.approx(-1.0)
+    assert loco["categories"]["realTraffic"]["threshold"] == 0.5
+    assert loco["categories"]["realTraffic"]["raw"] > 0.8
+    # The whole: one window found, one missed, normalised as the corpus is.
+    together = nab.corpus_score(per_series["a/1"] + per_series["b/1"], 2, STANDARD, None)
+    assert loco["score"] < together["score"]

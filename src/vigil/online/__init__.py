@@ -9,7 +9,7 @@ changes, turns that into an anomaly likelihood against the recent
 distribution of its own raw scores, and only then lets the point join the
 windows: it learns from every point it has scored, never from one it has
 yet to score. ``--param half_life=N`` sets how fast it adapts (points; the
-default, 1000, is about three days of 5-minute points).
+default, 700, is about two and a half days of 5-minute points).
 
 The API (what the streams use case calls; nothing here needs metrics
 internals)::

@@ -24,8 +24,9 @@ itself):
    Holt-Winters without trend), among the recent misses: a running
    interval of the forecast;
 2. the raw score is the largest of the surprises ``components`` selects
-   (``layout``'s bits: the default detector takes the first four, the
-   ``forecast_residual`` algorithm the forecast miss alone); only the
+   (``layout``'s bits: the default detector takes the value, level, step
+   and forecast miss, the ``forecast_residual`` algorithm the forecast miss
+   alone); only the
    selected surprises' windows (and the forecaster) are kept and learn;
 3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
    mean over the last ``short`` points (HTM averages 10; the default is 1,

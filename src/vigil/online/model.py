@@ -38,8 +38,8 @@ from vigil.online.state import OnlineState
 
 # The score at and above which a point is an anomaly. The likelihood maps the
 # Gaussian tail of the recent raw scores to (0, 1), 0.5 at their mean; 0.95 is a
-# tail probability of about 1e-6, and the best NAB threshold on the tuning
-# categories (0.953, benchmarks/anomaly/nab.py) rounded.
+# tail probability of about 1e-6, and near the best NAB threshold on the tuning
+# categories (0.956 at the current defaults, benchmarks/anomaly/nab.py).
 DEFAULT_THRESHOLD = 0.95
 # Severity bands between the threshold and 1, in thirds of the surprisal scale.
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -75,7 +75,7 @@ def split_online_params(
     """Returns (the detector's parameters, the online parameters resolved with defaults).
 
     >>> split_online_params({"online": "false", "n_neighbors": 5}, "auto")
-    ({'n_neighbors': 5}, {'online': False, 'half_life': 1000})
+    ({'n_neighbors': 5}, {'online': False, 'half_life': 700})
     """
     names = {p.name for p in ONLINE_PARAMS}
     given = {k: v for k, v in params.items() if k in names}
