@@ -269,15 +269,17 @@ def _series_time(item: dict[str, Any], index: int) -> tuple[str | None, str]:
         timestamp = pd.Timestamp(raw)
         if pd.isna(timestamp):
             raise ValueError
-    except ValueError:
+        if timestamp.tzinfo is not None:
+            timestamp = timestamp.tz_convert("UTC").tz_localize(None)
+        # Written as forecasts write their times, so the two compare as text.
+        return series, timestamp.strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError, NotImplementedError):
+        # pandas refuses some texts with errors other than ValueError (a year before 1).
         raise InvalidInput(
             f"Feedback item {index}: timestamp must be a time such as 2024-03-01T13:00:00, "
             f"got {raw!r}.",
             errors=[{"loc": ["items", index, "timestamp"], "msg": "must be a time"}],
         ) from None
-    if timestamp.tzinfo is not None:
-        timestamp = timestamp.tz_convert("UTC").tz_localize(None)
-    return series, timestamp.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _extracted_features(bundle: ModelBundle, inputs: pd.DataFrame, name: str) -> pd.DataFrame:
