@@ -37,14 +37,22 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 
 # Starts the REST app as uvicorn does (its lifespan: database checked, admin key,
-# prediction log writer, job threads, policy scheduler), then prints the packages loaded.
+# prediction log writer, job threads, policy scheduler), asks what a monitor asks
+# (health, a metrics scrape, the models), then prints the packages loaded.
 START_SERVER = """
-import asyncio, json, sys
+import asyncio, json, os, sys
+import httpx
 from vigil.api.app import create_app
 
 async def started():
     app = create_app()
+    key = {"Authorization": "Bearer " + os.environ["VIGIL_ADMIN_KEY"]}
     async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
+            for path in ("/health", "/metrics", "/v1/models"):
+                answer = await client.get(path, headers=key)
+                assert answer.status_code == 200, (path, answer.status_code, answer.text)
         return sorted({m.split(".")[0] for m in sys.modules})
 
 print(json.dumps(asyncio.run(started())))
@@ -68,7 +76,7 @@ def test_importing_the_command_line_loads_no_data_stack(tmp_path: Path) -> None:
     assert loaded & (DATA_STACK | {"numpy", "sqlalchemy", "fastapi"}) == set()
 
 
-def test_a_started_server_has_loaded_no_data_stack(tmp_path: Path) -> None:
+def test_a_started_and_scraped_server_has_loaded_no_data_stack(tmp_path: Path) -> None:
     loaded = _packages_after(START_SERVER, tmp_path / "home")
 
     assert {"fastapi", "sqlalchemy"} <= loaded  # it did start: the app and its database

@@ -130,6 +130,7 @@ def _serving_stats(app: FastAPI) -> Mapping[str, float] | None:
     if service is None:
         return None
     stats = service.prediction_log.stats
+    predictions = vars(service).get("predictions")  # built on first use (see VigilService)
     lost: float
     try:
         lost = service.prediction_log.lost_total()
@@ -141,7 +142,9 @@ def _serving_stats(app: FastAPI) -> Mapping[str, float] | None:
         "dropped": stats.dropped,
         "write_errors": stats.write_errors,
         "pending": stats.pending,
-        "shadow_errors": service.predictions.shadow_errors,
+        # Read only where predictions were served: building the use case for a zero would
+        # load pandas, scikit-learn and numba into a server on its first scrape.
+        "shadow_errors": predictions.shadow_errors if predictions is not None else 0,
     }
 
 
