@@ -185,3 +185,14 @@ def test_the_largest_settings_keep_a_series_state_under_a_megabyte() -> None:
     state = detector.empty_state()
     state.of("")
     assert len(state.to_bytes()) <= 1_000_000
+
+
+def test_a_state_saved_before_the_detector_kept_its_forecaster_asks_for_a_retrain() -> None:
+    model = _model(_series(400), half_life=50)
+    state = model.initial_state()
+    del state.series[""].season  # as a state pickled by an earlier Vigil comes back
+    with pytest.raises(InvalidInput, match="retrain the model"):
+        model.score_in_order(_series(5), state)
+    del model.trained.series[""].peak_times
+    with pytest.raises(InvalidInput, match="retrain the model"):
+        model.initial_state()

@@ -34,7 +34,7 @@ from vigil.online.detector import (
     MAX_REFRACTORY,
     OnlineDetector,
 )
-from vigil.online.state import OnlineState
+from vigil.online.state import ARRAYS, OnlineState
 
 # The score at and above which a point is an anomaly. The likelihood maps the
 # Gaussian tail of the recent raw scores to (0, 1), 0.5 at their mean; 0.95 is a
@@ -129,7 +129,7 @@ class OnlineModel:
 
     def initial_state(self) -> OnlineState:
         """Returns the state right after training (a copy: scoring never changes the model)."""
-        return self.trained.copy()
+        return _current(self.trained).copy()
 
     def score_in_order(
         self, events: pd.DataFrame, state: OnlineState
@@ -139,7 +139,7 @@ class OnlineModel:
         ``state`` is not changed; each answer holds ``prediction`` and
         ``is_anomaly`` (the same flag), ``score`` in [0, 1) and ``severity``.
         """
-        scores, after = self._run(events, state.copy(), learn=None)
+        scores, after = self._run(events, _current(state).copy(), learn=None)
         flagged = scores >= self.threshold
         levels = self.severity(scores)
         answers = [
@@ -150,7 +150,7 @@ class OnlineModel:
 
     def scores(self, events: pd.DataFrame, state: OnlineState) -> tuple[np.ndarray, OnlineState]:
         """Returns the scores of ``events`` (input order) and the state after them."""
-        return self._run(events, state.copy(), learn=None)
+        return self._run(events, _current(state).copy(), learn=None)
 
     def severity(self, scores: np.ndarray) -> list[str]:
         """Returns ``normal`` below the threshold, then low … critical in equal bands up to 1."""
@@ -213,6 +213,17 @@ class OnlineModel:
         if self.time_column is None or self.time_column not in events.columns:
             return np.arange(rows)
         return np.argsort(_nanoseconds(events[self.time_column]), kind="stable")
+
+
+def _current(state: OnlineState) -> OnlineState:
+    """Returns ``state``, refusing one pickled by an earlier Vigil that lacks arrays."""
+    if any(not all(hasattr(s, name) for name in ARRAYS) for s in state.series.values()):
+        # Nothing such a state learned can stand in for what the detector now keeps.
+        raise InvalidInput(
+            "This model's online state was saved by an earlier version of Vigil and "
+            "lacks what the online detector now keeps; retrain the model."
+        )
+    return state
 
 
 def _nanoseconds(column: pd.Series) -> np.ndarray:
