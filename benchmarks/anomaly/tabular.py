@@ -57,6 +57,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tabular_lodo import (  # type: ignore[import-not-found]
     CANDIDATE_MEMBERS,
+    EXPLORED_VARIANTS,
     Config,
     candidate_configs,
     config_auc,
@@ -208,13 +209,18 @@ def mean_auc(results: list[dict[str, Any]]) -> float:
 
 
 def config_table(
-    frame: pd.DataFrame, name: str, seeds: tuple[int, ...], configs: list[Config], cache: Path
+    frame: pd.DataFrame,
+    name: str,
+    seeds: tuple[int, ...],
+    configs: list[Config],
+    cache: Path,
+    members: tuple[str, ...] = CANDIDATE_MEMBERS,
 ) -> tuple[dict[str, float], float]:
     """Returns every candidate configuration's mean test ROC AUC on one set, and member seconds."""
     per: dict[str, list[float]] = {c.label: [] for c in configs}
     seconds = 0.0
     for seed in seeds:
-        scores, y_test, spent = member_scores(frame, name, seed, CANDIDATE_MEMBERS, cache)
+        scores, y_test, spent = member_scores(frame, name, seed, members, cache)
         seconds += sum(spent.values())
         for config in configs:
             per[config.label].append(config_auc(config, scores, y_test))
@@ -263,6 +269,48 @@ def run(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def explore(
+    names: list[str], seeds: tuple[int, ...], data: Path, cache: Path, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """Returns the LODO figures of auto's grid widened by each explored member variant.
+
+    The reference's figures are those of ``stored`` (this script's last full
+    run, same sets and seeds). For the grid alone, the grid plus each variant
+    of ``EXPLORED_VARIANTS``, and the grid plus all of them: the in-sample
+    choice and mean, the LODO mean, its gain on the reference and worst set.
+    """
+    members = (*CANDIDATE_MEMBERS, *EXPLORED_VARIANTS)
+    configs = candidate_configs(members)
+    tables = {}
+    for name in names:
+        frame, _ = load(name, data)
+        tables[name], _ = config_table(frame, name, seeds, configs, cache, members)
+        print(f"  {name}", file=sys.stderr, flush=True)
+    reference = {n: stored["mean_roc_auc"][n][REFERENCE] for n in names}
+    reference_mean = float(np.mean(list(reference.values())))
+    grids = {"auto's grid": CANDIDATE_MEMBERS}
+    grids.update({f"+ {v}": (*CANDIDATE_MEMBERS, v) for v in EXPLORED_VARIANTS})
+    grids["+ all explored"] = members
+    out: dict[str, Any] = {"reference_mean": round(reference_mean, 2), "grids": {}}
+    for label, grid in grids.items():
+        allowed = {c.label for c in candidate_configs(grid)}
+        table = {n: {k: v for k, v in tables[n].items() if k in allowed} for n in names}
+        selection = lodo(table, reference)
+        gaps = {n: selection["lodo_roc_auc"][n] - reference[n] for n in names}
+        worst = min(gaps, key=gaps.__getitem__)
+        out["grids"][label] = {
+            "configurations": len(allowed),
+            "in_sample_choice": selection["in_sample_choice"],
+            "in_sample_mean": selection["in_sample_mean"],
+            "lodo_mean": selection["lodo_mean"],
+            "lodo_gain": round(selection["lodo_mean"] - reference_mean, 2),
+            "lodo_worst": {"dataset": worst, "difference": round(gaps[worst], 2)},
+            "lodo_roc_auc": selection["lodo_roc_auc"],
+            "chosen": selection["chosen"],
+        }
+    return out
 
 
 def summarise(
@@ -450,6 +498,12 @@ def main() -> None:
         help="recompute the summary and LODO of --output from its stored runs and candidate "
         "scores (after a change of the candidate grid), without running anything",
     )
+    parser.add_argument(
+        "--explore",
+        action="store_true",
+        help="LODO of auto's grid widened by the explored member variants (tabular_lodo.py), "
+        "against the reference of --output; writes anomaly_tabular_explore.json",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="where member scores are kept")
     parser.add_argument("--cap", type=int, default=None, help="row cap per data set")
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the CSV files")
@@ -475,6 +529,19 @@ def main() -> None:
         print(render(results))
         args.output.write_text(json.dumps(results, indent=2) + "\n")
         print(f"Rewrote {args.output}")
+        return
+
+    if args.explore:
+        explored = explore(names, seeds, args.data, args.cache, json.loads(args.output.read_text()))
+        for label, grid in explored["grids"].items():
+            print(
+                f"{label:<36} in-sample {grid['in_sample_mean']:6.2f}  LODO "
+                f"{grid['lodo_mean']:6.2f} ({grid['lodo_gain']:+.2f}, worst "
+                f"{grid['lodo_worst']['dataset']} {grid['lodo_worst']['difference']:+.2f})"
+            )
+        target = args.output.with_name("anomaly_tabular_explore.json")
+        target.write_text(json.dumps(explored, indent=2) + "\n")
+        print(f"Wrote {target}")
         return
 
     started = time.perf_counter()
