@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,12 +32,17 @@ def frame(n: int = N, noise: float = 0.3, seed: int = 1) -> pd.DataFrame:
     )
 
 
+# ARIMA's order search is the slow part of these fits: small orders keep the tests fast.
+SMALL_ARIMA: dict[str, Any] = {"max_p": 2, "max_q": 2, "approximation": True}
+
+
 @pytest.mark.parametrize(
     "algorithm", ["seasonal_naive", "auto_ets", "auto_arima", "auto_theta", "mstl", "auto"]
 )
 def test_each_algorithm_recovers_the_known_season(algorithm: str) -> None:
     data = prepare_series(frame(), timestamp="month", target="units", series=None)
-    fitted = fit_forecaster(data, algorithm=algorithm, horizon=HORIZON, cv=1)
+    params = SMALL_ARIMA if algorithm == "auto_arima" else None
+    fitted = fit_forecaster(data, algorithm=algorithm, params=params, horizon=HORIZON, cv=1)
 
     out = fitted.predict(HORIZON)
 
@@ -56,7 +63,7 @@ def _history_case(algorithm: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarra
     ("algorithm", "reference", "refit_differs"),
     [
         ("auto_ets", lambda m: m.AutoETS(season_length=PERIOD), True),
-        ("auto_arima", lambda m: m.AutoARIMA(season_length=PERIOD), True),
+        ("auto_arima", lambda m: m.AutoARIMA(season_length=PERIOD, **SMALL_ARIMA), True),
         # Theta's smoothing sits at its bound on this series: a refit lands on the same model.
         ("auto_theta", lambda m: m.AutoTheta(season_length=PERIOD), False),
     ],
@@ -68,9 +75,8 @@ def test_history_forecasts_apply_the_fitted_model_without_refitting(  # type: ig
 
     train, history, values = _history_case(algorithm)
     data = prepare_series(train, timestamp="month", target="units", series=None)
-    fitted = fit_forecaster(
-        data, algorithm=algorithm, params={"intervals": "native"}, horizon=HORIZON, cv=1
-    )
+    params = {"intervals": "native", **(SMALL_ARIMA if algorithm == "auto_arima" else {})}
+    fitted = fit_forecaster(data, algorithm=algorithm, params=params, horizon=HORIZON, cv=1)
 
     out = fitted.predict(HORIZON, history=history)
 

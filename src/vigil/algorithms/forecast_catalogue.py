@@ -57,6 +57,14 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         Param("max_q", "int", 5, "largest non-seasonal MA order", 0, 10),
         Param("seasonal", "bool", True, "fit seasonal terms"),
         Param("stepwise", "bool", True, "stepwise search (faster) instead of a full grid"),
+        Param(
+            "approximation",
+            "bool",
+            None,
+            "approximate likelihood during the order search; none = as R's auto.arima "
+            "(more than 150 points or a season over 12)",
+            nullable=True,
+        ),
         _INTERVALS,
     ),
     "auto_theta": (

@@ -115,6 +115,7 @@ def build(algorithm: str, params: Mapping[str, Any], seasons: Sequence[int]) -> 
             max_q=params["max_q"],
             seasonal=params["seasonal"],
             stepwise=params["stepwise"],
+            approximation=params["approximation"],
         )
     if algorithm == "auto_theta":
         return models.AutoTheta(

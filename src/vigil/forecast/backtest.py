@@ -92,19 +92,28 @@ def fit_member(
     failed: str | None = None
     try:
         early = make().fit(y[:first_cut])
-        backtest = [
-            forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(cv)
-        ]
+        backtest = _windows(early, y, first_cut, horizon, cv, levels)
         model = make().fit(y)
         _check_finite(backtest)
     except Exception as error:  # any model error means: use the fallback
         failed = f"{type(error).__name__}: {error}"[:200]
         early = fallback().fit(y[:first_cut])
-        backtest = [
-            forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(cv)
-        ]
+        backtest = _windows(early, y, first_cut, horizon, cv, levels)
         model = fallback().fit(y)
     return MemberFit(algorithm=algorithm, model=model, backtest=backtest, failed=failed)
+
+
+def _windows(
+    early: Any, y: np.ndarray, first_cut: int, horizon: int, cv: int, levels: Sequence[int]
+) -> list[Path]:
+    """Returns each window's forecast by ``early`` (fitted on ``y[:first_cut]``).
+
+    The first window starts where the fit ended: its forecast is the fit's own
+    prediction (a forward over the same points would redo the work).
+    """
+    paths = [predict(early, horizon, levels)]
+    paths += [forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(1, cv)]
+    return paths
 
 
 def _check_finite(paths: list[Path]) -> None:

@@ -10,6 +10,7 @@ the forecast from the end of training for the longest horizon, cached.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +54,16 @@ def fit_forecaster(
     levels = tuple(sorted({_whole(level, "level", 1, 99) for level in levels}))
     members = algos.parse_members(resolved["members"]) if algorithm == algos.AUTO else [algorithm]
     plans = []
+    shortest = min(len(data.values(name)) for name in data.series)
     for member in members:
         member_params = resolved if member == algorithm else algos.member_params(member, "native")
         seasons = algos.seasons_of(member, member_params, data.season_lengths)
+        if member_params.get("approximation", False) is None:
+            # R's auto.arima rule: the exact likelihood is too slow to search with there.
+            member_params = {
+                **member_params,
+                "approximation": shortest - cv * horizon > 150 or seasons[0] > 12,
+            }
         plans.append((member, member_params, seasons))
     needed = max(algos.min_train_length(m, s) for m, _, s in plans) + cv * horizon
     for name in data.series:
@@ -146,9 +154,12 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
     fallback_season = min(season, max(1, y.size - cv * horizon))
     fallback = lambda: algos.build("seasonal_naive", {}, [fallback_season])  # noqa: E731
     members = []
-    for algorithm, params, seasons in plans:
-        make = _maker(algorithm, params, seasons)
-        members.append(bt.fit_member(algorithm, make, fallback, y, horizon, cv, levels))
+    with warnings.catch_warnings():
+        # Optimiser convergence notes would flood the log, one per series and fit.
+        warnings.simplefilter("ignore")
+        for algorithm, params, seasons in plans:
+            make = _maker(algorithm, params, seasons)
+            members.append(bt.fit_member(algorithm, make, fallback, y, horizon, cv, levels))
     actual = bt.actuals(y, horizon, cv)
     scale = mase_scale(y[: y.size - cv * horizon], season)
     paths, weights = auto.honest_backtest(
