@@ -52,6 +52,7 @@ from schemathesis.specs.openapi.checks import (
 from process_support import free_port, stop_server
 from vigil.api.app import create_app
 from vigil.api.settings import ApiSettings
+from vigil.simulate import simulate
 
 ADMIN_KEY = "openapi-run-admin-secret"
 CHECKS = [
@@ -60,8 +61,10 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# "churn" is the tabular classifier of the shared trained home (versions 1 to 3).
-MODELS = ("churn", *KINDS)
+# "churn" is the tabular classifier of the shared trained home (versions 1 to 3);
+# "sales" a forecast model (its predict body is a horizon, its feedback by time).
+FORECAST = "sales"
+MODELS = ("churn", *KINDS, FORECAST)
 # Deletions go to a model kept for them, so the others stay for every operation after.
 DOOMED = "spare"
 ABSENT = "absent"
@@ -116,6 +119,17 @@ def _home_with_every_kind(home: Path) -> dict[str, tuple[Any, ...]]:
 def _train_everything(api: Api) -> dict[str, tuple[Any, ...]]:
     jobs = train_kind_models(api)
     assert all(job["status"] == "succeeded" for job in jobs.values()), jobs
+    sales = simulate("sales", rows=24 * 14 * 4, seed=1)
+    forecast = {
+        "data": {"rows": json.loads(sales.to_json(orient="records", date_format="iso"))},
+        "horizon": 12,
+        "series": "series",
+        "target": "sales",
+        "algorithm": "seasonal_naive",
+        "cv": 2,
+    }
+    assert api.request("POST", f"/v1/models/{FORECAST}/train", json=forecast).status_code == 202
+    assert api.run_jobs() == 1
     spare = {"data": {"rows": labelled_rows(200)}, "target": "churned"}
     for _ in range(2):
         assert api.request("POST", f"/v1/models/{DOOMED}/train", json=spare).status_code == 202
