@@ -13,7 +13,8 @@ answers flag differently.
 Throughput: events per second in batches of 1,000 and the latency of single
 events sent one request at a time (p50 / p99), on a logs model and a
 metrics model, with the stream state in SQLite and in Redis; memory per
-stream is the size of the kept state.
+stream is the size of the kept state. The first batch of each model (which
+loads the version and compiles its scoring) is sent before the clock starts.
 
     nice -n 10 .venv/bin/python benchmarks/streams.py [--quick] [--out FILE]
 
@@ -255,10 +256,13 @@ def throughput(url: str, backend: str, names: dict[str, str], quick: bool) -> li
     for kind, name in names.items():
         events = _events(simulate(kind, size, anomaly_rate=0.03, seed=21))
         batches = [events[i : i + 1000] for i in range(0, len(events) - 1000, 1000)]
+        # The first batch of a version loads it and compiles its scoring (once per process):
+        # sent before the clock starts, so the rate is the steady one.
+        _push(http, url, name, batches[0])
         started = time.perf_counter()
-        for chunk in batches:
+        for chunk in batches[1:]:
             _push(http, url, name, chunk)
-        rate = sum(len(b) for b in batches) / (time.perf_counter() - started)
+        rate = sum(len(b) for b in batches[1:]) / (time.perf_counter() - started)
         singles = events[len(batches) * 1000 :][: 100 if quick else 300]
         latencies = []
         for event in singles:

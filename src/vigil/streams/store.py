@@ -8,8 +8,12 @@ apply them one after the other, never both from the same old state:
   PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write transaction serialises
   writers), and the state is written in the same transaction, so what
   scoring wrote into that transaction (incidents) commits with it or not at all;
-- on Redis the lock is a Redis lock with an expiry (a replica killed while
-  holding it frees it after ``LOCK_SECONDS``) and the state one key.
+- on Redis the lock is a key with an expiry (a replica killed while holding
+  it frees it after ``LOCK_SECONDS``) and the state one key. A batch costs
+  three round trips, each one script: take the lock and read the revision,
+  write the state (only while the lock is still this batch's) and move the
+  revision on, release the lock; the state itself is read only when the
+  copy kept in this process is stale.
 
 The state is written through at the end of every batch: a process killed
 mid-stream loses at most the batch it was answering (which its client saw
@@ -27,8 +31,9 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -59,6 +64,8 @@ class Locked:
     row: StreamStateRow | None = None
     # The revision written by ``save``, once it is.
     written: int | None = None
+    # The token of the Redis lock held (Redis store only).
+    token: str | None = None
 
 
 class StateCache:
@@ -189,8 +196,39 @@ class SqlStateStore(SqlStore):
                 session.delete(row)
 
 
+# Takes the lock (KEYS[1]) for token ARGV[1], expiring after ARGV[2] ms, and answers
+# {1, revision (KEYS[2])}, or {0} when another holder has it.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('get', KEYS[2])}
+end
+return {0}
+"""
+# Writes the state (KEYS[2]) and moves its revision (KEYS[3]) on, only while the lock
+# (KEYS[1]) is still token ARGV[1]'s: a batch whose lock expired must not overwrite
+# what the next holder wrote. A new revision starts at ARGV[3].
+_SAVE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('stream lock lost')
+end
+redis.call('set', KEYS[2], ARGV[2])
+redis.call('set', KEYS[3], ARGV[3], 'NX')
+return redis.call('incr', KEYS[3])
+"""
+# Releases the lock if it is still token ARGV[1]'s.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+# The first wait for a lock another replica holds, doubled up to the longest.
+_FIRST_WAIT = 0.001
+_LONGEST_WAIT = 0.05
+
+
 class RedisStateStore:
-    """Stream state in Redis: one key per model, one lock key per model."""
+    """Stream state in Redis: one key per model, its revision and its lock beside it."""
 
     def __init__(self, url: str, prefix: str = "vigil:streams:") -> None:
         import redis
@@ -198,6 +236,11 @@ class RedisStateStore:
         self.client: redis.Redis = redis.Redis.from_url(url)
         self.prefix = prefix
         self.cache = StateCache()
+        self._acquire = self.client.register_script(_ACQUIRE)
+        self._save = self.client.register_script(_SAVE)
+        self._release = self.client.register_script(_RELEASE)
+        # How long a lock lasts when its holder dies, and how long a batch waits for one.
+        self.lock_seconds = LOCK_SECONDS
 
     def _key(self, tenant: str, model: str) -> str:
         return f"{self.prefix}{tenant}:{model}"
@@ -206,34 +249,60 @@ class RedisStateStore:
     def locked(self, tenant: str, model: str) -> Iterator[Locked]:
         """Yields the model's state while holding its Redis lock."""
         key = self._key(tenant, model)
-        lock = self.client.lock(key + ":lock", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS)
-        if not lock.acquire():
-            raise TimeoutError(f"The stream state of {model!r} stayed locked {LOCK_SECONDS:.0f} s.")
+        token = secrets.token_hex(16)
+        revision = self._lock(key, token, model)
         try:
-            stored = self.client.get(key + ":revision")
-            revision = int(stored) if isinstance(stored, bytes | str | int) else None
             state = self.cache.take((tenant, model), revision)
             if state is None:
                 payload = self.client.get(key)
                 state = StreamState.from_bytes(payload if isinstance(payload, bytes) else None)
-            held = Locked(state)
+            held = Locked(state, token=token)
             yield held
             self.cache.keep((tenant, model), held)
         finally:
-            from redis.exceptions import LockError
+            self._release(keys=[key + ":lock"], args=[token])
 
-            # A lock that expired while held is no longer ours to release.
-            with suppress(LockError):
-                lock.release()
+    def _lock(self, key: str, token: str, model: str) -> int | None:
+        """Takes the model's lock for ``token``; returns the stored revision (None: none yet)."""
+        deadline = time.monotonic() + self.lock_seconds
+        wait = _FIRST_WAIT
+        milliseconds = max(1, int(self.lock_seconds * 1000))
+        while True:
+            answer = self._acquire(
+                keys=[key + ":lock", key + ":revision"], args=[token, milliseconds]
+            )
+            if int(answer[0]) == 1:
+                stored = answer[1] if len(answer) > 1 else None
+                return int(stored) if isinstance(stored, bytes | str | int) else None
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"The stream state of {model!r} stayed locked {self.lock_seconds:g} s."
+                )
+            time.sleep(wait)
+            wait = min(wait * 2, _LONGEST_WAIT)
 
     def save(self, tenant: str, model: str, held: Locked) -> None:
-        """Writes the state and moves its revision on, in one transaction (inside ``locked``)."""
+        """Writes the state and moves its revision on, in one script (inside ``locked``).
+
+        Raises when the lock expired meanwhile (another replica may hold it now):
+        the batch fails rather than overwrite a newer state.
+        """
         key = self._key(tenant, model)
-        pipeline = self.client.pipeline(transaction=True)
-        pipeline.set(key, held.state.to_bytes())
-        pipeline.set(key + ":revision", first_revision(), nx=True)
-        pipeline.incr(key + ":revision")
-        held.written = int(pipeline.execute()[-1])
+        if held.token is None:
+            raise RuntimeError("RedisStateStore.save must be called inside locked().")
+        from redis.exceptions import ResponseError
+
+        try:
+            written = self._save(
+                keys=[key + ":lock", key, key + ":revision"],
+                args=[held.token, held.state.to_bytes(), first_revision()],
+            )
+        except ResponseError as exc:
+            raise TimeoutError(
+                f"The stream lock of {model!r} expired before its state was written "
+                f"(held longer than {self.lock_seconds:g} s); the batch was not applied."
+            ) from exc
+        held.written = int(written)
 
     def drop(self, tenant: str, model: str) -> None:
         """Deletes the model's state key."""
