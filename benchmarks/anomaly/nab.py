@@ -77,7 +77,9 @@ the choice, not unseen):
     and forecast miss at 700 were the best on the tuning categories and are
     the default; there, the level's smoothing at 0.1 or 0.02 and the
     offsets' at 0.05 or 0.2 scored 66.9, 65.2, 66.0 and 66.8 (67.2 at
-    0.05 and 0.1).
+    0.05 and 0.1); the likelihood of the 3- or 10-point mean as well 66.1
+    and 66.9; halving every score for the refractory span after one at or
+    above 0.95 (one alarm per span, whatever follows) 63.0.
 
 Each run reports the whole corpus's score (one threshold swept over the 51
 series, NAB's figure), each category's at that threshold, the tuning
