@@ -422,7 +422,8 @@ def _fit_and_score(
     params: dict[str, Any] = {"n_estimators": 200} if model == "random_forest" else {}
     if model == "logistic_regression":
         params["class_weight"] = "balanced"
-    pipeline, resolved = build_pipeline(data, params)
+    # Log features: auto is what `vigil train --features logs` makes of it, not the tabular one.
+    pipeline, resolved = build_pipeline(data, params, feature_kind="logs")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if task == "anomaly":
