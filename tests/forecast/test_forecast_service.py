@@ -378,3 +378,17 @@ def test_a_policy_retrains_a_forecaster_when_actuals_arrive(service: VigilServic
         ADMIN, "sales", 1, since=service.now() - timedelta(hours=1)
     )
     assert live["feedback"] == 4 * HORIZON and "mase" in live["metrics"]
+
+
+def test_the_cli_prints_the_backtest_of_each_series(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: table cells are not cut
+    flags = [f"--{k}={v}" for k, v in TRAIN.items()]
+    code, text, err = vigil(capsys, "train", home / "train.csv", "--name", "printed", *flags)
+
+    assert code == 0, err
+    assert "Trained printed version 1 (forecast, seasonal_naive) on 1344 rows" in text
+    assert "Backtest per series (4)" in text
+    assert all(series in text for series in SERIES)
+    assert "Columns not used by the forecast: promotion, holiday." in text

@@ -151,6 +151,18 @@ def train(
     top = list(result.outcome.feature_importance.items())[:10]
     if top:
         render.table("Feature importance", ["feature", "importance"], top)
+    by_series = document.get("metrics_by_series") or {}
+    if by_series:
+        chosen = document.get("algorithm_by_series") or {}
+        names = ["mase", "smape", "coverage_80", "coverage_95"]
+        render.table(
+            f"Backtest per series ({len(by_series)})",
+            ["series", "algorithm", *names],
+            [
+                [series, chosen.get(series), *(metrics.get(n) for n in names)]
+                for series, metrics in list(by_series.items())[:20]
+            ],
+        )
 
 
 def _print_excluded(excluded: dict[str, str]) -> None:
