@@ -86,7 +86,8 @@ def fit_and_score(
     """Returns the test scores and flags of one catalogue model fitted on the training rows."""
     schema = infer_schema(X)
     data = PreparedData(task, model, schema, X, pd.Series(y))
-    pipeline, resolved = build_pipeline(data, params)
+    # Request features: auto is what `vigil train --features requests` makes of it.
+    pipeline, resolved = build_pipeline(data, params, feature_kind="requests")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if task == "anomaly":
