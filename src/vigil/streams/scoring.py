@@ -497,7 +497,7 @@ class StreamScorer:
             cutoff = clock - self.settings.tolerance_ns - horizon
             keep = times >= cutoff
             if not keep.all():
-                codes = self._stream_codes(ordered)
+                codes = self._stream_codes(ordered, len(state.latest_ns))
                 # The newest ``points`` of each stream, and its last event before the cutoff.
                 keep |= _from_end(codes) < points
                 older = np.flatnonzero(~keep)
@@ -510,10 +510,14 @@ class StreamScorer:
         state.times = times[chosen].tolist()
         return np.asarray(order[chosen], dtype=np.int64)
 
-    def _stream_codes(self, records: list[dict[str, Any]]) -> np.ndarray:
-        """Returns each record's stream as a code (one per distinct ``stream_of``)."""
+    def _stream_codes(self, records: list[dict[str, Any]], streams: int) -> np.ndarray:
+        """Returns each record's stream as a code (one per distinct ``stream_of``).
+
+        ``streams`` is how many streams the model has seen (its clocks): with one,
+        every record is of it.
+        """
         column = self.stream_column
-        if column is None:
+        if column is None or streams <= 1:
             return np.zeros(len(records), dtype=np.int64)
         # stream_of, inlined: a week of metric points is ten thousand records per batch.
         names = [DEFAULT_STREAM if (v := r.get(column)) is None else str(v) for r in records]
