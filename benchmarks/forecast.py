@@ -160,26 +160,19 @@ def design(train: dict[str, np.ndarray], jobs: int) -> list[dict[str, Any]]:
     """Scores auto's candidate designs on the last 48 training hours (the test part unused)."""
     inner = {name: clean(y)[:-HORIZON] for name, y in train.items()}
     held = {name: clean(y)[-HORIZON:] for name, y in train.items()}
-    rows = []
-    candidates: list[tuple[str, str, dict[str, Any] | None]] = [
-        (m, m, None) for m in ("seasonal_naive", "mstl", "auto_theta", "auto_ets")
+    pool = "mstl,auto_theta,seasonal_naive"
+    candidates: list[tuple[str, str, dict[str, Any]]] = [
+        (m, m, {"intervals": "native"}) for m in ("seasonal_naive", "mstl", "auto_theta")
     ]
-    pools = (
-        "mstl,auto_theta,seasonal_naive",
-        "mstl,auto_theta",
-        "mstl,auto_theta,auto_ets,seasonal_naive",
-    )
-    for pool in pools:
-        for rule in ("select", "weighted"):
-            candidates.append((f"auto[{pool}; {rule}]", "auto", {"members": pool, "combine": rule}))
-    for label, algorithm, params in candidates:
+    for rule in ("select", "weighted"):
         for intervals in ("conformal", "native"):
-            p = {**(params or {}), "intervals": intervals}
-            seconds, fc, _ = run_vigil(algorithm, inner, jobs, p)
-            rows.append(
-                {"design": f"{label} ({intervals})", "seconds": seconds, **score(inner, held, fc)}
-            )
-            print(_line(rows[-1]["design"], rows[-1]), flush=True)
+            params = {"members": pool, "combine": rule, "intervals": intervals}
+            candidates.append((f"auto[{pool}; {rule}; {intervals}]", "auto", params))
+    rows = []
+    for label, algorithm, params in candidates:
+        seconds, fc, _ = run_vigil(algorithm, inner, jobs, params)
+        rows.append({"design": label, "seconds": seconds, **score(inner, held, fc)})
+        print(_line(label, rows[-1]), flush=True)
     return rows
 
 
