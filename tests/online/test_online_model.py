@@ -8,7 +8,13 @@ import pytest
 
 from vigil.errors import InvalidInput, UsageError
 from vigil.online import OnlineDetector, OnlineModel, OnlineState, split_online_params
-from vigil.online.detector import MAX_CYCLE, MAX_HALF_LIFE, MAX_REFRACTORY
+from vigil.online.detector import (
+    MAX_CYCLE,
+    MAX_HALF_LIFE,
+    MAX_LIKELIHOOD_WINDOW,
+    MAX_REFRACTORY,
+)
+from vigil.online.layout import N_SCORES
 from vigil.training.trainer import TrainSpec, train_model
 
 
@@ -118,6 +124,21 @@ def test_state_bytes_of_another_format_or_version_are_refused_by_name() -> None:
         model.score_in_order(_series(5), OnlineDetector(half_life=20, cycle=3).empty_state())
 
 
+def test_the_likelihood_judges_the_raw_score_against_its_own_longer_history() -> None:
+    model = _model(_series(800), half_life=50, likelihood_window=300)
+    trained = model.initial_state()
+    series = trained.series[""]
+    # The references hold 2 x half_life points; the score history its own 300.
+    assert series.value_ring.shape == (100,)
+    assert series.point_ring.shape == series.mean_ring.shape == (300,)
+    assert series.counts[N_SCORES] == 300
+    assert OnlineState.from_bytes(trained.to_bytes()) == trained
+    with pytest.raises(InvalidInput, match="other detector settings"):
+        model.score_in_order(_series(5), OnlineDetector(half_life=50).empty_state())
+    with pytest.raises(UsageError, match="likelihood_window must be an integer from 12"):
+        OnlineDetector(likelihood_window=MAX_LIKELIHOOD_WINDOW + 1)
+
+
 def test_each_series_keeps_its_own_state() -> None:
     a, b = _series(1200, seed=2), _series(1200, seed=3)
     b["value"] = b["value"] * 1000
@@ -191,6 +212,10 @@ def test_a_state_saved_before_the_detector_kept_its_forecaster_asks_for_a_retrai
     model = _model(_series(400), half_life=50)
     state = model.initial_state()
     del state.series[""].season  # as a state pickled by an earlier Vigil comes back
+    with pytest.raises(InvalidInput, match="retrain the model"):
+        model.score_in_order(_series(5), state)
+    state = model.initial_state()
+    del state.likelihood_window  # a state from before the likelihood had its own window
     with pytest.raises(InvalidInput, match="retrain the model"):
         model.score_in_order(_series(5), state)
     del model.trained.series[""].peak_times

@@ -28,7 +28,7 @@ internals)::
 - ``answers`` is one object per row in input order, as ``predict`` answers:
   ``prediction`` / ``is_anomaly``, ``score`` in [0, 1), ``severity``.
 - ``state`` is never changed in place: each call returns the next one. Its
-  size is fixed by the settings (about 200 KB per series at the defaults;
+  size is fixed by the settings (about 260 KB per series at the defaults;
   several series in one stream share one state), never by the points seen.
 - ``vigil predict FILE`` on an online model is
   ``score_in_order(FILE, initial_state())``; so is a batch file scored in

@@ -31,8 +31,9 @@ itself):
 3. the anomaly likelihood of Ahmad et al. (2017): the raw score, and its
    mean over the last ``short`` points (HTM averages 10; the default is 1,
    the point alone), each compared with its own distribution over the last
-   ``window`` points, ``z = (x - mean) /
-   std``; the score is the larger ``S / (S + ln 2)`` of the two, where
+   ``likelihood_window`` points (the size of ``point_ring``; HTM's 8,640,
+   longer than the references), ``z = (x - mean) / std``; the score is the
+   larger ``S / (S + ln 2)`` of the two, where
    ``S = -ln Q(z)`` is the surprisal of the Gaussian upper tail (0.5 at the
    mean, towards 1 far above it, never rounding to 1 as ``Phi(z)`` does);
 4. *refractory*: a score that is not above the highest of the previous

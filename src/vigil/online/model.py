@@ -168,7 +168,7 @@ class OnlineModel:
         if state.settings != self.detector.settings:
             raise InvalidInput(
                 "This online state was built for other detector settings "
-                f"(window, short, refractory, cycle: {state.settings}; "
+                f"(window, short, refractory, cycle, likelihood window: {state.settings}; "
                 f"the model's: {self.detector.settings})."
             )
         rows = len(events)
@@ -217,7 +217,9 @@ class OnlineModel:
 
 def _current(state: OnlineState) -> OnlineState:
     """Returns ``state``, refusing one pickled by an earlier Vigil that lacks arrays."""
-    if any(not all(hasattr(s, name) for name in ARRAYS) for s in state.series.values()):
+    if not hasattr(state, "likelihood_window") or any(
+        not all(hasattr(s, name) for name in ARRAYS) for s in state.series.values()
+    ):
         # Nothing such a state learned can stand in for what the detector now keeps.
         raise InvalidInput(
             "This model's online state was saved by an earlier version of Vigil and "

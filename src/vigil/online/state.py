@@ -4,7 +4,7 @@ An :class:`OnlineState` maps each series name (``""`` for a stream without a
 series column) to a :class:`SeriesState`: the fixed-size arrays the compiled
 loop (:mod:`vigil.online.kernel`) reads and updates. Their size depends only
 on the detector's settings, never on how many points were seen, so a
-state's bytes stay bounded (about 200 KB per series at the defaults).
+state's bytes stay bounded (about 260 KB per series at the defaults).
 
 ``to_bytes`` / ``from_bytes`` give a versioned, self-describing encoding
 (a short header, then the arrays as raw little-endian numbers): no pickle,
@@ -23,7 +23,7 @@ from vigil.errors import InvalidInput
 from vigil.online import layout
 
 FORMAT = b"VGOS"
-VERSION = 3
+VERSION = 4
 # The arrays of a series' state, in their order in the bytes.
 ARRAYS = (
     "value_ring",
@@ -57,7 +57,7 @@ class SeriesState:
     sorted) hold the last ``window`` values, levels, steps and cycle
     residuals; ``history`` the last cycle of values, ``recent`` the last few;
     ``point_ring`` and ``mean_ring`` the raw scores and their short means
-    over the last ``window`` points;
+    over the last ``likelihood_window`` points;
     ``raw_ring`` the last ``short`` raw scores; ``peak_scores`` and
     ``peak_times`` the scores of the last ``refractory`` points that no later
     one has matched, with when they came (the running maximum's queue);
@@ -87,7 +87,9 @@ class SeriesState:
     scalars: np.ndarray
 
     @classmethod
-    def empty(cls, window: int, short: int, refractory: int, cycle: int) -> SeriesState:
+    def empty(
+        cls, window: int, short: int, refractory: int, cycle: int, likelihood_window: int
+    ) -> SeriesState:
         """Returns the state of a series nothing is known about yet."""
         return cls(
             value_ring=np.zeros(window),
@@ -101,8 +103,8 @@ class SeriesState:
             level_ring=np.zeros(window),
             level_sorted=np.zeros(window),
             raw_ring=np.zeros(short),
-            point_ring=np.zeros(window),
-            mean_ring=np.zeros(window),
+            point_ring=np.zeros(likelihood_window),
+            mean_ring=np.zeros(likelihood_window),
             peak_scores=np.zeros(refractory + 1),
             peak_times=np.zeros(refractory + 1, dtype=np.int64),
             season=np.zeros(max(cycle, 1)),
@@ -135,12 +137,13 @@ class OnlineState:
     short: int
     refractory: int
     cycle: int
+    likelihood_window: int
     series: dict[str, SeriesState] = field(default_factory=dict)
 
     @property
-    def settings(self) -> tuple[int, int, int, int]:
-        """Returns (window, short, refractory, cycle)."""
-        return (self.window, self.short, self.refractory, self.cycle)
+    def settings(self) -> tuple[int, int, int, int, int]:
+        """Returns (window, short, refractory, cycle, likelihood window)."""
+        return (self.window, self.short, self.refractory, self.cycle, self.likelihood_window)
 
     def copy(self) -> OnlineState:
         """Returns an independent copy."""
@@ -162,6 +165,7 @@ class OnlineState:
                 "short": self.short,
                 "refractory": self.refractory,
                 "cycle": self.cycle,
+                "likelihood_window": self.likelihood_window,
                 "series": list(self.series),
             }
         ).encode()
@@ -188,6 +192,7 @@ class OnlineState:
             int(header["short"]),
             int(header["refractory"]),
             int(header["cycle"]),
+            int(header["likelihood_window"]),
         )
         offset = 10 + length
         for name in header["series"]:
