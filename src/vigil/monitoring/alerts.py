@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "STATUSES",
     "Alert",
     "AlertStore",
+    "NewAlert",
 ]
 
 ALERT_KINDS = (
@@ -138,10 +140,39 @@ def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
     return value
 
 
+def _check(model: str, wanted: NewAlert) -> None:
+    """Raises InvalidInput naming the first field of the alert that cannot be stored."""
+    _choice(wanted.kind, ALERT_KINDS, "kind")
+    _choice(wanted.severity, SEVERITIES, "severity")
+    if not model or len(model) > _MAX_MODEL:
+        raise InvalidInput(f"An alert needs a model name of 1 to {_MAX_MODEL} characters.")
+    if wanted.dedup_key is not None and not 0 < len(wanted.dedup_key) <= _MAX_DEDUP_KEY:
+        raise InvalidInput(
+            f"An alert's dedup_key must have 1 to {_MAX_DEDUP_KEY} characters.",
+            errors=[{"loc": ["dedup_key"], "msg": "wrong length"}],
+        )
+
+
 def _dedup_lock_key(tenant: str, dedup_key: str) -> int:
     """Returns a signed 64-bit advisory lock key for one (tenant, dedup_key)."""
     digest = hashlib.sha256(f"vigil-alert\0{tenant}\0{dedup_key}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """One alert to raise, as :meth:`AlertStore.raise_alerts` takes many at once."""
+
+    kind: str
+    severity: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+    dedup_key: str | None = None
+
+
+# Dedup keys looked up per query: far below every database's bound-parameter limit.
+_KEYS_PER_QUERY = 500
 
 
 class AlertStore(SqlStore):
@@ -167,51 +198,80 @@ class AlertStore(SqlStore):
         condition is one alert, however often it is checked. An acknowledged
         or resolved alert does not block a new one.
         """
-        _choice(kind, ALERT_KINDS, "kind")
-        _choice(severity, SEVERITIES, "severity")
-        if not model or len(model) > _MAX_MODEL:
-            raise InvalidInput(f"An alert needs a model name of 1 to {_MAX_MODEL} characters.")
-        if dedup_key is not None and not 0 < len(dedup_key) <= _MAX_DEDUP_KEY:
-            raise InvalidInput(
-                f"An alert's dedup_key must have 1 to {_MAX_DEDUP_KEY} characters.",
-                errors=[{"loc": ["dedup_key"], "msg": "wrong length"}],
-            )
+        wanted = NewAlert(kind, severity, message, dict(details or {}), version, dedup_key)
+        return self.raise_alerts(tenant, model, [wanted], deliver=deliver)[0]
+
+    def raise_alerts(
+        self, tenant: str, model: str, wanted: Sequence[NewAlert], *, deliver: bool = False
+    ) -> builtins.list[tuple[Alert, bool]]:
+        """Returns each alert of ``wanted`` (in order) and whether it is new, in one transaction.
+
+        Deduplicated as :meth:`raise_alert` does, also within ``wanted``: a
+        key raised earlier in the list returns that alert. Every alert is
+        checked before anything is written, so a bad one raises nothing.
+        """
+        for one in wanted:
+            _check(model, one)
+        if not wanted:
+            return []
+        keys = sorted({one.dedup_key for one in wanted if one.dedup_key is not None})
         with self.writing() as session:
-            if dedup_key is not None:
-                self._lock_dedup_key(session, tenant, dedup_key)
-                existing = session.scalars(
-                    select(AlertRow)
-                    .where(
-                        AlertRow.tenant == tenant,
-                        AlertRow.dedup_key == dedup_key,
-                        AlertRow.status == "open",
-                    )
-                    .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
-                    .limit(1)
-                ).first()
+            # In one order, so two replicas raising overlapping keys cannot deadlock.
+            for key in sorted(keys, key=lambda k: _dedup_lock_key(tenant, k)):
+                self._lock_dedup_key(session, tenant, key)
+            open_by_key = self._open_alerts(session, tenant, keys)
+            raised: builtins.list[tuple[Alert, bool]] = []
+            for one in wanted:
+                existing = open_by_key.get(one.dedup_key) if one.dedup_key is not None else None
                 if existing is not None:
-                    return _record(existing), False
-            row = AlertRow(
-                id=uuid7(),
-                tenant=tenant,
-                model=model,
-                version=version,
-                kind=kind,
-                severity=severity,
-                message=message,
-                details=dict(details or {}),
-                dedup_key=dedup_key,
-                status="open",
-                created_at=self.now(),
-                acknowledged_at=None,
-                acknowledged_by=None,
-                delivery="pending" if deliver else "none",
-                delivery_attempts=0,
-                delivery_error=None,
-            )
-            session.add(row)
+                    raised.append((existing, False))
+                    continue
+                row = AlertRow(
+                    id=uuid7(),
+                    tenant=tenant,
+                    model=model,
+                    version=one.version,
+                    kind=one.kind,
+                    severity=one.severity,
+                    message=one.message,
+                    details=dict(one.details),
+                    dedup_key=one.dedup_key,
+                    status="open",
+                    created_at=self.now(),
+                    acknowledged_at=None,
+                    acknowledged_by=None,
+                    delivery="pending" if deliver else "none",
+                    delivery_attempts=0,
+                    delivery_error=None,
+                )
+                session.add(row)
+                alert = _record(row)
+                if one.dedup_key is not None:
+                    open_by_key[one.dedup_key] = alert
+                raised.append((alert, True))
             session.flush()
-            return _record(row), True
+            return raised
+
+    def _open_alerts(
+        self, session: Session, tenant: str, keys: builtins.list[str]
+    ) -> dict[str, Alert]:
+        """Returns the newest open alert of each of ``keys`` that has one."""
+        found: dict[str, Alert] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            rows = session.scalars(
+                select(AlertRow)
+                .where(
+                    AlertRow.tenant == tenant,
+                    AlertRow.dedup_key.in_(keys[start : start + _KEYS_PER_QUERY]),
+                    AlertRow.status == "open",
+                )
+                # Oldest first, so the newest of a key is the one kept.
+                .order_by(AlertRow.created_at, AlertRow.id)
+            )
+            for row in rows:
+                if row.dedup_key is not None:
+                    found[row.dedup_key] = _record(row)
+        return found
 
     def _lock_dedup_key(self, session: Session, tenant: str, dedup_key: str) -> None:
         """Serialises raises of one dedup key until the transaction ends.

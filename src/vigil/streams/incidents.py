@@ -31,6 +31,8 @@ from vigil.streams.state import OpenIncident, StreamState
 # Severity bands of anomaly scores, lowest first (as the calibrated detectors give them).
 SEVERITY_ORDER = ("normal", "low", "medium", "high", "critical")
 STATUSES = ("open", "resolved")
+# Incident ids looked up per query: far below every database's bound-parameter limit.
+_IDS_PER_QUERY = 500
 
 
 @dataclass
@@ -170,9 +172,19 @@ class IncidentStore(SqlStore):
         now = self.now()
         # The last change of an incident in the batch holds its final status.
         final = {change.incident.id: change for change in changes}
+        # One query for the rows to update, not one per incident; an incident opened
+        # in this batch has no row yet.
+        known = [i for i, change in final.items() if change.kind != "opened"]
+        rows = {
+            row.id: row
+            for start in range(0, len(known), _IDS_PER_QUERY)
+            for row in session.scalars(
+                select(IncidentRow).where(IncidentRow.id.in_(known[start : start + _IDS_PER_QUERY]))
+            )
+        }
         for change in final.values():
             incident = change.incident
-            row = session.get(IncidentRow, incident.id)
+            row = rows.get(incident.id)
             if row is None:
                 row = IncidentRow(
                     id=incident.id, tenant=tenant, model=model, stream=incident.stream

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from vigil.jsonsafe import json_safe
 from vigil.lifecycle.policy import parse_policy
-from vigil.monitoring.alerts import Alert, AlertStore
+from vigil.monitoring.alerts import Alert, AlertStore, NewAlert
 from vigil.monitoring.webhook import AlertNotifier
 from vigil.registry.policies import PolicyStore
 from vigil.registry.store import RegistryStore
@@ -48,21 +50,32 @@ class Alerts:
 
         A new alert is posted to the policy's webhook, signed, off this thread.
         """
+        wanted = NewAlert(kind, severity, message, details or {}, version, dedup_key)
+        return self.raise_alerts(caller, name, [wanted])[0]
+
+    def raise_alerts(
+        self, caller: Caller, name: str, wanted: Sequence[NewAlert]
+    ) -> list[tuple[Alert, bool]]:
+        """Returns each alert raised (or the open one of its condition) and whether it is new.
+
+        One policy read and one transaction for all of them (a stream batch's
+        incident changes); each new one is posted to the webhook as
+        :meth:`raise_alert` posts it, in order.
+        """
+        if not wanted:
+            return []
         url = parse_policy(self.policies.get(caller.tenant, name).document).webhook_url
-        alert, created = self.alerts.raise_alert(
+        raised = self.alerts.raise_alerts(
             caller.tenant,
             name,
-            kind=kind,
-            severity=severity,
-            message=message,
-            details=json_safe(details or {}),
-            version=version,
-            dedup_key=dedup_key,
+            [replace(one, details=json_safe(one.details)) for one in wanted],
             deliver=url is not None,
         )
-        if created and url is not None:
-            self.notifier.notify(alert, url)
-        return alert, created
+        if url is not None:
+            for alert, created in raised:
+                if created:
+                    self.notifier.notify(alert, url)
+        return raised
 
     def resolve_alert(self, caller: Caller, dedup_key: str) -> int:
         """Returns how many open alerts of the condition ``dedup_key`` were resolved (it ended)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from vigil.errors import InvalidInput
 from vigil.ids import uuid7
+from vigil.monitoring.alerts import NewAlert
 from vigil.security import Caller, require_role
 from vigil.serving.deployments import DeploymentView
 from vigil.serving.model_cache import ModelCache
@@ -182,9 +183,7 @@ class Streams:
             self.incidents.write(caller.tenant, name, changes, held.session)
         if events and not answers and batch.rejected and not batch.records:
             raise _all_refused(batch.rejected)
-        for change in changes:
-            if change.notifies:
-                self._post(caller, name, change)
+        self._post(caller, name, [change for change in changes if change.notifies])
         predictions = []
         for answer in answers:
             entry = {"id": uuid7(), "version": version, **answer.output}
@@ -205,25 +204,10 @@ class Streams:
             predictions if return_all else None,
         )
 
-    def _post(self, caller: Caller, name: str, change: Change) -> None:
-        incident = change.incident
-        severity = (
-            "info"
-            if change.kind == "resolved"
-            else _ALERT_SEVERITY.get(incident.severity, "warning")
-        )
-        self.alerts.raise_alert(
-            caller,
-            name,
-            kind="incident",
-            severity=severity,
-            message=f"Incident on stream {incident.stream!r} {change.kind} "
-            f"({incident.severity}, {incident.events} anomalous events, "
-            f"peak score {incident.peak_score:.3f}).",
-            version=incident.version,
-            dedup_key=f"incident:{incident.id}:{change.kind}:{incident.severity}",
-            details=change.to_json(),
-        )
+    def _post(self, caller: Caller, name: str, changes: list[Change]) -> None:
+        # One policy read and one transaction for the batch's changes: one each per change
+        # was most of a batch's time on a stream with many incidents.
+        self.alerts.raise_alerts(caller, name, [_alert_of(change) for change in changes])
 
     def _count(
         self,
@@ -269,4 +253,22 @@ def _all_refused(rejected: list[Rejected]) -> InvalidInput:
             {"loc": ["body", "events", r.event, *([r.field] if r.field else [])], "msg": r.reason}
             for r in rejected
         ],
+    )
+
+
+def _alert_of(change: Change) -> NewAlert:
+    """Returns the alert posting an incident change; its key makes each change post once."""
+    incident = change.incident
+    severity = (
+        "info" if change.kind == "resolved" else _ALERT_SEVERITY.get(incident.severity, "warning")
+    )
+    return NewAlert(
+        kind="incident",
+        severity=severity,
+        message=f"Incident on stream {incident.stream!r} {change.kind} "
+        f"({incident.severity}, {incident.events} anomalous events, "
+        f"peak score {incident.peak_score:.3f}).",
+        version=incident.version,
+        dedup_key=f"incident:{incident.id}:{change.kind}:{incident.severity}",
+        details=change.to_json(),
     )
