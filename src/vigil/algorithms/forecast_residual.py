@@ -47,7 +47,7 @@ class ForecastResidualDetector(BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> model = ForecastResidualDetector().fit(rng.normal(size=(2000, 2)))
     >>> model.distance(np.array([[0.0, 0.0], [0.0, 6.0]])).round(1).tolist()
-    [0.0, 3.0]
+    [0.0, 2.1]
     """
 
     def __init__(self, coverage: float = DEFAULT_COVERAGE) -> None:

@@ -118,7 +118,7 @@ def conform(frame: pd.DataFrame, schema: list[ColumnSchema]) -> pd.DataFrame:
 
 def _coerce(series: pd.Series, column: ColumnSchema) -> pd.Series:
     if column.kind == "numeric":
-        converted = pd.to_numeric(series, errors="coerce")
+        converted = _overflows_as_infinity(series, pd.to_numeric(series, errors="coerce"))
         _refuse_lost_values(series, converted, column, "a number")
         numbers = converted.astype(float)
         _refuse_infinite(series, numbers, column)
@@ -140,6 +140,26 @@ def _coerce(series: pd.Series, column: ColumnSchema) -> pd.Series:
     return series.map(
         lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
     )
+
+
+def _overflows_as_infinity(original: pd.Series, converted: pd.Series) -> pd.Series:
+    """``converted`` with a text that overflows a float (``"1e999"``) read as the infinity it is.
+
+    pandas before 3 cannot parse such a text and coerces it to missing, which
+    would call it "not a number" instead of "not finite".
+    """
+    lost = converted.isna().to_numpy() & original.notna().to_numpy()
+    if not lost.any():
+        return converted
+    repaired = converted.astype(float).copy()
+    for position in np.flatnonzero(lost):
+        try:
+            value = float(str(original.iloc[position]))
+        except ValueError:
+            continue
+        if np.isinf(value):
+            repaired.iloc[position] = value
+    return repaired
 
 
 def _refuse_infinite(original: pd.Series, numbers: pd.Series, column: ColumnSchema) -> None:

@@ -609,7 +609,9 @@ def _time_features_of(stamp: pd.Timestamp, origin: pd.Timestamp) -> list[float]:
     hour = stamp.hour + stamp.minute / 60.0
     weekday = float(stamp.day_of_week)
     month = float(stamp.month) - 1.0
-    days = (stamp - origin).total_seconds() / _SECONDS_PER_DAY
+    # As the Series path divides the nanosecond count (Timedelta.total_seconds would
+    # cut it to microseconds under pandas 2, and differ in the last digits).
+    days = float((stamp - origin).asm8 / np.timedelta64(1, "s")) / _SECONDS_PER_DAY
     # NumPy's sin and cos, not math's: they round differently in the last bit.
     angles = np.asarray([2 * np.pi * hour / 24, 2 * np.pi * weekday / 7, 2 * np.pi * month / 12])
     sines = np.sin(angles).tolist()

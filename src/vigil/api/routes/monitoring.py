@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from vigil.api.deps import PredictorDep, ServiceDep, SettingsDep, ViewerDep, check_batch
 from vigil.api.problems import problem_responses
 from vigil.api.schemas import Drift, FeedbackRequest, FeedbackResult, Performance
+from vigil.errors import InvalidInput
 
 router = APIRouter(
     prefix="/v1/models",
@@ -28,7 +29,13 @@ def feedback(
     """Joins ground truth to earlier predictions by id; reports ids it does not know."""
     check_batch(len(body.items), settings, "items")
     items = [item.model_dump() for item in body.items]
-    return service.monitoring.record_feedback(caller, name, items)
+    try:
+        return service.monitoring.record_feedback(caller, name, items)
+    except InvalidInput as error:
+        # The use case names the item; over REST the items are in the body, as the
+        # schema's own 422s (a wrong type) locate them.
+        error.errors = [{**e, "loc": ["body", *e.get("loc", [])]} for e in error.errors]
+        raise
 
 
 @router.get("/{name}/performance", response_model=Performance)
