@@ -158,7 +158,7 @@ def _overflows_as_infinity(original: pd.Series, converted: pd.Series) -> pd.Seri
         except ValueError:
             continue
         if np.isinf(value):
-            repaired.iloc[position] = value
+            repaired.iloc[int(position)] = value
     return repaired
 
 
