@@ -194,6 +194,7 @@ def main() -> None:
         "--reference", default=",".join(REFERENCE), help="statsforecast models to run"
     )
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--out", default=None, help="results file name under benchmarks/results")
     parser.add_argument(
         "--design", action="store_true", help="score auto's designs on training data only"
     )
@@ -241,6 +242,7 @@ def main() -> None:
         result["published"] = PUBLISHED
         result.update(_targets(rows))
         name = "forecast_quick.json" if args.quick else "forecast.json"
+    name = args.out or name
     result["load_after"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
