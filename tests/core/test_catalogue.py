@@ -19,6 +19,7 @@ from vigil.algorithms.ensemble import AnomalyEnsemble
 from vigil.errors import UsageError
 from vigil.simulate import simulate
 from vigil.training.trainer import TrainSpec, train_model
+from vigil.usecases.training import fit_model
 
 CASES = [(name, task) for name, spec in sorted(CATALOGUE.items()) for task in spec.tasks]
 
@@ -43,8 +44,40 @@ def _table(task: str) -> tuple[pd.DataFrame, str | None]:
     return frame, None
 
 
+def _series() -> pd.DataFrame:
+    """Two hourly series with a daily cycle, long enough for every forecaster's backtest."""
+    hours = pd.date_range("2026-01-01", periods=24 * 15, freq="h")
+    rng = np.random.default_rng(2)
+    parts = [
+        pd.DataFrame(
+            {
+                "timestamp": hours,
+                "store": store,
+                "sales": level
+                + 5 * np.sin(2 * np.pi * hours.hour / 24)
+                + rng.normal(size=len(hours)),
+            }
+        )
+        for store, level in (("a", 20.0), ("b", 40.0))
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _trains_and_forecasts(algorithm: str) -> None:
+    spec = TrainSpec(task="forecast", algorithm=algorithm, horizon=6, series="store", cv=1)
+    outcome = fit_model(_series(), spec)
+    assert outcome.task == "forecast"
+    assert {"mase", "smape", "coverage_80"} <= set(outcome.metrics)
+    points = outcome.bundle.forecast(3, series=None, history=None, levels=(80, 95))
+    assert len(points) == 2 * 3
+    assert all(p["lo_80"] <= p["forecast"] <= p["hi_80"] for p in points)
+
+
 @pytest.mark.parametrize(("algorithm", "task"), CASES)
 def test_every_algorithm_trains_and_predicts(algorithm: str, task: str) -> None:
+    if task == "forecast":
+        _trains_and_forecasts(algorithm)
+        return
     frame, target = _table(task)
     small = (
         {"n_estimators": 20}
