@@ -16,7 +16,10 @@ if ! "$VIGIL" models show demo-logs >/dev/null 2>&1; then
   # (pushed in process, into the state store the server reads), so the newest event,
   # sent alone, is judged with its past as it would be inside the whole log.
   echo "Pushing 500 events into the demo stream as its history..."
-  tail -n 501 "$HOME_DIR/demo-logs.jsonl" | head -n 500 | "$VIGIL" watch demo-logs - --json >/dev/null
+  # sed, not tail | head: under pipefail, tail's SIGPIPE when head stops early would fail make run.
+  lines=$(wc -l <"$HOME_DIR/demo-logs.jsonl")
+  sed -n "$((lines - 500)),$((lines - 1))p" "$HOME_DIR/demo-logs.jsonl" |
+    "$VIGIL" watch demo-logs - --json >/dev/null
   tail -n 1 "$HOME_DIR/demo-logs.jsonl" > "$HOME_DIR/demo-next-event.jsonl"
 fi
 if [ -f "$HOME_DIR/admin.key" ] && [ -z "${VIGIL_ADMIN_KEY:-}" ]; then
