@@ -342,6 +342,20 @@ class StreamStateRow(Base):
     revision: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime]
+    # The revision ``payload`` is at (a snapshot); the batches after it are in stream_log.
+    snapshot_revision: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class StreamLogRow(Base):
+    """A batch answered since its model's stream snapshot (vigil.streams.journal)."""
+
+    __tablename__ = "stream_log"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class IncidentRow(Base):

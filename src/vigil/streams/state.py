@@ -85,7 +85,7 @@ class StreamState:
             "settings": self.settings,
             "model_id": self.model_id,
         }
-        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=_plain)
+        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY, default=plain)
 
     @classmethod
     def from_bytes(cls, payload: bytes | None) -> StreamState:
@@ -110,7 +110,7 @@ class StreamState:
         )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Returns a value orjson cannot write as one it can (an event sent from Python)."""
     if hasattr(value, "isoformat"):
         return value.isoformat()

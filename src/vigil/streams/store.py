@@ -1,56 +1,82 @@
 """Where stream state lives: the database (default) or Redis (``VIGIL_STATE_URL=redis://…``).
 
-Each batch reads a model's state, scores, and writes the state back while
-holding that model's lock, so two replicas receiving batches of one stream
-apply them one after the other, never both from the same old state:
+The state stays in the process that scores (``StateCache``, keyed by the
+stored revision); a batch persists only what is new:
+
+- each answered batch is appended to the model's log (:mod:`vigil.streams.journal`:
+  the events it accepted and how it was asked, a few kilobytes) and the
+  revision moves on, in the same write as the lock check;
+- a snapshot (the whole ``StreamState``) is written instead at most once per
+  ``snapshot_seconds`` (1 s) per process, or when the log holds more than
+  ``LOG_EVENTS`` events, or when there is no snapshot yet; it empties the log.
+
+A process whose copy is older than the stored revision (another replica
+wrote) replays the entries logged after its copy through the scorer (the
+``replay`` callable ``locked`` is given, :mod:`vigil.streams.replay`); one
+with no copy (just started, or after a failed batch) reads the snapshot and
+replays the whole log. Every answered batch is in the snapshot or the log
+before its answer leaves, so a process killed mid-stream loses no answered
+batch (the one it was answering failed for its client, and left nothing
+half-written: one transaction, or one script); the log line says what was
+read back.
+
+Per-stream ordering holds across replicas because a batch runs under the
+model's lock, from the read to the write:
 
 - on the database the lock is the state row's (``SELECT … FOR UPDATE`` on
   PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` write transaction serialises
-  writers), and the state is written in the same transaction, so what
-  scoring wrote into that transaction (incidents) commits with it or not at all;
+  writers), and the log entry or snapshot is written in that transaction,
+  so what scoring wrote into it (incidents) commits with it or not at all;
 - on Redis the lock is a key with an expiry (a replica killed while holding
-  it frees it after ``LOCK_SECONDS``) and the state one key. A batch costs
-  three round trips, each one script: take the lock and read the revision,
-  write the state (only while the lock is still this batch's) and move the
-  revision on, release the lock; the state itself is read only when the
-  copy kept in this process is stale.
+  it frees it after ``LOCK_SECONDS``). A batch costs two round trips, each
+  one script: take the lock and read the revision (with the entries after
+  the caller's copy, or the snapshot and the log, when that copy is stale);
+  then, only while the lock is still this batch's, append the entry (or
+  write the snapshot), move the revision on and — when nothing else is
+  written under the lock — release it.
 
-The state is written through at the end of every batch: a process killed
-mid-stream loses at most the batch it was answering (which its client saw
-fail), never a batch it answered, and never leaves a half-written state
-(one row update, or one ``SET``).
-
-Each write moves the state's revision on; a process keeps the state it
-last wrote, with that revision, and reuses it when the stored revision is
-still the same (no other replica wrote since), skipping the decoding of the
-history. A revision starts at a random number, so a state dropped and
-started again never matches a copy kept from before.
+Within a process, batches of one model queue on a thread lock first, so
+they never poll the shared lock against each other. A revision starts at a
+random number, so a state dropped and started again never matches a copy
+kept from before.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, defer
 
 from vigil.registry.sessions import SqlStore, utc_now
-from vigil.registry.tables import StreamStateRow
+from vigil.registry.tables import StreamLogRow, StreamStateRow
+from vigil.streams.journal import LoggedBatch
 from vigil.streams.state import StreamState
 
 if TYPE_CHECKING:
     import redis
 
+log = logging.getLogger("vigil.streams")
+
 # A Redis lock expires after this long, so a replica killed while holding it
 # blocks the stream no longer than that.
 LOCK_SECONDS = 30.0
+# A snapshot is written at most this often per process and model (the flush interval).
+SNAPSHOT_SECONDS = 1.0
+# ... or once the log holds this many events, bounding what a reader replays.
+LOG_EVENTS = 20_000
+
+# What brings a stale copy up to date: the state and the batches logged after it.
+Replayer = Callable[[StreamState, list[LoggedBatch]], StreamState]
 
 
 @dataclass
@@ -64,38 +90,72 @@ class Locked:
     row: StreamStateRow | None = None
     # The revision written by ``save``, once it is.
     written: int | None = None
-    # The token of the Redis lock held (Redis store only).
+    # The token of the Redis lock held (Redis store only), and whether ``save`` freed it.
     token: str | None = None
+    released: bool = False
+    # The stored revision read (None: nothing stored yet), the snapshot's, the events
+    # logged since the snapshot, and when this process last wrote or read a snapshot.
+    revision: int | None = None
+    snapshot_revision: int | None = None
+    log_events: int = 0
+    snapshot_at: float = 0.0
+    # The state object as read: a caller that replaces it starts a new stream (snapshot).
+    read: StreamState | None = field(default=None, repr=False)
+
+
+@dataclass
+class Kept:
+    """The state this process last wrote for a model, and what it knew of the store then."""
+
+    revision: int
+    state: StreamState
+    snapshot_revision: int
+    log_events: int
+    snapshot_at: float
 
 
 class StateCache:
     """The state this process last wrote per model, with its revision."""
 
     def __init__(self) -> None:
-        self._states: dict[tuple[str, str], tuple[int, StreamState]] = {}
+        self._kept: dict[tuple[str, str], Kept] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: tuple[str, str], revision: int | None) -> StreamState | None:
-        """Returns (and forgets) the kept state if it is at ``revision``.
+    def take(self, key: tuple[str, str]) -> Kept | None:
+        """Returns (and forgets) the kept state of ``key``, whatever its revision.
 
         Taken, not shared: a batch that fails half-way leaves no altered copy behind.
         """
         with self._lock:
-            kept = self._states.pop(key, None)
-        if kept is None or revision is None or kept[0] != revision:
-            return None
-        return kept[1]
+            return self._kept.pop(key, None)
 
     def keep(self, key: tuple[str, str], held: Locked) -> None:
         """Keeps the state ``held`` wrote, at its new revision."""
-        if held.written is not None:
-            with self._lock:
-                self._states[key] = (held.written, held.state)
+        if held.written is None or held.snapshot_revision is None:
+            return
+        kept = Kept(
+            held.written, held.state, held.snapshot_revision, held.log_events, held.snapshot_at
+        )
+        with self._lock:
+            self._kept[key] = kept
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drops the kept state of ``key``."""
         with self._lock:
-            self._states.pop(key, None)
+            self._kept.pop(key, None)
+
+
+class KeyLocks:
+    """One thread lock per model, so this process's batches of a model queue in turn."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: tuple[str, str]) -> threading.Lock:
+        """Returns the lock of ``key``."""
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
 
 
 def first_revision() -> int:
@@ -106,38 +166,205 @@ def first_revision() -> int:
 class StateStore(Protocol):
     """Stream state per model, read and written under a per-model lock."""
 
-    def locked(self, tenant: str, model: str) -> Any:
+    def locked(self, tenant: str, model: str, replay: Replayer | None = None) -> Any:
         """Returns a context manager giving a :class:`Locked` state; ``save`` writes it back."""
 
-    def save(self, tenant: str, model: str, held: Locked) -> None:
-        """Writes ``held.state`` back (inside ``locked``)."""
+    def save(
+        self,
+        tenant: str,
+        model: str,
+        held: Locked,
+        logged: LoggedBatch | None = None,
+        *,
+        release: bool = False,
+    ) -> None:
+        """Writes ``held``'s batch back (inside ``locked``): its log entry, or a snapshot."""
 
     def drop(self, tenant: str, model: str) -> None:
         """Forgets the model's state."""
 
 
-class SqlStateStore(SqlStore):
-    """Stream state in the ``stream_states`` table."""
+class Snapshots:
+    """When a batch writes a snapshot rather than its log entry (see the module docstring)."""
 
-    def __init__(self, engine: Engine, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        seconds: float = SNAPSHOT_SECONDS,
+        log_events: int = LOG_EVENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.log_events = log_events
+        self.clock = clock
+        # Who writes the entries this process logs (a recovery names whose batches it read).
+        self.writer = f"{os.getpid()}-{secrets.token_hex(4)}"
+
+    def due(self, held: Locked, logged: LoggedBatch | None) -> bool:
+        """Returns whether ``held``'s batch writes a snapshot."""
+        return (
+            logged is None
+            or held.revision is None
+            or held.snapshot_revision is None
+            or held.state is not held.read
+            or held.log_events + len(logged.records) > self.log_events
+            or self.clock() - held.snapshot_at >= self.seconds
+        )
+
+    def wrote(self, held: Locked, written: int, logged: LoggedBatch | None, snapshot: bool) -> None:
+        """Records in ``held`` what its save wrote (revision ``written``)."""
+        held.written = written
+        if snapshot:
+            held.snapshot_revision = written
+            held.log_events = 0
+            held.snapshot_at = self.clock()
+        elif logged is not None:
+            held.log_events += len(logged.records)
+
+
+def _entries(payloads: list[bytes], model: str) -> list[LoggedBatch]:
+    """Returns the logged batches stored as ``payloads``; unreadable ones are logged as lost."""
+    entries = []
+    for payload in payloads:
+        try:
+            entries.append(LoggedBatch.from_bytes(payload))
+        except (ValueError, TypeError) as exc:
+            log.error(
+                "stream log of %r: a logged batch could not be read (%s); its events are "
+                "lost from the history",
+                model,
+                exc,
+            )
+    return entries
+
+
+def _caught_up(
+    state: StreamState, entries: list[LoggedBatch], replay: Replayer | None, model: str
+) -> StreamState:
+    """Returns ``state`` after ``entries``, replayed."""
+    if not entries:
+        return state
+    if replay is None:
+        raise RuntimeError(f"The stream state of {model!r} has logged batches to replay.")
+    return replay(state, entries)
+
+
+def _recovered(model: str, revision: int, entries: list[LoggedBatch], writer: str) -> None:
+    """Logs what a process read back with no copy of its own (a start, a restart, a crash)."""
+    if not entries:
+        log.info("stream state of %r read from its snapshot (revision %d)", model, revision)
+        return
+    others = sum(1 for e in entries if e.writer != writer)
+    log.info(
+        "stream state of %r recovered: snapshot plus %d logged batches (%d events, %d written "
+        "by other or earlier processes) replayed up to revision %d; no answered batch lost",
+        model,
+        len(entries),
+        sum(len(e.records) for e in entries),
+        others,
+        revision,
+    )
+
+
+class SqlStateStore(SqlStore):
+    """Stream state in the ``stream_states`` table (snapshot) and ``stream_log`` (the log)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        now: Callable[[], datetime] = utc_now,
+        snapshots: Snapshots | None = None,
+    ) -> None:
         super().__init__(engine, now)
         self._postgres = engine.dialect.name == "postgresql"
         self.cache = StateCache()
+        self.snapshots = snapshots or Snapshots()
+        self._locks = KeyLocks()
 
     @contextmanager
-    def locked(self, tenant: str, model: str) -> Iterator[Locked]:
+    def locked(self, tenant: str, model: str, replay: Replayer | None = None) -> Iterator[Locked]:
         """Yields the model's state inside a write transaction holding its row."""
         key = (tenant, model)
-        with self.writing() as session:
+        with self._locks.of(key), self.writing() as session:
             row = self._row_for_update(session, tenant, model)
-            state = self.cache.take(key, row.revision if row else None)
-            if state is None:
-                # The payload is read only when the kept copy is stale (deferred column).
-                state = StreamState.from_bytes(row.payload if row else None)
-            held = Locked(state, session, row)
+            held = self._read(session, row, self.cache.take(key), replay, model)
             yield held
         # Committed: the copy is as stored.
         self.cache.keep(key, held)
+
+    def _read(
+        self,
+        session: Session,
+        row: StreamStateRow | None,
+        kept: Kept | None,
+        replay: Replayer | None,
+        model: str,
+    ) -> Locked:
+        """Returns the state at the row's revision: the kept copy, caught up, or read back."""
+        clock = self.snapshots.clock
+        if row is None:
+            return self._held(StreamState(), session, None, None, 0, clock())
+        stored, snapshot = row.revision, row.snapshot_revision
+        if kept is not None and kept.revision == stored:
+            state = kept.state
+            return self._held(state, session, row, snapshot, kept.log_events, kept.snapshot_at)
+        if kept is not None and snapshot is not None and snapshot <= kept.revision < stored:
+            # Another replica wrote since: replay only what it logged after our copy.
+            entries = self._logged(session, row, kept.revision, model)
+            state = _caught_up(kept.state, entries, replay, model)
+            events = kept.log_events + sum(len(e.records) for e in entries)
+            return self._held(state, session, row, snapshot, events, kept.snapshot_at)
+        # No copy here: the snapshot (payload read only now: a deferred column) and the log.
+        state = StreamState.from_bytes(row.payload)
+        entries = self._logged(session, row, snapshot if snapshot is not None else stored, model)
+        state = _caught_up(state, entries, replay, model)
+        _recovered(model, stored, entries, self.snapshots.writer)
+        events = sum(len(e.records) for e in entries)
+        return self._held(state, session, row, snapshot or stored, events, clock())
+
+    @staticmethod
+    def _held(
+        state: StreamState,
+        session: Session,
+        row: StreamStateRow | None,
+        snapshot: int | None,
+        log_events: int,
+        snapshot_at: float,
+    ) -> Locked:
+        return Locked(
+            state,
+            session,
+            row,
+            revision=row.revision if row is not None else None,
+            snapshot_revision=snapshot if snapshot is not None else None,
+            log_events=log_events,
+            snapshot_at=snapshot_at,
+            read=state,
+        )
+
+    def _logged(
+        self, session: Session, row: StreamStateRow, after: int, model: str
+    ) -> list[LoggedBatch]:
+        """Returns the batches logged after revision ``after``, checked to reach the row's."""
+        found = session.execute(
+            select(StreamLogRow.revision, StreamLogRow.payload)
+            .where(
+                StreamLogRow.tenant == row.tenant,
+                StreamLogRow.model == row.model,
+                StreamLogRow.revision > after,
+            )
+            .order_by(StreamLogRow.revision)
+        ).all()
+        revisions = [int(r.revision) for r in found]
+        if revisions != list(range(after + 1, row.revision + 1)):
+            log.error(
+                "stream log of %r holds revisions %s after %d, not every one up to %d; the "
+                "history misses the batches between",
+                model,
+                revisions[:5],
+                after,
+                row.revision,
+            )
+        return _entries([bytes(r.payload) for r in found], model)
 
     def _row_for_update(self, session: Session, tenant: str, model: str) -> StreamStateRow | None:
         query = (
@@ -150,12 +377,14 @@ class SqlStateStore(SqlStore):
             # replica's), then lock it, so first batches are serialised too.
             from sqlalchemy.dialects.postgresql import insert
 
+            revision = first_revision()
             session.execute(
                 insert(StreamStateRow)
                 .values(
                     tenant=tenant,
                     model=model,
-                    revision=first_revision(),
+                    revision=revision,
+                    snapshot_revision=revision,
                     payload=b"",
                     updated_at=self.now(),
                 )
@@ -164,56 +393,127 @@ class SqlStateStore(SqlStore):
             query = query.with_for_update()
         return session.scalars(query).one_or_none()
 
-    def save(self, tenant: str, model: str, held: Locked) -> None:
-        """Writes the state into the transaction ``locked`` opened."""
+    def save(
+        self,
+        tenant: str,
+        model: str,
+        held: Locked,
+        logged: LoggedBatch | None = None,
+        *,
+        release: bool = False,
+    ) -> None:
+        """Writes the batch into the transaction ``locked`` opened: its log entry, or a
+        snapshot (``release`` is for Redis: the transaction ends with ``locked``)."""
         assert held.session is not None
         session = held.session
         row = held.row
-        payload = held.state.to_bytes()
+        snapshot = self.snapshots.due(held, logged)
         if row is None:
-            held.written = first_revision()
+            written = first_revision()
             session.add(
                 StreamStateRow(
                     tenant=tenant,
                     model=model,
-                    revision=held.written,
-                    payload=payload,
+                    revision=written,
+                    snapshot_revision=written,
+                    payload=held.state.to_bytes(),
                     updated_at=self.now(),
                 )
             )
         else:
-            row.payload = payload
-            row.revision += 1
+            written = row.revision + 1
+            if snapshot:
+                row.payload = held.state.to_bytes()
+                row.snapshot_revision = written
+                session.execute(
+                    delete(StreamLogRow).where(
+                        StreamLogRow.tenant == tenant, StreamLogRow.model == model
+                    )
+                )
+            else:
+                assert logged is not None
+                if row.snapshot_revision is None:
+                    # A state written before the log existed: its own snapshot.
+                    row.snapshot_revision = row.revision
+                logged.writer = self.snapshots.writer
+                session.add(
+                    StreamLogRow(
+                        tenant=tenant,
+                        model=model,
+                        revision=written,
+                        payload=logged.to_bytes(),
+                        created_at=self.now(),
+                    )
+                )
+            row.revision = written
             row.updated_at = self.now()
-            held.written = row.revision
+        self.snapshots.wrote(held, written, logged, snapshot or row is None)
 
     def drop(self, tenant: str, model: str) -> None:
-        """Deletes the model's state row."""
+        """Deletes the model's state row and log."""
         self.cache.forget((tenant, model))
         with self.writing() as session:
             row = self._row_for_update(session, tenant, model)
             if row is not None:
                 session.delete(row)
+            session.execute(
+                delete(StreamLogRow).where(
+                    StreamLogRow.tenant == tenant, StreamLogRow.model == model
+                )
+            )
 
 
-# Takes the lock (KEYS[1]) for token ARGV[1], expiring after ARGV[2] ms, and answers
-# {1, revision (KEYS[2])}, or {0} when another holder has it.
+# Takes the lock (KEYS[1]) for token ARGV[1], expiring after ARGV[2] ms; answers {0} when
+# another holder has it, {1} when nothing is stored, else {1, revision (KEYS[2]), snapshot
+# revision (KEYS[3]; the revision for a state stored before the log existed), and then:
+# nothing when the revision is the caller's copy's (ARGV[3]); 1 and the entries logged
+# after that copy when the log reaches back to it; else 0, the whole log (KEYS[4]) and
+# the snapshot (KEYS[5])}. Entry i of the log is revision snapshot + 1 + i.
 _ACQUIRE = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('get', KEYS[2])}
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0}
 end
-return {0}
+local revision = redis.call('get', KEYS[2])
+if not revision then
+  return {1}
+end
+local snapshot = redis.call('get', KEYS[3]) or revision
+if revision == ARGV[3] then
+  return {1, revision, snapshot}
+end
+local kept = tonumber(ARGV[3])
+local base = tonumber(snapshot)
+if kept and kept >= base and kept < tonumber(revision) then
+  return {1, revision, snapshot, 1, redis.call('lrange', KEYS[4], kept - base, -1)}
+end
+return {1, revision, snapshot, 0, redis.call('lrange', KEYS[4], 0, -1),
+        redis.call('get', KEYS[5]) or ''}
 """
-# Writes the state (KEYS[2]) and moves its revision (KEYS[3]) on, only while the lock
-# (KEYS[1]) is still token ARGV[1]'s: a batch whose lock expired must not overwrite
-# what the next holder wrote. A new revision starts at ARGV[3].
+# Only while the lock (KEYS[1]) is still token ARGV[1]'s (a batch whose lock expired must
+# not write over the next holder's): moves the revision (KEYS[2], starting at ARGV[4]) on,
+# then ARGV[3] 'snapshot' writes ARGV[2] as the state (KEYS[5]) at that revision (KEYS[3])
+# and empties the log (KEYS[4]), 'log' appends ARGV[2] to the log; ARGV[5] '1' releases
+# the lock. Answers the new revision.
 _SAVE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('stream lock lost')
 end
-redis.call('set', KEYS[2], ARGV[2])
-redis.call('set', KEYS[3], ARGV[3], 'NX')
-return redis.call('incr', KEYS[3])
+redis.call('set', KEYS[2], ARGV[4], 'NX')
+local written = redis.call('incr', KEYS[2])
+if ARGV[3] == 'snapshot' then
+  redis.call('set', KEYS[5], ARGV[2])
+  redis.call('set', KEYS[3], written)
+  redis.call('del', KEYS[4])
+else
+  if not redis.call('get', KEYS[3]) then
+    redis.call('set', KEYS[3], written - 1)
+  end
+  redis.call('rpush', KEYS[4], ARGV[2])
+end
+if ARGV[5] == '1' then
+  redis.call('del', KEYS[1])
+end
+return written
 """
 # Releases the lock if it is still token ARGV[1]'s.
 _RELEASE = """
@@ -228,14 +528,21 @@ _LONGEST_WAIT = 0.05
 
 
 class RedisStateStore:
-    """Stream state in Redis: one key per model, its revision and its lock beside it."""
+    """Stream state in Redis: per model the snapshot, its log, the revisions and the lock."""
 
-    def __init__(self, url: str, prefix: str = "vigil:streams:") -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "vigil:streams:",
+        snapshots: Snapshots | None = None,
+    ) -> None:
         import redis
 
         self.client: redis.Redis = redis.Redis.from_url(url)
         self.prefix = prefix
         self.cache = StateCache()
+        self.snapshots = snapshots or Snapshots()
+        self._locks = KeyLocks()
         self._acquire = self.client.register_script(_ACQUIRE)
         self._save = self.client.register_script(_SAVE)
         self._release = self.client.register_script(_RELEASE)
@@ -245,35 +552,70 @@ class RedisStateStore:
     def _key(self, tenant: str, model: str) -> str:
         return f"{self.prefix}{tenant}:{model}"
 
+    def _keys(self, key: str) -> list[str]:
+        """Returns the keys the scripts take: lock, revision, snapshot revision, log, state."""
+        return [key + ":lock", key + ":revision", key + ":snapshot-revision", key + ":log", key]
+
     @contextmanager
-    def locked(self, tenant: str, model: str) -> Iterator[Locked]:
+    def locked(self, tenant: str, model: str, replay: Replayer | None = None) -> Iterator[Locked]:
         """Yields the model's state while holding its Redis lock."""
         key = self._key(tenant, model)
         token = secrets.token_hex(16)
-        revision = self._lock(key, token, model)
-        try:
-            state = self.cache.take((tenant, model), revision)
-            if state is None:
-                payload = self.client.get(key)
-                state = StreamState.from_bytes(payload if isinstance(payload, bytes) else None)
-            held = Locked(state, token=token)
-            yield held
-            self.cache.keep((tenant, model), held)
-        finally:
-            self._release(keys=[key + ":lock"], args=[token])
+        with self._locks.of((tenant, model)):
+            kept = self.cache.take((tenant, model))
+            answer = self._lock(key, token, model, kept)
+            held: Locked | None = None
+            try:
+                held = self._read(answer, kept, replay, model)
+                held.token = token
+                yield held
+                self.cache.keep((tenant, model), held)
+            finally:
+                if held is None or not held.released:
+                    self._release(keys=[key + ":lock"], args=[token])
 
-    def _lock(self, key: str, token: str, model: str) -> int | None:
-        """Takes the model's lock for ``token``; returns the stored revision (None: none yet)."""
+    def _read(
+        self, answer: list[Any], kept: Kept | None, replay: Replayer | None, model: str
+    ) -> Locked:
+        """Returns the state the acquire script's answer says: kept, caught up or read back."""
+        clock = self.snapshots.clock
+        if len(answer) < 3:
+            return Locked(StreamState(), snapshot_at=clock(), read=None)
+        stored, snapshot = int(answer[1]), int(answer[2])
+        if len(answer) == 3 and kept is not None:
+            state, events, since = kept.state, kept.log_events, kept.snapshot_at
+        elif int(answer[3]) == 1 and kept is not None:
+            # Another replica wrote since: replay only what it logged after our copy.
+            entries = _entries(list(answer[4]), model)
+            state = _caught_up(kept.state, entries, replay, model)
+            events = kept.log_events + sum(len(e.records) for e in entries)
+            since = kept.snapshot_at
+        else:
+            payload = answer[5] if len(answer) > 5 else b""
+            state = StreamState.from_bytes(bytes(payload) if payload else None)
+            entries = _entries(list(answer[4]) if len(answer) > 4 else [], model)
+            state = _caught_up(state, entries, replay, model)
+            _recovered(model, stored, entries, self.snapshots.writer)
+            events, since = sum(len(e.records) for e in entries), clock()
+        return Locked(
+            state,
+            revision=stored,
+            snapshot_revision=snapshot,
+            log_events=events,
+            snapshot_at=since,
+            read=state,
+        )
+
+    def _lock(self, key: str, token: str, model: str, kept: Kept | None) -> list[Any]:
+        """Takes the model's lock for ``token``; returns the acquire script's answer."""
         deadline = time.monotonic() + self.lock_seconds
         wait = _FIRST_WAIT
         milliseconds = max(1, int(self.lock_seconds * 1000))
+        copy = str(kept.revision) if kept is not None else ""
         while True:
-            answer = self._acquire(
-                keys=[key + ":lock", key + ":revision"], args=[token, milliseconds]
-            )
+            answer = self._acquire(keys=self._keys(key), args=[token, milliseconds, copy])
             if int(answer[0]) == 1:
-                stored = answer[1] if len(answer) > 1 else None
-                return int(stored) if isinstance(stored, bytes | str | int) else None
+                return list(answer)
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"The stream state of {model!r} stayed locked {self.lock_seconds:g} s."
@@ -281,8 +623,18 @@ class RedisStateStore:
             time.sleep(wait)
             wait = min(wait * 2, _LONGEST_WAIT)
 
-    def save(self, tenant: str, model: str, held: Locked) -> None:
-        """Writes the state and moves its revision on, in one script (inside ``locked``).
+    def save(
+        self,
+        tenant: str,
+        model: str,
+        held: Locked,
+        logged: LoggedBatch | None = None,
+        *,
+        release: bool = False,
+    ) -> None:
+        """Writes the batch's log entry (or a snapshot) and moves the revision on, in one
+        script (inside ``locked``); ``release`` frees the lock in the same round trip,
+        when nothing else is written under it.
 
         Raises when the lock expired meanwhile (another replica may hold it now):
         the batch fails rather than overwrite a newer state.
@@ -292,23 +644,32 @@ class RedisStateStore:
             raise RuntimeError("RedisStateStore.save must be called inside locked().")
         from redis.exceptions import ResponseError
 
+        snapshot = self.snapshots.due(held, logged)
+        if snapshot:
+            payload = held.state.to_bytes()
+        else:
+            assert logged is not None
+            logged.writer = self.snapshots.writer
+            payload = logged.to_bytes()
+        mode = "snapshot" if snapshot else "log"
         try:
             written = self._save(
-                keys=[key + ":lock", key, key + ":revision"],
-                args=[held.token, held.state.to_bytes(), first_revision()],
+                keys=self._keys(key),
+                args=[held.token, payload, mode, first_revision(), "1" if release else "0"],
             )
         except ResponseError as exc:
             raise TimeoutError(
                 f"The stream lock of {model!r} expired before its state was written "
                 f"(held longer than {self.lock_seconds:g} s); the batch was not applied."
             ) from exc
-        held.written = int(written)
+        held.released = release
+        self.snapshots.wrote(held, int(written), logged, snapshot)
 
     def drop(self, tenant: str, model: str) -> None:
-        """Deletes the model's state key."""
+        """Deletes the model's state, log and revisions."""
         self.cache.forget((tenant, model))
-        key = self._key(tenant, model)
-        self.client.delete(key, key + ":revision")
+        keys = self._keys(self._key(tenant, model))
+        self.client.delete(*keys[1:])
 
 
 def open_state_store(

@@ -28,6 +28,8 @@ from vigil.serving.deployments import DeploymentView
 from vigil.serving.model_cache import ModelCache
 from vigil.serving.routing import choose_version
 from vigil.streams.incidents import Change, IncidentStore, track
+from vigil.streams.journal import LoggedBatch
+from vigil.streams.replay import accepted_records, replay
 from vigil.streams.scoring import (
     Rejected,
     Scored,
@@ -154,7 +156,18 @@ class Streams:
         changed = parse_settings(dict(settings)) if settings is not None else {}
         model_id, version, scorer = self._scorer(caller.tenant, name)
         batch = scorer.read(events)
-        with self.state.locked(caller.tenant, name) as held:
+
+        def catch_up(state: StreamState, logged: list[LoggedBatch]) -> StreamState:
+            # Batches another replica (or a process before a restart) answered, scored again.
+            scorers = self._scorers
+            return replay(
+                state,
+                logged,
+                lambda v: scorers.get((caller.tenant, name, v), scorer),
+                self.settings,
+            )
+
+        with self.state.locked(caller.tenant, name, catch_up) as held:
             if held.state.model_id != model_id:
                 # A first batch, or a model deleted and created again under this name:
                 # nothing of another model's stream carries over.
@@ -179,7 +192,11 @@ class Streams:
                 explain=explain,
                 stream_of=lambda a: "sessions" if scorer.kind == "sessions" else a.stream,
             )
-            self.state.save(caller.tenant, name, held)
+            logged = LoggedBatch.after(
+                held.state, accepted_records(batch), version=version, flush=flush, now_ns=arrival
+            )
+            # Only what is new is written: the batch's log entry (or, once a second, a snapshot).
+            self.state.save(caller.tenant, name, held, logged, release=not changes)
             self.incidents.write(caller.tenant, name, changes, held.session)
         if events and not answers and batch.rejected and not batch.records:
             raise _all_refused(batch.rejected)
