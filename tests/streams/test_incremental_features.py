@@ -54,15 +54,15 @@ def test_a_batch_after_its_history_equals_the_whole_extraction(
         batch = events[start + len(history) :][: rng.randint(1, 120)]
         expected = features.transform(pd.DataFrame.from_records(history + batch))
         inputs = (
-            window_inputs(features, pd.DataFrame.from_records(history))
+            window_inputs(features, history)
             if history
             else WindowHistory.empty(features)
         )
         assert inputs is not None
-        found = features_after(features, inputs, pd.DataFrame.from_records(batch))
+        found = features_after(features, inputs, batch)
         assert found is not None
         rows, combined = found
-        _assert_equal(expected.iloc[len(history) :].reset_index(drop=True), rows)
+        _assert_equal(expected.iloc[len(history) :].reset_index(drop=True), pd.DataFrame(rows))
         assert len(combined) == len(history) + len(batch)
 
 
@@ -70,10 +70,10 @@ def test_inputs_carried_from_batch_to_batch_equal_inputs_read_again() -> None:
     features, events = _fitted("event")
     history = WindowHistory.empty(features)
     for piece in pieces(events[:500], seed=3):
-        found = features_after(features, history, pd.DataFrame.from_records(piece))
+        found = features_after(features, history, piece)
         assert found is not None
         history = found[1]
-    again = window_inputs(features, pd.DataFrame.from_records(events[:500]))
+    again = window_inputs(features, events[:500])
     assert again is not None
     assert np.array_equal(history.times, again.times)
     assert list(history.services) == list(again.services)
@@ -94,18 +94,18 @@ def test_a_batch_whose_times_could_read_differently_is_left_to_the_whole_extract
     change: dict[str, Any],
 ) -> None:
     features, events = _fitted("event")
-    history = window_inputs(features, pd.DataFrame.from_records(events[:50]))
+    history = window_inputs(features, events[:50])
     assert history is not None
     batch = [dict(events[50], **change), events[51]]
-    assert features_after(features, history, pd.DataFrame.from_records(batch)) is None
+    assert features_after(features, history, batch) is None
 
 
 def test_a_batch_without_a_field_the_model_reads_is_left_to_the_whole_extraction() -> None:
     features, events = _fitted("event")
-    history = window_inputs(features, pd.DataFrame.from_records(events[:50]))
+    history = window_inputs(features, events[:50])
     assert history is not None
     batch = [{k: v for k, v in e.items() if k != "message"} for e in events[50:55]]
-    assert features_after(features, history, pd.DataFrame.from_records(batch)) is None
+    assert features_after(features, history, batch) is None
 
 
 def test_a_stream_scored_from_window_inputs_equals_the_batch_scores(
@@ -113,12 +113,8 @@ def test_a_stream_scored_from_window_inputs_equals_the_batch_scores(
 ) -> None:
     events, expected = equality_case(stream_service, "logs")
     streamed: list[float] = []
-    for index, piece in enumerate(pieces(events, seed=4)):
+    for piece in pieces(events, seed=4):
         result = stream_service.streams.ingest(ADMIN, "logs", piece, return_all=True)
-        if index == 0:
-            # Every later batch takes the incremental path (any history is long enough).
-            for scorer in stream_service.streams._scorers.values():
-                scorer.incremental_history = 0
         streamed += [p["score"] for p in result.predictions or []]
     state = stream_service.streams.state
     with state.locked("default", "logs") as held:

@@ -4,39 +4,59 @@ A stream scores each batch as it would be scored inside the whole series
 (:mod:`vigil.streams.scoring`). Running :class:`LogEventFeatures` over the
 kept history followed by the batch does that, but re-reads every kept event
 each time: parses its time, matches its message against the templates,
-builds its one-hot columns, only to throw those rows away. Of all the
-features only the window columns (``window_*``, ``gap_seconds``) read other
-events, and they read them through four values per event, its *window
-inputs*: time, service, ``is_error`` and latency.
+builds its one-hot columns, computes every kept event's window again (its
+median through pandas), only to throw those rows away. Of all the features
+only the window columns (``window_*``, ``gap_seconds``) read other events,
+and they read them through four values per event, its *window inputs*:
+time, service, ``is_error`` and latency.
 
-So the features of a batch are computed in two parts:
+So the features of a batch are computed in two parts, from the events as
+the client sent them (JSON objects, read by :mod:`vigil.features.records`
+without building a DataFrame):
 
-- every column of the new events, read alone (``LogEventFeatures._features``:
-  each of these columns depends on its own event only);
-- the window columns, recomputed by the extractor's own ``_windowed`` over
-  the window inputs of the history (kept as arrays beside it, see
-  :class:`WindowHistory`) followed by those of the batch, and put in place
-  of the columns read alone.
+- every column of the new events read alone, by the steps of
+  ``LogEventFeatures._features`` on plain arrays (each of these columns
+  depends on its own event only);
+- the window columns of the new events only, from the window inputs of the
+  history (kept as arrays beside it, see :class:`WindowHistory`) followed by
+  those of the batch, by a compiled kernel (:mod:`vigil.features.window_kernel`)
+  that reads each new event's window as ``rolling_by_group`` defines it,
+  then finished as ``LogEventFeatures._windowed`` finishes them.
 
-Both parts run the batch extractor's code on the same values, so the result
-equals ``LogEventFeatures.transform`` of history + batch exactly (tests
-compare them on random pieces). The one input that could read differently
-alone than among its neighbours is the time: a missing time is filled from
-the neighbouring events, and a column of text that mostly fails ISO 8601 is
-read in a looser format. :func:`window_inputs` therefore answers None unless
-every time of the batch is ISO 8601 text, and the caller keeps the whole
-extraction for that batch.
+The batch extractor stays the definition: the tests compare the result with
+``LogEventFeatures.transform`` of history + batch on random pieces (equal
+within 1e-9; the sums differ in their last bits at most). Whatever the
+records reader does not read exactly as the extractor would — a missing or
+non-ISO time (filled from neighbours, or read in a looser format among
+others), text where a number belongs, a field absent from the whole batch
+that the model reads — makes :func:`features_after` answer None, and the
+caller extracts history and batch together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
-from vigil.features.logs import LogEventFeatures, encode_text, event_times, field_values
-from vigil.features.windows import event_windows
+from vigil.features.logs import (
+    ERROR_LEVELS,
+    LogEventFeatures,
+    _versus_template,
+    cyclic_time,
+    event_times,
+    normalise_level,
+    one_hot,
+)
+from vigil.features.records import field_of, iso_times, numbers, texts
+from vigil.features.templates import UNSEEN
+from vigil.features.window_kernel import windows_of
+from vigil.features.windows import event_windows, snap_to_ranges
+
+_NS_PER_SECOND = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -84,77 +104,230 @@ class WindowHistory:
         )
 
 
-def window_inputs(features: LogEventFeatures, events: pd.DataFrame) -> WindowHistory | None:
-    """Returns the window inputs of ``events`` (read as the extractor reads them).
+@dataclass(frozen=True)
+class _Fields:
+    """What the log features read of each event, as the extractor reads it."""
 
-    None when a time could read differently among other events (missing, or
-    not ISO 8601 text; see the module docstring).
-    """
-    rows = len(events)
-    time_column = features.columns_["time"]
-    given = field_values(events, time_column)
-    if time_column is None:
+    times: np.ndarray
+    levels: list[str] | None  # normalised; None when the model reads no level
+    services: list[str]  # "" when missing or when the model reads no service
+    status: np.ndarray | None
+    latency: np.ndarray | None
+    numeric: dict[str, np.ndarray]
+    messages: list[str] | None  # None when the model reads no message
+
+    @property
+    def is_error(self) -> np.ndarray:
+        """Returns 1 for an error level or a 5xx status, else 0 (``LogEventFeatures._is_error``)."""
+        rows = len(self.times)
+        is_error = np.zeros(rows, dtype=np.float64)
+        if self.levels is not None and rows:
+            is_error = np.array([level in ERROR_LEVELS for level in self.levels], dtype=np.float64)
+        if self.status is not None:
+            with np.errstate(invalid="ignore"):
+                is_error = np.maximum(is_error, np.asarray(self.status >= 500, np.float64))
+        return is_error
+
+
+def _read(features: LogEventFeatures, records: Sequence[dict[str, Any]]) -> _Fields | None:
+    """Returns the fields of ``records``, or None when one could read otherwise in a DataFrame."""
+    rows = len(records)
+    columns = features.columns_
+    times: np.ndarray | None
+    if columns["time"] is None:
         times = event_times(None, rows)
     else:
-        parsed = _iso_times(given, rows)
-        if parsed is None:
+        given = field_of(records, columns["time"])
+        # A missing time is filled from its neighbours, other text read in a looser format.
+        times = iso_times(given) if given is not None else None
+    if times is None:
+        return None
+    levels = None
+    if columns["level"] is not None:
+        found = _texts(records, columns["level"], rows)
+        if found is None:
             return None
-        times = parsed
-    uniques, codes = encode_text(field_values(events, features.columns_["service"]), rows)
-    services = np.asarray(uniques, dtype=object)[codes] if rows else np.zeros(0, dtype=object)
-    return WindowHistory(
-        np.asarray(times, dtype=np.int64),
+        levels = [normalise_level(level) for level in found]
+    services = _texts(records, columns["service"], rows)
+    if services is None:
+        return None
+    numeric: dict[str, np.ndarray] = {}
+    for name in dict.fromkeys(
+        [*features.numeric_, *(columns[r] for r in ("status", "latency") if columns[r])]
+    ):
+        assert name is not None
+        values = field_of(records, name)
+        read = numbers(values) if values is not None else np.full(rows, np.nan)
+        if read is None:
+            return None
+        numeric[name] = read
+    messages = None
+    if features.miner_ is not None:
+        messages = _texts(records, columns["message"], rows)
+        if messages is None:
+            return None
+    status_column, latency_column = columns["status"], columns["latency"]
+    return _Fields(
+        times,
+        levels,
         services,
-        features._is_error(events),
-        features._numbers(events, "latency", rows),
+        numeric[status_column] if status_column is not None else None,
+        numeric[latency_column] if latency_column is not None else None,
+        numeric,
+        messages,
+    )
+
+
+def _texts(records: Sequence[dict[str, Any]], name: str | None, rows: int) -> list[str] | None:
+    """Returns the texts of field ``name`` ("" for none), or None for a value that is not text."""
+    values = field_of(records, name)
+    return [""] * rows if values is None else texts(values)
+
+
+def window_inputs(
+    features: LogEventFeatures, records: Sequence[dict[str, Any]]
+) -> WindowHistory | None:
+    """Returns the window inputs of ``records`` (read as the extractor reads them).
+
+    None when a value could read differently among other events (see the
+    module docstring).
+    """
+    fields = _read(features, records)
+    return None if fields is None else _inputs_of(fields)
+
+
+def _inputs_of(fields: _Fields) -> WindowHistory:
+    return WindowHistory(
+        np.asarray(fields.times, dtype=np.int64),
+        np.asarray(fields.services, dtype=object),
+        fields.is_error,
+        fields.latency,
     )
 
 
 def features_after(
-    features: LogEventFeatures, history: WindowHistory, events: pd.DataFrame
-) -> tuple[pd.DataFrame, WindowHistory] | None:
-    """Returns the feature rows of ``events`` as if they followed the history, and the
-    window inputs of history and events together; None when the events' times do not
-    allow it (the caller then extracts history and events together)."""
-    events = events.reset_index(drop=True)
+    features: LogEventFeatures, history: WindowHistory, records: Sequence[dict[str, Any]]
+) -> tuple[dict[str, np.ndarray], WindowHistory] | None:
+    """Returns the feature columns of ``records`` (``features.feature_names_`` order) as if
+    they followed the history, and the window inputs of history and records together;
+    None when the records do not allow it (the caller then extracts history and records
+    together)."""
     read = [c for c in features.columns_.values() if c is not None] + list(features.numeric_)
-    if any(column not in events.columns for column in read):
+    if records and any(all(column not in r for r in records) for column in read):
         # A field absent from the whole batch reads as missing, which text columns
         # (the message) may not read the same way alone as among the history's values.
         return None
-    inputs = window_inputs(features, events)
-    if inputs is None:
+    fields = _read(features, records)
+    if fields is None:
         return None
+    inputs = _inputs_of(fields)
     combined = history.followed_by(inputs)
     if (combined.latency is None) != (features.columns_["latency"] is None):
         return None
-    alone = features._features(events)
-    services = encode_text(pd.Series(combined.services, dtype=object), len(combined))
-    windowed = features._windowed(combined.times, services, combined.is_error, combined.latency)
-    start = len(history)
-    tail = {name: column[start:] for name, column in windowed.items()}
+    alone = _alone_columns(features, fields)
+    windowed = _window_columns(features, combined, len(history))
     if getattr(features, "windows", "context") == "event":
-        own = alone["latency_vs_service"].to_numpy() if "latency_vs_service" in alone else None
-        tail = event_windows(tail, inputs.is_error, own)
-    for name, column in tail.items():
-        alone[name] = column
-    return alone[features.feature_names_], combined
+        windowed = event_windows(windowed, inputs.is_error, alone.get("latency_vs_service"))
+    alone.update(windowed)
+    return {name: alone[name] for name in features.feature_names_}, combined
 
 
-def _iso_times(values: pd.Series | None, rows: int) -> np.ndarray | None:
-    """Returns the times (int64 ns) when every one is ISO 8601 text, else None.
+def _alone_columns(features: LogEventFeatures, fields: _Fields) -> dict[str, np.ndarray]:
+    """Returns the columns of each event read alone: ``LogEventFeatures._features``'s steps."""
+    rows = len(fields.times)
+    columns: dict[str, np.ndarray] = {}
+    if fields.levels is not None:
+        columns.update(one_hot(_codes(fields.levels, features.levels_), features.levels_, "level"))
+    if features.columns_["service"] is not None:
+        services = features.services_
+        columns.update(one_hot(_codes(fields.services, services), services, "service"))
+    if features.columns_["time"] is not None:
+        columns.update(cyclic_time(fields.times))
+    for name in features.numeric_:
+        columns[name] = fields.numeric[name]
+    status, latency = fields.status, fields.latency
+    if status is not None:
+        with np.errstate(invalid="ignore"):
+            columns["status_4xx"] = np.asarray((status >= 400) & (status < 500), np.float64)
+            columns["status_5xx"] = np.asarray(status >= 500, np.float64)
+    columns["is_error"] = fields.is_error
+    log_latency = np.log1p(np.clip(latency, 0, None)) if latency is not None else None
+    if log_latency is not None:
+        columns["latency_vs_service"] = _versus_service(features, log_latency, fields.services)
+    miner = features.miner_
+    if miner is not None:
+        assert fields.messages is not None
+        messages = pa.array(fields.messages, type=pa.string())
+        ids = miner.transform(messages)
+        for template_id in features.top_template_ids_:
+            columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)
+        columns["template_unseen"] = (ids == UNSEEN).astype(np.float64)
+        columns["template_rarity"] = miner.rarity(ids)
+        template_baseline = getattr(features, "template_baseline_", None)
+        if template_baseline is not None and log_latency is not None:
+            columns["latency_vs_template"] = _versus_template(
+                log_latency, ids, template_baseline, columns["latency_vs_service"]
+            )
+        if features.vectorizer_ is not None:
+            columns.update(features._tfidf(messages))
+    assert all(len(column) == rows for column in columns.values())
+    return columns
 
-    Such text reads the same in any batch: these are the times ``event_times``
-    gives, read once.
-    """
-    if values is None:
-        return None
-    if rows == 0:
-        return np.zeros(0, dtype=np.int64)
-    if not all(isinstance(v, str) for v in values.tolist()):
-        return None
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    if not parsed.notna().all():
-        return None
-    times = pd.Series(parsed).dt.tz_convert("UTC").dt.tz_localize(None)
-    return np.asarray(times.astype("datetime64[ns]").to_numpy().astype(np.int64))
+
+def _codes(values: Sequence[str], categories: Sequence[str]) -> np.ndarray:
+    """Returns each value's index in ``categories``, -1 for anything else."""
+    position = {c: i for i, c in enumerate(categories)}
+    return np.fromiter((position.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+
+
+def _versus_service(
+    features: LogEventFeatures, log_values: np.ndarray, services: Sequence[str]
+) -> np.ndarray:
+    """Returns ``LogEventFeatures._versus_service`` of values whose services are given as text."""
+    overall = features.baseline_.get("", (0.0, 1.0))
+    centres = np.array([features.baseline_.get(s, overall)[0] for s in services], dtype=np.float64)
+    spreads = np.array([features.baseline_.get(s, overall)[1] for s in services], dtype=np.float64)
+    return np.asarray((log_values - centres) / spreads)
+
+
+def _window_columns(
+    features: LogEventFeatures, combined: WindowHistory, start: int
+) -> dict[str, np.ndarray]:
+    """Returns ``LogEventFeatures._windowed``'s columns for the events of ``combined`` from
+    ``start`` on, their windows reaching back into the events before."""
+    rows = len(combined)
+    index: dict[Any, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(s, len(index)) for s in combined.services.tolist()),
+        dtype=np.int64,
+        count=rows,
+    )
+    targets = np.arange(start, rows, dtype=np.int64)
+    window_ns = int(features.window_ns_)
+    stats = windows_of(
+        combined.times, codes, window_ns, combined.is_error, combined.latency, targets
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        windowed: dict[str, np.ndarray] = {
+            "window_count": stats["count"],
+            "window_count_all": stats["count_all"],
+            "window_error_rate": stats["error_sum"] / stats["count"],
+        }
+    if combined.latency is not None:
+        windowed["window_latency_mean"] = stats["latency_mean"]
+        windowed["window_latency_std"] = stats["latency_std"]
+        windowed["window_latency_median"] = stats["latency_median"]
+        windowed["window_latency_vs_service"] = _versus_service(
+            features,
+            np.log1p(np.clip(stats["latency_median"], 0, None)),
+            combined.services[start:].tolist(),
+        )
+    times = combined.times[start:]
+    if features.columns_["time"] is not None and rows:
+        # As _windowed: a window reaching back before the first event at hand is unknown.
+        partial = times - window_ns < combined.times.min()
+        for name, column in windowed.items():
+            windowed[name] = np.where(partial, np.nan, column)
+    windowed["gap_seconds"] = np.log1p(stats["gap"] / _NS_PER_SECOND)
+    ranges = getattr(features, "window_ranges_", None)
+    return windowed if ranges is None else snap_to_ranges(windowed, ranges)

@@ -35,9 +35,11 @@ import pandas as pd
 from vigil.data.loading import LINE_COLUMN
 from vigil.errors import InvalidInput
 from vigil.features.extractors import LogExtractor, MetricExtractor
+from vigil.features.fields import InputField
 from vigil.features.incremental import WindowHistory, features_after, window_inputs
 from vigil.features.logs import LogEventFeatures, event_times
 from vigil.features.metrics import MetricWindowFeatures
+from vigil.features.records import iso_time_ns, iso_times, plain_number
 from vigil.features.sessions import SessionFeatures
 from vigil.streams.state import StreamState
 from vigil.training.bundle import ModelBundle
@@ -53,9 +55,6 @@ UNTIMED_POINTS = 100_000
 # The compiled path must reproduce the bundle's scores this closely on the training sample.
 COMPILED_TOLERANCE = 1e-10
 COMPILED_PROBE_ROWS = 2000
-# From this many kept log events on, a batch's window features are computed from the
-# history's window inputs instead of extracting history and batch together.
-INCREMENTAL_HISTORY = 1000
 # The stream name of a model whose events carry no service or series.
 DEFAULT_STREAM = "default"
 
@@ -173,7 +172,6 @@ class StreamScorer:
         self.kind = "rows"
         # A log model's per-event features (their windows are computed incrementally).
         self.log_features: LogEventFeatures | None = None
-        self.incremental_history = INCREMENTAL_HISTORY
         if isinstance(features, SessionFeatures):
             self.kind = "sessions"
             self.time_column = features.time_
@@ -200,6 +198,10 @@ class StreamScorer:
         line that does not parse) is set aside with its reason and position;
         the rest of the batch is still read.
         """
+        if self._plain(events):
+            # Every event a JSON object holding plain values of the kinds the model reads:
+            # nothing to refuse, and no DataFrame to build (vigil.features.records).
+            return Batch(list(events), list(range(len(events))))
         rejected: list[Rejected] = []
         positions: list[int] = []
         objects: list[dict[str, Any]] = []
@@ -232,6 +234,44 @@ class StreamScorer:
         rejected.sort(key=lambda r: r.event)
         return Batch([], [], rejected)
 
+    def _plain(self, events: list[Any]) -> bool:
+        """Returns whether every event passes the extractor's field checks as plain JSON values.
+
+        A required field present, numbers finite within float32's range, texts
+        as text, times as ISO 8601 text or numbers: what ``check_fields``
+        accepts, decided without pandas. Anything else (and raw lines, and
+        models without an extractor) is left to the extractor's own ``read``,
+        which refuses it with its reason.
+        """
+        extractor = self.bundle.extractor
+        if extractor is None or self.reads_lines or not events:
+            return False
+        fields: list[InputField] | None = getattr(self, "_fields", None)
+        if fields is None:
+            fields = self._fields = extractor.fields()
+        session_field = getattr(extractor, "session_field", None)
+        if session_field is not None and not any(
+            isinstance(e, dict) and session_field in e for e in events
+        ):
+            return False
+        for event in events:
+            if not isinstance(event, dict):
+                return False
+            for read in fields:
+                value = event.get(read.name)
+                if value is None:
+                    if read.required:
+                        return False
+                elif read.kind == "number":
+                    if not plain_number(value):
+                        return False
+                elif read.kind == "text":
+                    if type(value) is not str:
+                        return False
+                elif iso_time_ns(value) is None and not plain_number(value):
+                    return False
+        return True
+
     def _read_frame(self, objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
         """Returns the events as plain records and, per record, its position in ``objects``."""
         frame = pd.DataFrame.from_records(objects)
@@ -260,8 +300,11 @@ class StreamScorer:
             if now_ns is not None:
                 return np.full(len(records), now_ns, dtype=np.int64)
             return np.arange(state.sequence, state.sequence + len(records), dtype=np.int64) * NS
-        values = pd.Series([r.get(self.time_column) for r in records], dtype=object)
-        return event_times(pd.Series(values.tolist()), len(records))
+        given = [r.get(self.time_column) for r in records]
+        read = iso_times(given)
+        if read is not None:
+            return read
+        return event_times(pd.Series(given), len(records))
 
     def stream_of(self, record: dict[str, Any]) -> str:
         """Returns the stream an event belongs to: its service or series, else the default."""
@@ -334,7 +377,7 @@ class StreamScorer:
         self, records: list[dict[str, Any]], times: np.ndarray, positions: list[int]
     ) -> list[Scored]:
         X = self._features(records)
-        return self._answers(X, records, times, positions)
+        return self._answers(_columns(X), records, times, positions, X)
 
     def _score_with_history(
         self,
@@ -344,8 +387,13 @@ class StreamScorer:
         positions: list[int],
     ) -> list[Scored]:
         found = self._log_features(state, records) if self.kind == "logs" else None
-        X = self._features(records, state.events) if found is None else found[0]
-        answers = self._answers(X, records, times, positions)
+        X = None
+        if found is None:
+            X = self._features(records, state.events)
+            columns = _columns(X)
+        else:
+            columns = found[0]
+        answers = self._answers(columns, records, times, positions, X)
         kept = self._trim(state, state.events + records, [*state.times, *times.tolist()])
         # The window inputs of the kept events, for the next batch (dropped when not derived).
         state.derived = None if found is None else (self.log_features, found[1].taken(kept))
@@ -353,16 +401,12 @@ class StreamScorer:
 
     def _log_features(
         self, state: StreamState, records: list[dict[str, Any]]
-    ) -> tuple[pd.DataFrame, WindowHistory] | None:
-        """Returns the feature rows of a log batch after the history, computed from the
+    ) -> tuple[dict[str, np.ndarray], WindowHistory] | None:
+        """Returns the feature columns of a log batch after the history, computed from the
         history's window inputs (vigil.features.incremental), and the inputs of both;
         None when the batch needs the whole extraction."""
         features = self.log_features
         assert features is not None
-        if len(state.events) < self.incremental_history:
-            # A short history costs less to read again than the split does (one event:
-            # about 11 ms, against 6.5 ms plus 4 ms per thousand kept events, measured).
-            return None
         derived = state.derived
         if (
             isinstance(derived, tuple)
@@ -372,16 +416,21 @@ class StreamScorer:
             history: WindowHistory | None = derived[1]
         elif state.events:
             # First batch since the state was read back (or another version scored it).
-            history = window_inputs(features, pd.DataFrame.from_records(state.events))
+            history = window_inputs(features, state.events)
         else:
             history = WindowHistory.empty(features)
         if history is None:
             return None
-        found = features_after(features, history, pd.DataFrame.from_records(records))
+        found = features_after(features, history, records)
         if found is None:
             return None
-        rows, inputs = found
-        return rows.reindex(columns=self.bundle.feature_names), inputs
+        columns, inputs = found
+        rows = len(records)
+        chosen = {
+            name: columns[name] if name in columns else np.full(rows, np.nan)
+            for name in self.bundle.feature_names
+        }
+        return chosen, inputs
 
     def _features(
         self, records: list[dict[str, Any]], history: list[dict[str, Any]] | None = None
@@ -391,15 +440,18 @@ class StreamScorer:
         X, _ = self.bundle.features_of(pd.DataFrame.from_records(kept + records))
         return X.iloc[len(kept) :].reset_index(drop=True) if kept else X
 
-    def _outputs(self, X: pd.DataFrame) -> list[dict[str, Any]]:
-        """Returns the model's outputs for input rows: compiled where the model compiles."""
-        if self.fast is None or not len(X):
-            return self.bundle.predict_rows(X)
-        if len(X) == 1:
+    def _outputs(
+        self, columns: dict[str, np.ndarray], rows: int, X: pd.DataFrame | None = None
+    ) -> list[dict[str, Any]]:
+        """Returns the model's outputs for input columns (``X`` when given as rows):
+        compiled where the model compiles."""
+        if not rows:
+            return []
+        if self.fast is None:
+            return self.bundle.predict_rows(X if X is not None else pd.DataFrame(columns))
+        if rows == 1:
             # One row: the compiled one-row path, without a matrix built column by column.
-            row = {str(name): value for name, value in X.iloc[0].items()}
-            return [self.fast.predict_row(row)]
-        columns = {str(name): X[name].to_numpy() for name in X.columns}
+            return [self.fast.predict_row({name: column[0] for name, column in columns.items()})]
         matrix = self.fast.preprocessor.transform_columns(columns)
         return self.fast.predict_features(matrix).outputs()
 
@@ -456,12 +508,13 @@ class StreamScorer:
 
     def _answers(
         self,
-        X: pd.DataFrame,
+        columns: dict[str, np.ndarray],
         records: list[dict[str, Any]],
         times: np.ndarray,
         positions: list[int],
+        X: pd.DataFrame | None = None,
     ) -> list[Scored]:
-        outputs = self._outputs(X)
+        outputs = self._outputs(columns, len(records), X)
         answers = []
         for i, output in enumerate(outputs):
             flagged = bool(output.get("is_anomaly"))
@@ -471,7 +524,7 @@ class StreamScorer:
                     self.stream_of(records[i]),
                     int(times[i]),
                     positions[i],
-                    X.iloc[i] if flagged else None,
+                    (_row(columns, i) if X is None else X.iloc[i]) if flagged else None,
                 )
             )
         # Answers in the order the events came in the request.
@@ -583,7 +636,7 @@ class StreamScorer:
         assert extracted is not None
         chosen = np.flatnonzero(closing)
         X = features.iloc[chosen].reset_index(drop=True)
-        outputs = self._outputs(X)
+        outputs = self._outputs(_columns(X), len(X), X)
         keys = extracted.keys or []
         answers = []
         first_event = np.full(units.count, len(combined), dtype=np.int64)
@@ -600,6 +653,16 @@ class StreamScorer:
                 )
             )
         return answers
+
+
+def _columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Returns the columns of input rows as arrays, by name."""
+    return {str(name): X[name].to_numpy() for name in X.columns}
+
+
+def _row(columns: dict[str, np.ndarray], i: int) -> pd.Series:
+    """Returns row ``i`` of the columns as a Series (what explanations read)."""
+    return pd.Series({name: column[i] for name, column in columns.items()}, dtype=np.float64)
 
 
 def _from_end(codes: np.ndarray) -> np.ndarray:
