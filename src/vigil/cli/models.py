@@ -16,9 +16,15 @@ from vigil.errors import UsageError
 
 def models_list(json_output: JsonFlag = False) -> None:
     """List models."""
-    from vigil.usecases.models import model_to_json
+    from vigil.config import Settings
+    from vigil.registry.entities import model_to_json
+    from vigil.registry.quick_read import list_models
 
-    records = build_service().models.list_models(cli_caller())
+    # An embedded registry at head is read with sqlite3 alone: no SQLAlchemy to import.
+    caller = cli_caller()
+    records = list_models(Settings.from_env().database_url, caller.tenant)
+    if records is None:
+        records = build_service().models.list_models(caller)
     if json_output:
         render.emit_json({"models": [model_to_json(m) for m in records]})
         return

@@ -23,10 +23,8 @@ than a page of SQLAlchemy traceback or a silently empty registry.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from vigil.errors import VigilError
+from vigil.registry.revisions import MIGRATIONS_DIR, known_revisions, script_head
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -50,8 +49,6 @@ __all__ = [
     "to_json",
     "upgrade",
 ]
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # How long a SQLite writer waits for the write lock before giving up. Registry
 # transactions last milliseconds; a long wait means a stuck process.
@@ -325,44 +322,6 @@ def _upgrade_sqlite(engine: Engine) -> None:
                     raise RuntimeError(f"Migration left rows that break foreign keys: {broken[:5]}")
         finally:
             raw.cursor().execute("PRAGMA foreign_keys = ON")
-
-
-# A line of a migration script naming its revision or the one it follows.
-_REVISION_LINE = re.compile(
-    r"""^(revision|down_revision)\b[^=\n]*=\s*(?:"([^"]+)"|'([^']+)'|None)\s*$""", re.MULTILINE
-)
-
-
-@functools.cache
-def known_revisions() -> frozenset[str] | None:
-    """Returns every revision of the packaged migrations (None if a script cannot be read)."""
-    revisions = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = {m[1]: m[2] or m[3] for m in _REVISION_LINE.finditer(script.read_text())}
-        if not found.get("revision"):
-            return None
-        revisions.add(found["revision"])
-    return frozenset(revisions)
-
-
-@functools.cache
-def script_head() -> str | None:
-    """Returns the newest revision of the packaged migrations, read from their scripts.
-
-    None when the scripts are not a simple chain (a branch, a merge, a revision
-    not written as a plain string): then only Alembic itself can tell.
-    """
-    revisions: set[str] = set()
-    followed: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        found = {m[1]: m[2] or m[3] for m in _REVISION_LINE.finditer(script.read_text())}
-        if not found.get("revision") or "down_revision" not in found:
-            return None
-        revisions.add(found["revision"])
-        if found["down_revision"]:
-            followed.add(found["down_revision"])
-    heads = revisions - followed
-    return heads.pop() if len(heads) == 1 else None
 
 
 def _at_head(engine: Engine) -> bool:

@@ -83,3 +83,18 @@ class DeploymentEvent:
     actor: str
     reason: str
     created_at: datetime
+
+
+def model_to_json(record: ModelRecord) -> dict[str, Any]:
+    """Returns a model and its deployment pointers as JSON."""
+    return {
+        "name": record.name,
+        "task": record.task,
+        "production_version": record.production_version,
+        "canary_version": record.canary_version,
+        "canary_weight": record.canary_weight,
+        "shadow_versions": list(record.shadow_versions),
+        "latest_version": record.latest_version,
+        "created_at": record.created_at.isoformat(),
+        "created_by": record.created_by,
+    }

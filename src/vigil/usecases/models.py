@@ -13,6 +13,7 @@ from typing import Any
 from vigil.errors import InvalidInput, NotFound
 from vigil.registry.artifacts import ArtifactStore
 from vigil.registry.entities import DeploymentEvent, ModelRecord, VersionRecord
+from vigil.registry.entities import model_to_json as model_to_json  # its home since issue 12
 from vigil.registry.store import RegistryStore
 from vigil.security import Caller, require_role
 from vigil.serving.deployments import DeploymentView
@@ -57,21 +58,6 @@ def version_to_json(record: VersionRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "job_id": record.job_id,
         **{k: v for k, v in record.extra.items() if k not in ("params", "metrics")},
-    }
-
-
-def model_to_json(record: ModelRecord) -> dict[str, Any]:
-    """Returns a model and its deployment pointers as JSON."""
-    return {
-        "name": record.name,
-        "task": record.task,
-        "production_version": record.production_version,
-        "canary_version": record.canary_version,
-        "canary_weight": record.canary_weight,
-        "shadow_versions": list(record.shadow_versions),
-        "latest_version": record.latest_version,
-        "created_at": record.created_at.isoformat(),
-        "created_by": record.created_by,
     }
 
 
