@@ -110,6 +110,41 @@ def _whole_app() -> None:
     """Vigil: train, version, serve and watch machine-learning models."""
 
 
+def _flags_without_pydantic(command: Any, parent: Any = None) -> None:
+    """Gives every on/off flag of ``command`` and its subcommands, ``--help`` included, a
+    plain coercion.
+
+    Typer checks each parameter's value through a pydantic ``TypeAdapter`` built on
+    first use, and the ``--help`` flag of every level gets a value (None when not
+    given), so every run would import pydantic (a fifth of a second here) to check
+    flags the parser already made True, False or None. Typer's own pass-through
+    coercion accepts exactly those; parameters of other types keep the adapter.
+    If Typer's internals differ from what this expects, it changes nothing.
+    """
+    try:
+        from typer._click import Context
+        from typer._coercion import PassThroughRuntimeParam
+
+        context = Context(command, parent=parent)
+        # Made once per command and kept (``_help_option``): made here, patched here.
+        flags = [*command.params, command.get_help_option(context)]
+        for param in flags:
+            descriptor = getattr(param, "type_descriptor", None)
+            if (
+                descriptor is not None
+                and getattr(param, "is_bool_flag", False)
+                and descriptor.annotation is bool
+                and getattr(param, "_runtime_param", "absent") is None
+            ):
+                param._runtime_param = PassThroughRuntimeParam(
+                    parameter_info=descriptor.parameter_info, annotation=bool
+                )
+    except (ImportError, AttributeError, TypeError):
+        return
+    for subcommand in getattr(command, "commands", {}).values():
+        _flags_without_pydantic(subcommand, context)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Runs the command line and exits with 0, 1 (the work failed) or 2 (bad usage)."""
     logging.basicConfig(
@@ -120,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:
         argv = sys.argv[1:]
     command = typer.main.get_command(app_for(argv))
+    _flags_without_pydantic(command)
     try:
         returned = command.main(args=argv, prog_name="vigil", standalone_mode=False)
     except typer.Exit as exc:
