@@ -62,7 +62,7 @@ def test_auto_weights_for_a_window_come_from_earlier_windows_only() -> None:
     values = series(1)
     paths = []
     for season in (PERIOD, 1):  # a good and a poor member
-        member = bt.fit_member(
+        member = bt.backtest_member(
             "seasonal_naive",
             lambda s=season: SeasonalNaive(season_length=s),
             None,

@@ -130,7 +130,9 @@ def build(algorithm: str, params: Mapping[str, Any], seasons: Sequence[int]) -> 
         if list(seasons) == [1]:
             # No season to remove (the data is too short or has none): MSTL is its trend model.
             return trend
-        return models.MSTL(season_length=list(seasons), trend_forecaster=trend)
+        from vigil.forecast.mstl import SteppedMSTL
+
+        return SteppedMSTL(season_length=list(seasons), trend_forecaster=trend)
     raise UsageError(f"Unknown forecast algorithm {algorithm!r}.")  # resolve() refused it
 
 

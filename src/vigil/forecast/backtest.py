@@ -33,12 +33,12 @@ class Path:
 
 @dataclass
 class MemberFit:
-    """One model of one series: fitted on all points, and its backtest paths."""
+    """One model of one series: its backtest paths, and once chosen, its fit on all points."""
 
     algorithm: str
-    model: Any
     backtest: list[Path]
     failed: str | None = None
+    model: Any = None
 
 
 def _path(result: dict[str, np.ndarray], levels: Sequence[int]) -> Path:
@@ -73,7 +73,7 @@ def predict(model: Any, horizon: int, levels: Sequence[int]) -> Path:
     return _path(result, levels)
 
 
-def fit_member(
+def backtest_member(
     algorithm: str,
     make: Any,
     fallback: Any,
@@ -82,25 +82,38 @@ def fit_member(
     cv: int,
     levels: Sequence[int],
 ) -> MemberFit:
-    """Returns ``make()`` fitted on ``y`` and its ``cv``-window rolling-origin backtest.
+    """Returns the ``cv``-window rolling-origin backtest of ``make()`` on ``y``.
 
     A model that fails on this series (an optimiser that does not converge, a
     decomposition of a constant series) is replaced by ``fallback()`` (the
-    seasonal naive forecast), and the failure is recorded.
+    seasonal naive forecast), and the failure is recorded. The fit on all
+    points is left to ``fit_final``: ``auto`` needs it only for the members
+    it keeps.
     """
     first_cut = y.size - cv * horizon
-    failed: str | None = None
     try:
         early = make().fit(y[:first_cut])
         backtest = _windows(early, y, first_cut, horizon, cv, levels)
-        model = make().fit(y)
         _check_finite(backtest)
     except Exception as error:  # any model error means: use the fallback
-        failed = f"{type(error).__name__}: {error}"[:200]
         early = fallback().fit(y[:first_cut])
         backtest = _windows(early, y, first_cut, horizon, cv, levels)
-        model = fallback().fit(y)
-    return MemberFit(algorithm=algorithm, model=model, backtest=backtest, failed=failed)
+        return MemberFit(algorithm, backtest, failed=_why(error))
+    return MemberFit(algorithm, backtest)
+
+
+def fit_final(member: MemberFit, make: Any, fallback: Any, y: np.ndarray) -> Any:
+    """Returns ``member``'s model fitted on all of ``y`` (the fallback's if it failed)."""
+    if member.failed is None:
+        try:
+            return make().fit(y)
+        except Exception as error:  # as in the backtest: the fallback stands in
+            member.failed = _why(error)
+    return fallback().fit(y)
+
+
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:200]
 
 
 def _windows(

@@ -153,36 +153,40 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
     plans, horizon, cv, levels, season, combine_rule = task
     fallback_season = min(season, max(1, y.size - cv * horizon))
     fallback = lambda: algos.build("seasonal_naive", {}, [fallback_season])  # noqa: E731
-    members = []
+    makers = [_maker(algorithm, params, seasons) for algorithm, params, seasons in plans]
     with warnings.catch_warnings():
         # Optimiser convergence notes would flood the log, one per series and fit.
         warnings.simplefilter("ignore")
-        for algorithm, params, seasons in plans:
-            make = _maker(algorithm, params, seasons)
-            members.append(bt.fit_member(algorithm, make, fallback, y, horizon, cv, levels))
-    actual = bt.actuals(y, horizon, cv)
-    scale = mase_scale(y[: y.size - cv * horizon], season)
-    paths, weights = auto.honest_backtest(
-        [m.backtest for m in members], actual, scale, combine_rule
-    )
+        members = [
+            bt.backtest_member(plan[0], make, fallback, y, horizon, cv, levels)
+            for plan, make in zip(plans, makers, strict=True)
+        ]
+        actual = bt.actuals(y, horizon, cv)
+        scale = mase_scale(y[: y.size - cv * horizon], season)
+        paths, weights = auto.honest_backtest(
+            [m.backtest for m in members], actual, scale, combine_rule
+        )
+        # Only the members that carry weight are fitted on all points: the others
+        # would cost a fit each and never forecast.
+        keep = weights > 0
+        models = [
+            bt.fit_final(member, make, fallback, y)
+            for member, make, kept in zip(members, makers, keep, strict=True)
+            if kept
+        ]
     fit = SeriesFit(
         name=name,
         y=y,
         last=last,
         season=season,
         scale=mase_scale(y, season),
-        members=[m.model for m in members],
-        algorithms=[m.algorithm for m in members],
-        weights=weights,
+        members=models,
+        algorithms=[m.algorithm for m, kept in zip(members, keep, strict=True) if kept],
+        weights=weights[keep] / weights[keep].sum(),
         ratios=auto.ratios(paths, actual),
         backtest=np.stack([p.mean for p in paths]),
         failures=[f"{m.algorithm}: {m.failed}" for m in members if m.failed],
     )
-    # Drop members that carry no weight: they would cost time at every forecast.
-    keep = weights > 0
-    fit.members = [m for m, k in zip(fit.members, keep, strict=True) if k]
-    fit.algorithms = [a for a, k in zip(fit.algorithms, keep, strict=True) if k]
-    fit.weights = weights[keep] / weights[keep].sum()
     return fit, paths, actual
 
 
