@@ -186,8 +186,27 @@ def test_a_compiled_part_that_differs_from_its_detector_leaves_the_model_on_the_
     assert FastModel.from_bundle(auto) is None
 
 
-def test_detectors_without_a_compiled_equivalent_stay_on_the_slow_path() -> None:
+def test_a_detector_without_a_compiled_kernel_is_served_through_its_own_scores(
+    queries: pd.DataFrame,
+) -> None:
+    # LOF has no kernel here: its own score_samples answers inside the compiled
+    # preprocessing and calibration, checked on the probes like every other part.
     lof = train_model(_table(200, seed=0), TrainSpec(task="anomaly", algorithm="lof")).bundle
+
+    fast = FastModel.from_bundle(lof)
+
+    assert fast is not None and fast.detector is not None
+    assert isinstance(fast.detector.raw, fast_detectors._OwnScorer)
+    _assert_answers_like_the_bundle(lof, queries)
+
+
+def test_a_detector_whose_own_scores_differ_from_the_probes_stays_on_the_slow_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lof = train_model(_table(200, seed=0), TrainSpec(task="anomaly", algorithm="lof")).bundle
+    scorer = fast_detectors._OwnScorer
+    exact = scorer.raw_rows
+    monkeypatch.setattr(scorer, "raw_rows", lambda self, X, n: exact(self, X, n) + 1e-6)
 
     assert FastModel.from_bundle(lof) is None
 

@@ -12,8 +12,10 @@ rebuilds the same tree from parts that skip them:
 - k-NN over random subsamples: the detector's own kernel
   (``knn.subsample_distances``) with the reference arrays prepared once,
   not per call; exact k-NN: the detector's own neighbour index;
-- ECOD: its tail-score tables and compiled lookup (``feature_scores``);
-- any other member of an ensemble: its own ``score_samples``;
+- ECOD: its tail-score tables and compiled lookup (``feature_scores``),
+  each row summed as the detector sums it (``ecod.row_totals``);
+- any other detector (``invariants``, a member of an ensemble…): its own
+  ``score_samples``;
 - calibrations: ``FastCalibration``, checked against each detector's own;
 - the combination: the ensemble's own ``combine_member_scores`` on the
   members' scores in the forms of ``member_forms``, each computed only when
@@ -210,7 +212,14 @@ class _ECODScorer:
 
     def raw_rows(self, X: np.ndarray, n_threads: int | None) -> np.ndarray:
         # score_samples is minus the summed tail scores: the same sum, negated twice.
-        return np.asarray(self.detector.feature_scores(X).sum(axis=1))
+        return self._totals(self.detector.feature_scores(X))
+
+    def _totals(self, scores: np.ndarray) -> np.ndarray:
+        # In the order the detector sums (ecod.row_totals): equal rows score equal to the bit,
+        # which calibration's blocks of equal training scores need.
+        if getattr(self.detector, "sequential_sum_", False):
+            return ecod_module.row_totals(scores)
+        return np.asarray(scores.sum(axis=1))
 
     def raw_row(self, x: np.ndarray) -> float:
         detector = self.detector
@@ -220,7 +229,7 @@ class _ECODScorer:
         scores = np.empty_like(rows)
         tables = (detector.values_, detector.offsets_, detector.at_scores_)
         _tail_scores(rows, *tables, detector.between_scores_, scores)
-        return float(scores.sum(axis=1)[0])
+        return float(self._totals(scores)[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,12 +368,12 @@ def compile_detector(detector: Any, n_features: int) -> CalibratedScorer:
     Raises ``NotCompilable`` when a part has no compiled equivalent or when
     the compiled scores of probe rows differ from the detector's own.
     """
-    scorer = _calibrated(detector, inside_ensemble=False)
+    scorer = _calibrated(detector)
     _check_probes(scorer, n_features)
     return scorer
 
 
-def _calibrated(detector: Any, *, inside_ensemble: bool) -> CalibratedScorer:
+def _calibrated(detector: Any) -> CalibratedScorer:
     if not isinstance(detector, CalibratedAnomalyDetector) or not hasattr(detector, "detector_"):
         raise NotCompilable(f"No compiled scorer for {type(detector).__name__}.")
     inner = detector.detector_
@@ -379,14 +388,12 @@ def _calibrated(detector: Any, *, inside_ensemble: bool) -> CalibratedScorer:
         # Exact k-NN asks its neighbour index; ECOD's feature_scores is its compiled lookup.
         raw = _ECODScorer(inner) if isinstance(inner, ECODDetector) else _OwnScorer(inner)
     elif isinstance(inner, AnomalyEnsemble):
-        members = tuple(
-            (name, _calibrated(member, inside_ensemble=True)) for name, member in inner.detectors_
-        )
+        members = tuple((name, _calibrated(member)) for name, member in inner.detectors_)
         raw = _EnsembleScorer(members, inner.combine)
-    elif inside_ensemble:
-        raw = _OwnScorer(inner)
     else:
-        raise NotCompilable(f"No compiled scorer for {type(inner).__name__}.")
+        # Any other detector (invariants, LOF…) through its own score_samples: the
+        # calibration and the preprocessing are still compiled, and the probes check it.
+        raw = _OwnScorer(inner)
     return CalibratedScorer(detector, raw, verified_calibration(detector), forest)
 
 
