@@ -11,12 +11,14 @@ runs, so ``vigil --help`` and the registry commands start quickly.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
 from typing import Any
 
 import typer
+from typer.models import CommandInfo
 
 from vigil.cli import (
     algorithms,
@@ -97,13 +99,46 @@ def app_for(argv: list[str]) -> typer.Typer:
     commands = [info for info in app.registered_commands if info.name == named]
     groups = [info for info in app.registered_groups if info.name == named]
     if not commands and not groups:
-        return app
+        return _listing(app)
     alone = typer.Typer(**APP_SETTINGS)
     alone.registered_commands = commands
     alone.registered_groups = groups
     # A callback keeps it a group, so ``vigil serve ...`` parses as with the whole app.
     alone.callback()(_whole_app)
     return alone
+
+
+def _listing(whole: typer.Typer) -> typer.Typer:
+    """Returns ``whole`` with every command (in every group) standing in without parameters.
+
+    What runs it never reaches a command: it prints the commands with their
+    one-line help, or says a command is unknown. Those need each command's
+    name and docstring, not the parameters Typer would read from all 28
+    commands' type hints (most of ``vigil --help``'s time after the imports).
+    """
+    listing = copy.copy(whole)
+    listing.registered_commands = [_stand_in(info) for info in whole.registered_commands]
+    listing.registered_groups = []
+    for info in whole.registered_groups:
+        group = copy.copy(info)
+        if info.typer_instance is not None:
+            group.typer_instance = _listing(info.typer_instance)
+        listing.registered_groups.append(group)
+    return listing
+
+
+def _stand_in(info: CommandInfo) -> CommandInfo:
+    """Returns ``info`` with a callback that has its docstring and no parameters."""
+    command = info.callback
+
+    def stand_in() -> None:
+        raise RuntimeError(f"{info.name} was run from the command listing")  # never, by app_for
+
+    if command is not None:  # a command without a name is named after its function
+        stand_in.__name__, stand_in.__doc__ = command.__name__, command.__doc__
+    listed = copy.copy(info)
+    listed.callback = stand_in
+    return listed
 
 
 def _whole_app() -> None:
