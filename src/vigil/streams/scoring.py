@@ -39,7 +39,7 @@ from vigil.features.fields import InputField
 from vigil.features.incremental import WindowHistory, features_after, window_inputs
 from vigil.features.logs import LogEventFeatures, event_times
 from vigil.features.metrics import MetricWindowFeatures
-from vigil.features.records import iso_time_ns, iso_times, plain_number
+from vigil.features.records import iso_time_ns, iso_times, numbers, plain_number
 from vigil.features.sessions import SessionFeatures
 from vigil.streams.state import StreamState
 from vigil.training.bundle import ModelBundle
@@ -480,14 +480,15 @@ class StreamScorer:
                 # A state the installed vigil.online cannot read (its layout changed):
                 # rebuilt below from the trained state and the kept history.
                 log.warning("online state of version %s unreadable; rebuilt from history", key)
+        online = self.bundle.online
+        assert online is not None
         if online_state is None:
             online_state = self.bundle.initial_state()
             if state.events:
-                history = pd.DataFrame.from_records(state.events)
-                _, online_state = self.bundle.score_in_order(history, online_state)
-        outputs, after = self.bundle.score_in_order(
-            pd.DataFrame.from_records(records), online_state
-        )
+                history = self._online_points(state.events)
+                _, online_state = online.score_in_order(history, online_state)
+        # The points were checked when the batch was read: the online model reads them as is.
+        outputs, after = online.score_in_order(self._online_points(records), online_state)
         state.model_states[key] = after.to_bytes()
         flagged = [i for i, out in enumerate(outputs) if out.get("is_anomaly")]
         # Explanations read the window features of the flagged points, with their history.
@@ -505,6 +506,24 @@ class StreamScorer:
         self._trim(state, state.events + records, [*state.times, *times.tolist()])
         answers.sort(key=lambda a: a.event)
         return answers
+
+    def _online_points(self, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """Returns the points as the online model reads them: what a DataFrame of the records
+        holds in its value, series and time columns, ISO times already read (as datetimes)."""
+        online = self.bundle.online
+        assert online is not None
+        columns: dict[str, Any] = {}
+        for name in (online.value_column, online.series_column, online.time_column):
+            if name is None or name in columns or not any(name in r for r in records):
+                continue
+            # A record without the field holds NaN in a DataFrame of the records.
+            given = [r.get(name, np.nan) for r in records]
+            read = numbers(given) if name == online.value_column else None
+            if name == online.time_column:
+                stamps = iso_times(given)
+                read = None if stamps is None else stamps.astype("datetime64[ns]")
+            columns[name] = read if read is not None else given
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
     def _answers(
         self,
@@ -537,9 +556,15 @@ class StreamScorer:
         """Keeps in ``state`` the history of ``combined`` (times ``stamps``) the module says,
         in time order; returns the positions in ``combined`` of the events kept."""
         times = np.asarray(stamps, dtype=np.int64)
-        order = np.argsort(times, kind="stable")
-        ordered = [combined[i] for i in order.tolist()]
-        times = times[order]
+        if np.all(times[1:] >= times[:-1]):
+            # In time order already (the history is, and most batches come after it).
+            order = np.arange(len(times))
+            ordered = combined
+        else:
+            order = np.argsort(times, kind="stable")
+            ordered = [combined[i] for i in order.tolist()]
+            times = times[order]
+            stamps = times.tolist()
         keep = np.ones(len(ordered), dtype=bool)
         if self.time_column is None:
             keep[: max(0, len(ordered) - UNTIMED_POINTS)] = False
@@ -559,8 +584,13 @@ class StreamScorer:
                     np.maximum.at(last, codes[older], older)
                     keep[last[last >= 0]] = True
         chosen = np.flatnonzero(keep)
-        state.events = [ordered[i] for i in chosen.tolist()]
-        state.times = times[chosen].tolist()
+        if len(chosen) and chosen[-1] - chosen[0] + 1 == len(chosen):
+            # One run of events (the usual case): kept by slicing, not one by one.
+            first, end = int(chosen[0]), int(chosen[-1]) + 1
+            state.events, state.times = ordered[first:end], list(stamps[first:end])
+        else:
+            state.events = [ordered[i] for i in chosen.tolist()]
+            state.times = times[chosen].tolist()
         return np.asarray(order[chosen], dtype=np.int64)
 
     def _stream_codes(self, records: list[dict[str, Any]], streams: int) -> np.ndarray:
@@ -578,6 +608,12 @@ class StreamScorer:
 
     def _horizon(self) -> tuple[int, int]:
         """Returns how far back features read: a duration (ns) and a number of points."""
+        known: tuple[int, int] | None = getattr(self, "_reach", None)
+        if known is None:
+            known = self._reach = self._read_horizon()
+        return known
+
+    def _read_horizon(self) -> tuple[int, int]:
         assert self.bundle.extractor is not None
         features = getattr(self.bundle.extractor, "features_", None)
         if isinstance(features, LogEventFeatures):
