@@ -3,7 +3,8 @@
 Each backend (SQLite, PostgreSQL, Redis) gets two ``vigil serve`` processes
 on one database and state store. The batches of a metric stream go to
 them in turn, as JSON or NDJSON; one server is killed with SIGKILL right
-after answering a batch and started again while the other carries on. The
+after answering a batch and a new one started while the other carries on
+(it reads the snapshot and replays the batches logged after it). The
 scores equal those of the whole series scored at once.
 """
 
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -41,28 +43,65 @@ START_TIMEOUT = 180.0
 VIGIL_NAMES = ("VIGIL_DATABASE_URL", "VIGIL_ARTIFACT_URI", "VIGIL_SECRET_KEY", "VIGIL_STATE_URL")
 
 
-@contextmanager
-def _server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Yields the URL and process of a ``vigil serve`` once it answers /health."""
+def _start(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Returns the URL and process of a ``vigil serve`` just started (not yet answering)."""
     port = free_port()
     command = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)]
     with log.open("ab") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
-    url = f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", process
+
+
+def _wait_up(url: str, process: subprocess.Popen[bytes], log: Path, name: str) -> None:
+    """Returns once the server answers /health and has built its streams (bounded; its log
+    shown if it died): the first request to reach the streams imports their libraries."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    listed = httpx.get(f"{url}/v1/models/{name}/incidents", headers=headers, timeout=START_TIMEOUT)
+    assert listed.status_code == 200, listed.text
+
+
+def _up(*servers: tuple[str, subprocess.Popen[bytes], Path, str]) -> Callable[[], None]:
+    """Starts waiting for every server at once (threads); returns the wait for them all."""
+    pool = ThreadPoolExecutor(max_workers=len(servers))
+    waits = [pool.submit(_wait_up, *server) for server in servers]
+    pool.shutdown(wait=False)
+
+    def wait() -> None:
+        for waiting in waits:
+            waiting.result()
+
+    return wait
+
+
+@contextmanager
+def _servers(env: dict[str, str]) -> Iterator[Callable[[Path], tuple[str, Any]]]:
+    """Yields a function starting a server (logging to a file); all are stopped at the end.
+
+    Servers start in the background: several start at once, and a replacement
+    starts while the others carry on (each start imports and migrates for seconds).
+    """
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(log: Path) -> tuple[str, Any]:
+        url, process = _start(env, log)
+        started.append(process)
+        return url, process
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield url, process
+        yield start
     finally:
-        stop_server(process)
+        for process in started:
+            stop_server(process)
 
 
 def _post(url: str, name: str, piece: list[dict[str, Any]], ndjson: bool) -> list[float]:
@@ -129,7 +168,7 @@ def test_two_servers_and_a_kill_score_a_stream_as_one_batch(
     upgrade(engine)
     service = VigilService(settings, RegistryStore(engine), LocalArtifactStore(tmp_path / "art"))
     train(service, name, simulated("metrics", 600, seed=1), "metrics")
-    test = simulated("metrics", 500, seed=2)
+    test = simulated("metrics", 300, seed=2)
     expected = [
         p["score"]
         for p in service.predictions.predict(
@@ -152,19 +191,26 @@ def test_two_servers_and_a_kill_score_a_stream_as_one_batch(
         env["VIGIL_STATE_URL"] = state_url
     batches = pieces(events_of(test), seed=7, largest=40)
     streamed: list[float] = []
-    with _server(env, tmp_path / "a.log") as (first, _):
-        with _server(env, tmp_path / "b.log") as (second, victim):
-            half = len(batches) // 2
-            for i, piece in enumerate(batches[:half]):
-                streamed += _post((first, second)[i % 2], name, piece, ndjson=i % 3 == 0)
-            # The second server dies right after answering; the first carries on alone.
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            streamed += _post(first, name, batches[half], ndjson=False)
-        with _server(env, tmp_path / "b.log") as (restarted, _):
-            for i, piece in enumerate(batches[half + 1 :]):
-                streamed += _post((restarted, first)[i % 2], name, piece, ndjson=i % 2 == 0)
-            _check_refusals_metrics_and_incidents(restarted, name, test["timestamp"].max())
+    logs = [tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"]
+    with _servers(env) as start:
+        (first, a), (second, victim) = start(logs[0]), start(logs[1])
+        _up((first, a, logs[0], name), (second, victim, logs[1], name))()
+        half = len(batches) // 2
+        for i, piece in enumerate(batches[:half]):
+            streamed += _post((first, second)[i % 2], name, piece, ndjson=i % 3 == 0)
+        # The second server dies right after answering; the first carries on alone while
+        # a new one starts on the same stores.
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        restarted, process = start(logs[2])
+        up = _up((restarted, process, logs[2], name))
+        streamed += _post(first, name, batches[half], ndjson=False)
+        up()
+        for i, piece in enumerate(batches[half + 1 :]):
+            streamed += _post((restarted, first)[i % 2], name, piece, ndjson=i % 2 == 0)
+        _check_refusals_metrics_and_incidents(restarted, name, test["timestamp"].max())
+    # The new server said what it read back: the snapshot, and the batches logged after it.
+    assert f"stream state of '{name}'" in logs[2].read_text()
     if state_url:
         from vigil.streams.store import RedisStateStore
 
