@@ -38,7 +38,8 @@ print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 
 # Starts the REST app as uvicorn does (its lifespan: database checked, admin key,
 # prediction log writer, job threads, policy scheduler), asks what a monitor asks
-# (health, a metrics scrape, the models), then prints the packages loaded.
+# (health, a metrics scrape, the models) and the algorithm catalogue, then prints the
+# packages loaded.
 START_SERVER = """
 import asyncio, json, os, sys
 import httpx
@@ -50,7 +51,7 @@ async def started():
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://vigil") as client:
-            for path in ("/health", "/metrics", "/v1/models"):
+            for path in ("/health", "/metrics", "/v1/models", "/v1/algorithms"):
                 answer = await client.get(path, headers=key)
                 assert answer.status_code == 200, (path, answer.status_code, answer.text)
         return sorted({m.split(".")[0] for m in sys.modules})

@@ -8,26 +8,17 @@ and lets the ensemble combine them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sklearn.ensemble import IsolationForest
-from sklearn.neighbors import LocalOutlierFactor
-
-from vigil.algorithms.calibration import (
-    CalibratedAnomalyDetector,
-    flagged_share,
-    parse_severity_bands,
-)
-from vigil.algorithms.ecod import ECODDetector
-from vigil.algorithms.ensemble import COMBINATIONS, AnomalyEnsemble
-from vigil.algorithms.forecast_residual import ForecastResidualDetector
-from vigil.algorithms.idf_knn import IDFKNNDetector
-from vigil.algorithms.invariants import InvariantsDetector
-from vigil.algorithms.knn import KNNDetector
-from vigil.algorithms.ocsvm import SubsampledOneClassSVM
 from vigil.algorithms.params import Param
-from vigil.algorithms.spec import AlgorithmSpec, seed_param
+from vigil.algorithms.spec import COMBINATIONS, AlgorithmSpec, seed_param
 from vigil.errors import UsageError
+
+if TYPE_CHECKING:
+    from vigil.algorithms.calibration import CalibratedAnomalyDetector
+
+# The detectors are imported by the factories that build them: the catalogue's entries
+# (``GET /v1/algorithms``) are read without importing scikit-learn or numba.
 
 
 def _neighbour_params() -> tuple[Param, ...]:
@@ -103,6 +94,12 @@ _HELD_OUT_CALIBRATION = {
 
 def _calibrated(detector: Any, p: dict[str, Any]) -> CalibratedAnomalyDetector:
     """Returns ``detector`` wrapped for calibrated scores, its severity bands checked."""
+    from vigil.algorithms.calibration import (
+        CalibratedAnomalyDetector,
+        flagged_share,
+        parse_severity_bands,
+    )
+
     share = flagged_share(p["contamination"], p["target_fpr"])
     try:
         bands = parse_severity_bands(p["severity_bands"], 1.0 - share)
@@ -119,6 +116,8 @@ def _calibrated(detector: Any, p: dict[str, Any]) -> CalibratedAnomalyDetector:
 
 
 def _isolation_forest(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(
         n_estimators=p["n_estimators"],
         max_samples="auto" if p["max_samples"] is None else p["max_samples"],
@@ -130,10 +129,14 @@ def _isolation_forest(task: str, p: dict[str, Any]) -> Any:
 
 
 def _lof(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.neighbors import LocalOutlierFactor
+
     return _calibrated(LocalOutlierFactor(n_neighbors=p["n_neighbors"], novelty=True), p)
 
 
 def _ocsvm(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.ocsvm import SubsampledOneClassSVM
+
     svm = SubsampledOneClassSVM(
         nu=p["nu"],
         kernel=p["kernel"],
@@ -145,6 +148,8 @@ def _ocsvm(task: str, p: dict[str, Any]) -> Any:
 
 
 def _knn(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.knn import KNNDetector
+
     knn = KNNDetector(n_neighbors=p["n_neighbors"], method=p["method"], rescale=_rescale(p))
     return _calibrated(knn, p)
 
@@ -154,6 +159,8 @@ def _rescale(p: dict[str, Any]) -> str | None:
 
 
 def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.knn import KNNDetector
+
     knn = KNNDetector(
         n_neighbors=p["n_neighbors"],
         method=p["method"],
@@ -166,18 +173,27 @@ def _subsampled_knn(task: str, p: dict[str, Any]) -> Any:
 
 
 def _ecod(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.ecod import ECODDetector
+
     return _calibrated(ECODDetector(), p)
 
 
 def _forecast_residual(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.forecast_residual import ForecastResidualDetector
+
     return _calibrated(ForecastResidualDetector(), p)
 
 
 def _idf_knn(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.idf_knn import IDFKNNDetector
+
     return _calibrated(IDFKNNDetector(n_neighbors=p["n_neighbors"], method=p["method"]), p)
 
 
 def _invariants(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.calibration import flagged_share
+    from vigil.algorithms.invariants import InvariantsDetector
+
     # A relation broken by more rows than the share expected to be anomalous is no invariant.
     tolerance = flagged_share(p["contamination"], p["target_fpr"])
     return _calibrated(InvariantsDetector(tolerance=tolerance), p)
@@ -285,6 +301,8 @@ def _members(
 
 
 def _ensemble(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.ensemble import AnomalyEnsemble
+
     members = _members(_member_names(p["members"]), p["random_state"])
     return _calibrated(AnomalyEnsemble(members, combine=p["combine"]), p)
 
@@ -350,6 +368,8 @@ def _auto(task: str, p: dict[str, Any]) -> Any:
         given = {name: p[name] for name in accepted & set(p)}
         given.update({k: v for k, v in knn.items() if k in accepted})
         return spec.build(task, given)[0]
+    from vigil.algorithms.ensemble import AnomalyEnsemble
+
     members = _members(names, p["random_state"], knn)
     return _calibrated(AnomalyEnsemble(members, chosen["combine"]), p)
 

@@ -7,22 +7,15 @@ anomaly detector: in ``anomaly_catalogue``) and, when it is new code, one
 module beside this one. Each entry also carries the parameters and the known
 exceptions of its scikit-learn contract check (tests/algorithms/
 test_estimator_contract.py walks the whole catalogue).
+
+Each factory imports its estimator when it builds one: the entries themselves
+(names, tasks, parameters: ``GET /v1/algorithms``) are read without importing
+scikit-learn.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.cluster import KMeans
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.svm import SVC, SVR
 
 from vigil.algorithms.anomaly_catalogue import (
     ANOMALY_ENTRIES,
@@ -30,7 +23,6 @@ from vigil.algorithms.anomaly_catalogue import (
     AUTO_MEMBERS_BY_KIND,
     auto_members,
 )
-from vigil.algorithms.dbscan import InductiveDBSCAN
 from vigil.algorithms.forecast_catalogue import FORECAST_ENTRIES, with_forecast_auto
 from vigil.algorithms.params import Param
 from vigil.algorithms.spec import AlgorithmSpec, seed_param
@@ -46,6 +38,7 @@ __all__ = [
     "algorithms_for",
     "auto_members",
     "get_algorithm",
+    "list_algorithms",
 ]
 
 TASKS = ("classification", "regression", "clustering", "anomaly", "forecast")
@@ -55,7 +48,44 @@ def _max_depth(default: int | None = None) -> Param:
     return Param("max_depth", "int", default, "deepest a tree may grow", 1, 1000, nullable=True)
 
 
+def _linear_regression(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression(fit_intercept=p["fit_intercept"])
+
+
+def _logistic_regression(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(
+        C=p["C"],
+        l1_ratio=p["l1_ratio"],
+        max_iter=p["max_iter"],
+        class_weight=None if p["class_weight"] == "none" else p["class_weight"],
+        solver="lbfgs" if p["l1_ratio"] == 0 else "saga",
+    )
+
+
+def _kmeans(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.cluster import KMeans
+
+    return KMeans(
+        n_clusters=p["n_clusters"],
+        max_iter=p["max_iter"],
+        random_state=p["random_state"],
+        n_init="auto",
+    )
+
+
+def _dbscan(task: str, p: dict[str, Any]) -> Any:
+    from vigil.algorithms.dbscan import InductiveDBSCAN
+
+    return InductiveDBSCAN(eps=p["eps"], min_samples=p["min_samples"], metric=p["metric"])
+
+
 def _random_forest(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
     cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
     max_features = {"all": 1.0}.get(p["max_features"], p["max_features"])
     if task == "regression" and p["max_features"] == "auto":
@@ -74,6 +104,9 @@ def _random_forest(task: str, p: dict[str, Any]) -> Any:
 
 
 def _svm(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC, SVR
+
     if task == "classification":
         # scikit-learn 1.9 replaced SVC(probability=True) with this: Platt scaling
         # on cross-validated decision values of one SVC fitted on all the data.
@@ -122,6 +155,8 @@ def _lightgbm(task: str, p: dict[str, Any]) -> Any:
 
 
 def _hist_gradient_boosting(task: str, p: dict[str, Any]) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
     cls = (
         HistGradientBoostingClassifier
         if task == "classification"
@@ -199,7 +234,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
         "linear_regression",
         ("regression",),
         (Param("fit_intercept", "bool", True, "learn an intercept"),),
-        lambda task, p: LinearRegression(fit_intercept=p["fit_intercept"]),
+        _linear_regression,
         "Ordinary least squares.",
     ),
     AlgorithmSpec(
@@ -221,13 +256,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
                 "class_weight", "choice", "none", "reweight classes", choices=("none", "balanced")
             ),
         ),
-        lambda task, p: LogisticRegression(
-            C=p["C"],
-            l1_ratio=p["l1_ratio"],
-            max_iter=p["max_iter"],
-            class_weight=None if p["class_weight"] == "none" else p["class_weight"],
-            solver="lbfgs" if p["l1_ratio"] == 0 else "saga",
-        ),
+        _logistic_regression,
         "Regularised logistic regression (scikit-learn).",
         scale=True,
     ),
@@ -443,12 +472,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
             Param("max_iter", "int", 300, "iterations per run", 1, 100_000),
             seed_param(),
         ),
-        lambda task, p: KMeans(
-            n_clusters=p["n_clusters"],
-            max_iter=p["max_iter"],
-            random_state=p["random_state"],
-            n_init="auto",
-        ),
+        _kmeans,
         "k-means clustering.",
         scale=True,
         expected_failed_checks=_weights_unlike_repeats(
@@ -469,9 +493,7 @@ _ENTRIES: tuple[AlgorithmSpec, ...] = (
                 choices=("euclidean", "manhattan", "cosine"),
             ),
         ),
-        lambda task, p: InductiveDBSCAN(
-            eps=p["eps"], min_samples=p["min_samples"], metric=p["metric"]
-        ),
+        _dbscan,
         "Density-based clustering; new points join their nearest core sample's cluster.",
         scale=True,
     ),
@@ -505,3 +527,8 @@ def get_algorithm(name: str) -> AlgorithmSpec:
 def algorithms_for(task: str) -> list[AlgorithmSpec]:
     """Returns the entries that serve ``task``."""
     return [spec for spec in _ENTRIES if task in spec.tasks]
+
+
+def list_algorithms() -> list[dict[str, Any]]:
+    """Returns every entry with its hyperparameter schema, as JSON (no estimator is imported)."""
+    return [spec.to_json() for spec in CATALOGUE.values()]

@@ -39,10 +39,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
+from vigil.algorithms.spec import COMBINATIONS  # how member scores are combined
 from vigil.algorithms.validation import checked_rows
 
-# How member scores are combined (higher = more anomalous), each from one form of them.
-COMBINATIONS = ("max", "mean", "rank", "zscore")
 # The form of a member's score each rule reads (see ``member_forms``).
 _FORM = {"max": "surprisal", "mean": "surprisal", "rank": "calibrated", "zscore": "zscore"}
 

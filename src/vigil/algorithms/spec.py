@@ -11,6 +11,11 @@ from vigil.errors import UsageError
 
 Factory = Callable[[str, dict[str, Any]], Any]
 
+# How an ensemble combines its members' scores (``ensemble.combine_member_scores``): the
+# choices of its ``combine`` parameter, kept here so the catalogue lists them without
+# importing the estimators.
+COMBINATIONS = ("max", "mean", "rank", "zscore")
+
 
 @dataclass(frozen=True)
 class AlgorithmSpec:

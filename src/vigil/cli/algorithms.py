@@ -8,7 +8,7 @@ from vigil.cli.common import JsonFlag
 
 def algorithms(json_output: JsonFlag = False) -> None:
     """List the algorithm catalogue with hyperparameters."""
-    from vigil.usecases.training import list_algorithms  # the catalogue: scikit-learn
+    from vigil.algorithms.catalogue import list_algorithms  # no estimator imported
 
     entries = list_algorithms()
     if json_output:

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from vigil import __version__
-from vigil.algorithms.catalogue import CATALOGUE, get_algorithm
+from vigil.algorithms.catalogue import get_algorithm
 from vigil.config import Settings
 from vigil.data.limits import check_cells, check_columns
 from vigil.data.loading import Dataset
@@ -118,11 +118,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def list_algorithms() -> list[dict[str, Any]]:
-    """Returns every catalogue entry with its hyperparameter schema (needs no database)."""
-    return [spec.to_json() for spec in CATALOGUE.values()]
 
 
 def compare_algorithms(

@@ -18,7 +18,7 @@ router = APIRouter(
 @router.get("", response_model=AlgorithmList)
 def algorithms(caller: ViewerDep) -> dict[str, Any]:
     """Returns every algorithm with its tasks and hyperparameter schema."""
-    # The catalogue builds scikit-learn estimators: loaded on first use, not at start-up.
-    from vigil.usecases.training import list_algorithms
+    # The catalogue's entries import no estimator (each factory imports its own).
+    from vigil.algorithms.catalogue import list_algorithms
 
     return {"algorithms": list_algorithms()}
