@@ -122,3 +122,28 @@ def test_a_stream_scored_from_window_inputs_equals_the_batch_scores(
         assert isinstance(held.state.derived, tuple)
         assert len(held.state.derived[1]) == len(held.state.events)
     assert np.max(np.abs(np.asarray(streamed) - np.asarray(expected))) <= 1e-9
+
+
+def test_messages_masked_in_python_equal_the_arrow_masks() -> None:
+    from pathlib import Path
+
+    from vigil.features.masking import masked_texts
+    from vigil.features.templates import DEFAULT_MASKS, mask_messages
+
+    messages = [str(e["message"]) for e in events_of(simulated("logs", 300, seed=5))]
+    hdfs = Path(__file__).resolve().parents[3] / "shared/data/logs/hdfs_sessions/test.log"
+    if hdfs.exists():
+        messages += hdfs.read_text().splitlines()[:300]
+    messages += [
+        " blk_1 blk_-2, blk_3;blk_4 done ",
+        "x<*>9 <y7> a1b2",
+        "",
+        "   ",
+        "no digits at all",
+        "0xFF 10.0.0.1:8080 /path/42/x?q=1",
+    ]
+    assert masked_texts(messages, DEFAULT_MASKS) == mask_messages(messages).to_pylist()
+    # What Python's classes might read otherwise is left to Arrow.
+    assert masked_texts(["tab\there"], DEFAULT_MASKS) is None
+    assert masked_texts(["café 1"], DEFAULT_MASKS) is None
+    assert masked_texts(["a 1"], [("<N>", r"\d+")]) is None

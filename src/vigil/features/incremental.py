@@ -36,7 +36,7 @@ caller extracts history and batch together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,12 +51,15 @@ from vigil.features.logs import (
     normalise_level,
     one_hot,
 )
+from vigil.features.masking import masked_texts
 from vigil.features.records import field_of, iso_times, numbers, texts
 from vigil.features.templates import UNSEEN
 from vigil.features.window_kernel import windows_of
 from vigil.features.windows import event_windows, snap_to_ranges
 
 _NS_PER_SECOND = 1_000_000_000
+# Up to this many messages are masked in Python (vigil.features.masking), more in Arrow.
+_FEW_MESSAGES = 64
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class WindowHistory:
     services: np.ndarray  # object: the service text ("" when missing)
     is_error: np.ndarray  # float64 0/1
     latency: np.ndarray | None  # float64 (NaN missing); None when the model reads none
+    # Each event's service as a number (``numbering`` maps texts to them), so a batch
+    # groups its windows without encoding the history's services again.
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    numbering: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -89,19 +96,36 @@ class WindowHistory:
             self.services[index],
             self.is_error[index],
             None if self.latency is None else self.latency[index],
+            self.codes[index],
+            self.numbering,
         )
 
     def followed_by(self, later: WindowHistory) -> WindowHistory:
-        """Returns these inputs followed by ``later``'s."""
+        """Returns these inputs followed by ``later``'s (numbered as these are)."""
         latency = None
         if self.latency is not None and later.latency is not None:
             latency = np.concatenate((self.latency, later.latency))
+        numbering = self.numbering
+        codes = later.codes
+        if later.numbering is not numbering:
+            codes = _numbered(later.services.tolist(), numbering)
         return WindowHistory(
             np.concatenate((self.times, later.times)),
             np.concatenate((self.services, later.services)),
             np.concatenate((self.is_error, later.is_error)),
             latency,
+            np.concatenate((self.codes, codes)),
+            numbering,
         )
+
+
+def _numbered(services: Sequence[str], numbering: dict[str, int]) -> np.ndarray:
+    """Returns each service's number, numbering new ones (``numbering`` grows)."""
+    return np.fromiter(
+        (numbering.setdefault(s, len(numbering)) for s in services),
+        dtype=np.int64,
+        count=len(services),
+    )
 
 
 @dataclass(frozen=True)
@@ -196,12 +220,15 @@ def window_inputs(
     return None if fields is None else _inputs_of(fields)
 
 
-def _inputs_of(fields: _Fields) -> WindowHistory:
+def _inputs_of(fields: _Fields, numbering: dict[str, int] | None = None) -> WindowHistory:
+    numbering = {} if numbering is None else numbering
     return WindowHistory(
         np.asarray(fields.times, dtype=np.int64),
         np.asarray(fields.services, dtype=object),
         fields.is_error,
         fields.latency,
+        _numbered(fields.services, numbering),
+        numbering,
     )
 
 
@@ -220,7 +247,7 @@ def features_after(
     fields = _read(features, records)
     if fields is None:
         return None
-    inputs = _inputs_of(fields)
+    inputs = _inputs_of(fields, history.numbering)
     combined = history.followed_by(inputs)
     if (combined.latency is None) != (features.columns_["latency"] is None):
         return None
@@ -257,8 +284,15 @@ def _alone_columns(features: LogEventFeatures, fields: _Fields) -> dict[str, np.
     miner = features.miner_
     if miner is not None:
         assert fields.messages is not None
-        messages = pa.array(fields.messages, type=pa.string())
-        ids = miner.transform(messages)
+        masked = None
+        if len(fields.messages) <= _FEW_MESSAGES and features.vectorizer_ is None:
+            masked = masked_texts(fields.messages, miner.masks)
+        if masked is not None:
+            # A few messages: masked in Python and looked up one by one (no Arrow calls).
+            ids = np.fromiter((miner._lookup(t) for t in masked), np.int64, len(masked))
+        else:
+            messages = pa.array(fields.messages, type=pa.string())
+            ids = miner.transform(messages)
         for template_id in features.top_template_ids_:
             columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)
         columns["template_unseen"] = (ids == UNSEEN).astype(np.float64)
@@ -296,12 +330,7 @@ def _window_columns(
     """Returns ``LogEventFeatures._windowed``'s columns for the events of ``combined`` from
     ``start`` on, their windows reaching back into the events before."""
     rows = len(combined)
-    index: dict[Any, int] = {}
-    codes = np.fromiter(
-        (index.setdefault(s, len(index)) for s in combined.services.tolist()),
-        dtype=np.int64,
-        count=rows,
-    )
+    codes = combined.codes
     targets = np.arange(start, rows, dtype=np.int64)
     window_ns = int(features.window_ns_)
     stats = windows_of(
