@@ -162,3 +162,50 @@ def test_bad_forecast_requests_are_refused(call, words) -> None:  # type: ignore
 
     for word in words:
         assert word in refused.value.message
+
+
+def _falling_counts(offset: float = 0.0) -> pd.DataFrame:
+    """Returns a daily count series falling to 0 at its end, plus ``offset``."""
+    rng = np.random.default_rng(4)
+    t = np.arange(100)
+    counts = np.maximum(0.0, 40.0 - 0.4 * t + rng.normal(0, 1, t.size)).round()
+    frame = pd.DataFrame({"day": pd.date_range(START, periods=t.size, freq="D")})
+    frame["units"] = counts + offset
+    return frame
+
+
+def test_forecasts_of_a_series_never_below_zero_stop_at_zero() -> None:
+    data = prepare_series(_falling_counts(), timestamp="day", target="units")
+    fitted = fit_forecaster(
+        data, algorithm="auto_ets", params={"model": "AAN", "damped": False}, horizon=14, cv=2
+    )
+
+    out = fitted.predict(14, levels=(80, 95))
+    assert fitted.nonnegative_series == ["units"]
+    for column in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95"):
+        assert (out[column] >= 0).all(), column
+    # The trend points below 0: the floor holds the forecast and its lower bounds.
+    assert (out["forecast"] == 0).sum() >= 10 and (out["lo_95"] == 0).all()
+    assert (out["hi_95"] > 0).all()
+    backtest = fitted.fits["units"].backtest
+    assert backtest is not None and (backtest >= 0).all()
+
+
+def test_a_series_with_negative_values_or_history_is_not_floored() -> None:
+    shifted = prepare_series(_falling_counts(offset=-100.0), timestamp="day", target="units")
+    params = {"model": "AAN", "damped": False}
+    fitted = fit_forecaster(shifted, algorithm="auto_ets", params=params, horizon=14, cv=2)
+    assert fitted.nonnegative_series == []
+    assert (fitted.predict(14)["forecast"] < -100).sum() >= 10
+
+    counts = _falling_counts()
+    fitted = fit_forecaster(
+        prepare_series(counts, timestamp="day", target="units"),
+        algorithm="auto_ets",
+        params=params,
+        horizon=14,
+        cv=2,
+    )
+    # A newer point below 0 shows the series can go there: the floor is lifted.
+    history = pd.DataFrame({"day": [counts["day"].iloc[-1] + pd.Timedelta("1D")], "units": [-3.0]})
+    assert (fitted.predict(14, history=history)["forecast"] < 0).any()

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vigil.cli.main import main
+from cli_support import run_cli
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.errors import InvalidInput, UsageError
@@ -90,17 +90,11 @@ def service(home: Path) -> Iterator[VigilService]:
 
 def vigil(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, Any, str]:
     """Runs ``vigil ARGS`` in-process; returns (exit code, stdout as JSON or text, stderr)."""
-    capsys.readouterr()
+    result = run_cli(capsys, *args)
     try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
+        return result.code, result.json(), result.stderr
     except json.JSONDecodeError:
-        return code, out, err
+        return result.code, result.stdout, result.stderr
 
 
 def test_the_cli_trains_a_forecast_version_with_its_backtest_per_series(
@@ -117,6 +111,8 @@ def test_the_cli_trains_a_forecast_version_with_its_backtest_per_series(
     assert result["forecast"]["horizon"] == HORIZON
     assert result["forecast"]["backtest_windows"] == 2
     assert result["forecast"]["series"] == SERIES
+    # Units sold are never negative: every series' forecasts stop at 0.
+    assert result["forecast"]["nonnegative_series"] == SERIES
     assert sorted(result["metrics_by_series"]) == SERIES
     assert result["rows"] == {"total": HOURS * 4, "train": HOURS * 4, "test": 2 * HORIZON * 4}
     # The version keeps what training said: metrics and the per-series backtest.

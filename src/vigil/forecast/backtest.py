@@ -24,11 +24,35 @@ SHAPE_LEVEL = 80
 
 @dataclass
 class Path:
-    """One forecast path: the mean and the ``SHAPE_LEVEL`` half-width per step."""
+    """One forecast path: the mean and the ``SHAPE_LEVEL`` half-width per step.
+
+    ``nonnegative`` paths are forecast from points that are all >= 0 (counts,
+    sales): their mean and every interval drawn from them stop at 0.
+    """
 
     mean: np.ndarray
     half: np.ndarray
     native: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    nonnegative: bool = False
+
+
+def floored(path: Path, y: np.ndarray) -> Path:
+    """Returns ``path`` with its mean and native bounds floored at 0 if all of ``y`` is >= 0.
+
+    The half-width is kept: conformal bounds are drawn around the floored
+    mean and floored in turn (``model.bounds``).
+    """
+    if y.size == 0 or float(np.min(y)) < 0:
+        return path
+    return Path(
+        mean=np.maximum(path.mean, 0.0),
+        half=path.half,
+        native={
+            level: (np.maximum(lo, 0.0), np.maximum(hi, 0.0))
+            for level, (lo, hi) in path.native.items()
+        },
+        nonnegative=True,
+    )
 
 
 @dataclass
@@ -38,7 +62,6 @@ class MemberFit:
     algorithm: str
     backtest: list[Path]
     failed: str | None = None
-    model: Any = None
 
 
 def _path(result: dict[str, np.ndarray], levels: Sequence[int]) -> Path:
@@ -122,10 +145,14 @@ def _windows(
     """Returns each window's forecast by ``early`` (fitted on ``y[:first_cut]``).
 
     The first window starts where the fit ended: its forecast is the fit's own
-    prediction (a forward over the same points would redo the work).
+    prediction (a forward over the same points would redo the work). Each is
+    floored at 0 when the points before its window are all >= 0, as a forecast
+    served from those points would be.
     """
-    paths = [predict(early, horizon, levels)]
-    paths += [forward(early, y[: first_cut + k * horizon], horizon, levels) for k in range(1, cv)]
+    paths = [floored(predict(early, horizon, levels), y[:first_cut])]
+    for k in range(1, cv):
+        start = y[: first_cut + k * horizon]
+        paths.append(floored(forward(early, start, horizon, levels), start))
     return paths
 
 

@@ -37,7 +37,12 @@ def combine(paths: Sequence[bt.Path], weights: np.ndarray) -> bt.Path:
         for level in paths[0].native
         if all(level in p.native for p in paths)
     }
-    return bt.Path(mean=np.asarray(mean), half=np.asarray(half), native=native)
+    return bt.Path(
+        mean=np.asarray(mean),
+        half=np.asarray(half),
+        native=native,
+        nonnegative=all(p.nonnegative for p in paths),
+    )
 
 
 def conformal_quantile(ratios: np.ndarray, level: int) -> float:
@@ -48,10 +53,16 @@ def conformal_quantile(ratios: np.ndarray, level: int) -> float:
 
 
 def bounds(path: bt.Path, level: int, ratios: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Returns the ``level``% interval of ``path``: conformal given ``ratios``, else native."""
+    """Returns the ``level``% interval of ``path``: conformal given ``ratios``, else native.
+
+    A ``nonnegative`` path's interval stops at 0 (its native bounds already do).
+    """
     if ratios is not None and ratios.size and np.isfinite(path.half).all():
         width = conformal_quantile(ratios, level) * path.half
-        return path.mean - width, path.mean + width
+        low, high = path.mean - width, path.mean + width
+        if path.nonnegative:
+            return np.maximum(low, 0.0), np.maximum(high, 0.0)
+        return low, high
     if level in path.native:
         return path.native[level]
     raise UsageError(f"The model has no {level}% interval.")  # levels are validated first
@@ -84,10 +95,10 @@ class SeriesFit:
                 self.ratios is not None or all(level in cached.native for level in levels)
             ):
                 return _head(cached, horizon)
-            paths = [bt.predict(m, horizon, levels) for m in self.members]
+            paths = [bt.floored(bt.predict(m, horizon, levels), self.y) for m in self.members]
         else:
             y = np.concatenate([self.y, extra])
-            paths = [bt.forward(m, y, horizon, levels) for m in self.members]
+            paths = [bt.floored(bt.forward(m, y, horizon, levels), y) for m in self.members]
         return combine(paths, self.weights)
 
 
@@ -96,6 +107,7 @@ def _head(path: bt.Path, horizon: int) -> bt.Path:
         mean=path.mean[:horizon],
         half=path.half[:horizon],
         native={k: (lo[:horizon], hi[:horizon]) for k, (lo, hi) in path.native.items()},
+        nonnegative=path.nonnegative,
     )
 
 
@@ -122,6 +134,14 @@ class FittedForecast:
     def series(self) -> list[str]:
         """Returns the names of the series the model forecasts."""
         return list(self.fits)
+
+    @property
+    def nonnegative_series(self) -> list[str]:
+        """Returns the series whose training values are all >= 0: their forecasts stop at 0.
+
+        A history with a negative value lifts the floor for that forecast.
+        """
+        return [name for name, fit in self.fits.items() if fit.y.size and fit.y.min() >= 0]
 
     @property
     def scales(self) -> dict[str, float]:

@@ -177,6 +177,9 @@ def train_forecast(frame: pd.DataFrame, spec: TrainSpec, progress: Progress) -> 
                 "timestamp_column": data.timestamp,
                 "target": data.target,
                 "notes": list(getattr(data, "notes", []) or []),
+                # Series whose values were all >= 0 (counts, sales): forecasts and
+                # intervals are floored at 0.
+                "nonnegative_series": list(fitted.nonnegative_series),
             },
             "metrics_by_series": {
                 str(k): _plain(v) for k, v in dict(fitted.metrics_by_series).items()
