@@ -18,7 +18,7 @@ from vigil.algorithms.calibration import (
     threshold_cut,
 )
 from vigil.algorithms.catalogue import CATALOGUE
-from vigil.algorithms.knn import KNNDetector
+from vigil.algorithms.knn import MIN_CALIBRATION_ROWS, KNNDetector
 from vigil.errors import UsageError
 from vigil.training.trainer import TrainSpec, train_model
 
@@ -75,9 +75,10 @@ def test_scores_are_in_the_unit_interval_and_keep_the_order_of_raw_scores(
     # Also across the training maximum, where the exponential tail takes over.
     assert np.all(np.diff(calibrated) >= 0)
     assert model.calibrate(np.array([top]))[0] == pytest.approx(model.top_level_)
-    # The last quarter of the rows is held out for calibration (see fit_detector).
+    # The last quarter of the rows is held out for calibration (see fit_detector), and the
+    # quarter before it too while fewer than MIN_CALIBRATION_ROWS are (KNNDetector).
     held_out = len(normal_rows) - model.calibration_start_
-    assert held_out == len(normal_rows) // 4
+    assert held_out == max(len(normal_rows) // 4, MIN_CALIBRATION_ROWS)
     assert model.top_level_ == held_out / (held_out + 1)
 
 

@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from vigil.algorithms import knn as knn_module
 from vigil.algorithms.calibration import CalibratedAnomalyDetector
 from vigil.algorithms.catalogue import CATALOGUE, DEFAULT_ALGORITHM
 from vigil.algorithms.ecod import ECODDetector
@@ -126,7 +127,11 @@ def test_subsampled_knn_depends_on_its_seed(
     assert not np.array_equal(one, two)
 
 
-def test_exact_knn_scores_held_out_rows_against_the_earlier_rows_only() -> None:
+def test_exact_knn_scores_held_out_rows_against_the_earlier_rows_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The last quarter alone, however few rows it holds (see test_stream_calibration.py).
+    monkeypatch.setattr(knn_module, "MIN_CALIBRATION_ROWS", 0)
     X = np.random.default_rng(3).normal(size=(80, 3))
     model = KNNDetector(n_neighbors=4, method="mean")
     held_out = model.fit_score_samples(X)
@@ -141,7 +146,10 @@ def test_exact_knn_scores_held_out_rows_against_the_earlier_rows_only() -> None:
 
 
 @pytest.mark.parametrize("method", ["largest", "mean"])
-def test_subsampled_knn_matches_a_direct_computation(method: str) -> None:
+def test_subsampled_knn_matches_a_direct_computation(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(knn_module, "MIN_CALIBRATION_ROWS", 0)
     rng = np.random.default_rng(4)
     X, queries = rng.normal(size=(400, 3)), rng.normal(size=(20, 3))
     model = KNNDetector(

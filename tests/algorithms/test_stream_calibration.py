@@ -12,6 +12,7 @@ import pytest
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
+from vigil.algorithms import knn as knn_module
 from vigil.algorithms.calibration import (
     HELD_OUT_SHARE,
     CalibratedAnomalyDetector,
@@ -84,11 +85,18 @@ def test_exact_neighbour_methods_do_not_flag_a_normal_next_segment(
     assert np.mean(scores >= model.threshold_) < 0.1
 
 
+@pytest.fixture
+def one_held_out_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibrates neighbour detectors on the last quarter alone, however few rows it holds."""
+    monkeypatch.setattr(knn_module, "MIN_CALIBRATION_ROWS", 0)
+
+
 def test_held_out_rows_are_the_last_quarter_with_at_least_one_row_each_side() -> None:
     assert HELD_OUT_SHARE == 0.25
     assert [held_out_start(n) for n in (2, 3, 4, 10, 1000)] == [1, 2, 3, 8, 750]
 
 
+@pytest.mark.usefixtures("one_held_out_block")
 def test_the_held_out_rows_depend_on_the_input_order() -> None:
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 2))
@@ -124,6 +132,7 @@ def test_detectors_without_neighbours_calibrate_on_every_row() -> None:
         assert model.calibration_start_ == 0
 
 
+@pytest.mark.usefixtures("one_held_out_block")
 def test_an_ensemble_combines_its_members_on_the_rows_all_of_them_held_out() -> None:
     X = np.random.default_rng(4).normal(size=(400, 3))
     members = [
@@ -145,6 +154,25 @@ def test_an_ensemble_combines_its_members_on_the_rows_all_of_them_held_out() -> 
     # The outer calibration of auto uses the same rows.
     auto = _build("auto").fit(X)
     assert auto.calibration_start_ == 300
+
+
+def test_few_rows_are_calibrated_by_blocks_each_scored_against_the_rows_outside_it() -> None:
+    # 400 rows: the last 100 are scored against the first 300; then, short of
+    # MIN_CALIBRATION_ROWS, each block of 100 before them against the other 300 rows.
+    X = np.random.default_rng(6).normal(size=(400, 3))
+    model = KNNDetector(n_neighbors=3)
+    scores = model.fit_score_samples(X)
+    assert knn_module.MIN_CALIBRATION_ROWS > 400
+    assert model.calibration_start_ == 0 and scores.shape == (400,)
+    for first in (0, 100, 200, 300):
+        outside = np.delete(X, np.s_[first : first + 100], axis=0)
+        expected = KNNDetector(n_neighbors=3).fit(outside).score_samples(X[first : first + 100])
+        np.testing.assert_allclose(scores[first : first + 100], expected)
+    # Enough rows in the last quarter: it alone calibrates, against the rows before it.
+    many = np.random.default_rng(7).normal(size=(4 * knn_module.MIN_CALIBRATION_ROWS, 2))
+    sampled = KNNDetector(max_samples=64, n_estimators=2, random_state=0)
+    assert sampled.fit_score_samples(many).shape == (knn_module.MIN_CALIBRATION_ROWS,)
+    assert sampled.calibration_start_ == 3 * knn_module.MIN_CALIBRATION_ROWS
 
 
 def test_a_detector_pickled_before_held_out_calibration_still_loads() -> None:

@@ -20,7 +20,11 @@ day's calibrated scores had a median of 0.6-0.9 instead of 0.5). So the
 last rows in input order are held out and scored against references drawn
 only from the rows before them (split conformal calibration): a new row is
 likewise compared with rows that came before it. For shuffled tables the
-two are equivalent.
+two are equivalent. A quarter of a few hundred rows is too few to place a
+95th percentile on, so below ``MIN_CALIBRATION_ROWS`` the quarters before
+it are scored too, each against the rows outside it (blocked
+cross-fitting): only the rows at a block's edges have neighbours in time
+among their references, unlike leave-one-out, where every row has.
 
 References
 ----------
@@ -44,6 +48,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vigil.algorithms.calibration import HELD_OUT_SHARE, held_out_start
 from vigil.algorithms.validation import checked_rows
+
+# Fewest rows a neighbour detector is calibrated on, when there are that many: a 95th
+# percentile of the 112 held-out rows of a 450-line log moves by about two points of share
+# from one log to the next (see ``fit_score_samples``).
+MIN_CALIBRATION_ROWS = 1000
 
 _METHODS = ("largest", "mean")
 _RESCALES = (None, "minmax")
@@ -87,7 +96,9 @@ class KNNDetector(BaseEstimator):
     -----
     ``fit_score_samples`` returns the scores of the held-out rows
     ``X[calibration_start_:]``, each compared with the earlier rows alone,
-    as a new row is compared with the training rows. Leave-one-out scores
+    as a new row is compared with the training rows (with fewer than
+    ``MIN_CALIBRATION_ROWS`` rows in the last quarter, earlier blocks too,
+    each compared with the rows outside it). Leave-one-out scores
     would compare a row with its neighbours in time too, which in a stream
     are closer than anything a new row finds (see the module docstring).
 
@@ -147,7 +158,16 @@ class KNNDetector(BaseEstimator):
 
         The references that score new rows come from every row of ``X``;
         the held-out rows are scored against references drawn, the same
-        way, from the rows before them only.
+        way, from the rows before them only. With fewer than
+        ``MIN_CALIBRATION_ROWS`` held-out rows, the blocks of as many rows
+        before them are scored too, each against references drawn from every
+        row outside it (blocked cross-fitting, as in cross-conformal
+        prediction: only a block's edges have their neighbours in time among
+        the references, and each block meets references from as many rows
+        as the last one did), until that many rows or all of them are scored.
+        On benchmarks/anomaly/access.py (450 training lines) the worst of ten
+        logs flagged 10.9% of its normal new lines instead of 14.7%, 4.7%
+        pooled instead of 6.0%, every 5xx burst still found.
         """
         self._check_params()
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
@@ -155,12 +175,26 @@ class KNNDetector(BaseEstimator):
         X = self.rescaled(X)
         rng = check_random_state(self.random_state)
         self._fit_references(X, rng)
-        start = held_out_start(X.shape[0], self.held_out)
-        earlier = KNNDetector(**self.get_params())
-        earlier.n_features_in_ = self.n_features_in_
-        earlier._fit_references(X[:start], rng)
-        self.calibration_start_ = start
-        return earlier._score(X[start:])
+        n = X.shape[0]
+        start = held_out_start(n, self.held_out)
+        others = KNNDetector(**self.get_params())
+        others.n_features_in_ = self.n_features_in_
+        # The last block first, scored against the rows before it; while fewer than
+        # MIN_CALIBRATION_ROWS rows are scored, the block before it too, against every row
+        # outside that block (blocked cross-fitting: only its edges have neighbours in time).
+        blocks = [(start, n)]
+        size = n - start
+        while blocks[0][0] > 0 and size < MIN_CALIBRATION_ROWS:
+            end = blocks[0][0]
+            blocks.insert(0, (max(0, end - (n - start)), end))
+            size += end - blocks[0][0]
+        scores = []
+        for first, end in blocks:
+            outside = np.concatenate([X[:first], X[end:]]) if end < n else X[:first]
+            others._fit_references(outside, rng)
+            scores.append(others._score(X[first:end]))
+        self.calibration_start_ = blocks[0][0]
+        return np.concatenate(scores)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Returns minus the neighbour distance of each row (higher = more normal)."""
