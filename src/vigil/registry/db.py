@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from vigil.errors import VigilError
+from vigil.registry.quick_read import header_problem
 from vigil.registry.revisions import MIGRATIONS_DIR, known_revisions, script_head
 
 __all__ = [
@@ -74,7 +75,6 @@ class DatabaseUnusable(VigilError):
 
 # What to do about a damaged embedded database, said once for every case.
 _REMEDY = "restore it from a backup, or run `vigil doctor` to see what is left"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def check_database(engine: Engine, *, artifacts_present: bool, thorough: bool = False) -> None:
@@ -116,18 +116,9 @@ def _check_sqlite(engine: Engine, *, artifacts_present: bool, thorough: bool) ->
                 f"{_REMEDY} (to start over with an empty registry, move the artifacts away)."
             )
         return  # a first start: SQLite creates the database
-    with path.open("rb") as handle:
-        header = handle.read(100)
-    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise DatabaseUnusable(f"The database {path} is not a readable SQLite file: {_REMEDY}.")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    # The page count in the header is valid when its change counter matches (SQLite >= 3.7).
-    if header[24:28] == header[92:96] and pages and size < pages * page_size:
-        raise DatabaseUnusable(
-            f"The database {path} is truncated ({size} bytes of {pages * page_size}): {_REMEDY}."
-        )
+    problem = header_problem(path, size)
+    if problem is not None:
+        raise DatabaseUnusable(f"The database {path} is {problem}: {_REMEDY}.")
     if not thorough:
         return
     try:

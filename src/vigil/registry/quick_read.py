@@ -21,7 +21,7 @@ from pathlib import Path
 from vigil.registry.entities import ModelRecord
 from vigil.registry.revisions import script_head
 
-__all__ = ["list_models", "sqlite_file"]
+__all__ = ["header_problem", "list_models", "sqlite_file"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -83,20 +83,31 @@ def list_models(database_url: str, tenant: str) -> list[ModelRecord] | None:
     return [_record(row) for row in rows]
 
 
-def _sound(path: Path) -> bool:
-    """Returns whether ``path`` holds a SQLite database no shorter than its header says."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            header = handle.read(100)
-    except OSError:
-        return False
+def header_problem(path: Path, size: int) -> str | None:
+    """Returns what is wrong with the header of the SQLite file ``path`` of ``size`` bytes.
+
+    None when it is a SQLite database no shorter than its header says; else
+    "not a readable SQLite file" or "truncated (N bytes of M)".
+    """
+    with path.open("rb") as handle:
+        header = handle.read(100)
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        return False
+        return "not a readable SQLite file"
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
-    return not (header[24:28] == header[92:96] and pages and size < pages * page_size)
+    # The page count in the header is valid when its change counter matches (SQLite >= 3.7).
+    if header[24:28] == header[92:96] and pages and size < pages * page_size:
+        return f"truncated ({size} bytes of {pages * page_size})"
+    return None
+
+
+def _sound(path: Path) -> bool:
+    """Returns whether ``path`` holds a SQLite database no shorter than its header says."""
+    try:
+        return header_problem(path, path.stat().st_size) is None
+    except OSError:
+        return False
 
 
 def _record(row: tuple) -> ModelRecord:
