@@ -293,8 +293,15 @@ def main() -> None:
         "python": platform.python_version(),
     }
     if args.design:
-        result["design"] = design(train, args.jobs)
         name = "forecast_design_quick.json" if args.quick else "forecast_design.json"
+    else:
+        name = "forecast_quick.json" if args.quick else "forecast.json"
+    if args.half:
+        name = name.replace(".json", f"_{args.half}_half.json")
+    path = RESULTS / (args.out or name)
+    RESULTS.mkdir(exist_ok=True)
+    if args.design:
+        result["design"] = design(train, args.jobs)
     else:
         rows: list[dict[str, Any]] = []
         runs: list[tuple[str, Callable[[], tuple[float, Forecasts]]]] = []
@@ -313,19 +320,17 @@ def main() -> None:
             row = {"model": label, "seconds": seconds, "cpu_seconds": cpu, **score(train, test, fc)}
             rows.append(row)
             print(_line(label, row), flush=True)
+            # Written after every model: a long run keeps what it has measured so far.
+            result["rows"] = rows
+            result["load_after"] = os.getloadavg()
+            path.write_text(json.dumps(result, indent=2) + "\n")
         for label, value in PUBLISHED.items():
             print(f"{label:55s} {value:7.3f}")
-        result["rows"] = rows
         result["published"] = PUBLISHED
         result.update(_targets(rows))
-        name = "forecast_quick.json" if args.quick else "forecast.json"
-    if args.half:
-        name = name.replace(".json", f"_{args.half}_half.json")
-    name = args.out or name
     result["load_after"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS / name}")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
