@@ -36,9 +36,14 @@ itself):
    larger ``S / (S + ln 2)`` of the two, where
    ``S = -ln Q(z)`` is the surprisal of the Gaussian upper tail (0.5 at the
    mean, towards 1 far above it, never rounding to 1 as ``Phi(z)`` does);
-4. *refractory*: a score that is not above the highest of the previous
-   ``refractory`` points is halved, so one lasting event raises one alarm
-   at its onset rather than an alarm per point.
+4. *refractory*: a score whose surprisal ``S`` is not ``rearm`` times that
+   of the highest of the previous ``refractory`` points is halved, so one
+   lasting event raises one alarm at its onset rather than an alarm per
+   point, and a burst whose scores creep up point after point (0.951,
+   0.958, 0.963, ...) raises one, not one per new high; an event clearly
+   stronger than the last alarm still raises its own (ARTime re-arms its
+   masked alarms the same way, on a similarity clearly below the last
+   alarm's).
 
 With ``learn`` false (a frozen model) the references (the five windows,
 the forecaster and the distributions of the raw score) stay as training
@@ -189,6 +194,16 @@ def _likelihood(x: float, total: float, total_sq: float, n: int) -> float:
 
 
 @njit(cache=True)
+def _odds(score: float) -> float:
+    """Returns ``score / (1 - score)``: the surprisal ``S`` a likelihood score came from, over ln 2.
+
+    Inverts ``S / (S + ln 2)``, so ratios of odds are ratios of surprisals;
+    a score that rounded to 1 counts as the largest surprisal.
+    """
+    return score / max(1.0 - score, 1e-300)
+
+
+@njit(cache=True)
 def _push_sums(
     ring: np.ndarray, pos: int, n: int, value: float, scalars: np.ndarray, sum_at: int, sq_at: int
 ) -> None:
@@ -272,6 +287,7 @@ def score_run(
     components: int,
     alpha: float,
     gamma: float,
+    rearm: float,
     out: np.ndarray,
     value_ring: np.ndarray,
     value_sorted: np.ndarray,
@@ -353,9 +369,9 @@ def score_run(
             _likelihood(raw, scalars[POINT_SUM], scalars[POINT_SUMSQ], n_scores),
             _likelihood(short_mean, scalars[MEAN_SUM], scalars[MEAN_SUMSQ], n_scores),
         )
-        # 4. Refractory: only a new high among the recent scores raises an alarm.
+        # 4. Refractory: only a clearly new high among the recent scores raises an alarm.
         highest = _running_peak(peak_scores, peak_times, counts, seen, refractory, score)
-        out[i] = score if score > highest else 0.5 * score
+        out[i] = score if _odds(score) > rearm * _odds(highest) else 0.5 * score
         # Learning: the point joins the references only after it was judged.
         if learn:
             # Only the selected surprises' windows (and forecaster) are kept: the others
