@@ -30,7 +30,14 @@ from vigil.registry.tables import StreamLogRow, StreamStateRow
 from vigil.service import VigilService
 from vigil.streams.journal import LoggedBatch
 from vigil.streams.state import StreamState
-from vigil.streams.store import RedisStateStore, SqlStateStore, StateStore
+from vigil.streams.store import (
+    Locked,
+    RedisStateStore,
+    Since,
+    Snapshots,
+    SqlStateStore,
+    StateStore,
+)
 
 
 class StillClock:
@@ -223,3 +230,27 @@ def test_a_state_written_before_the_log_existed_is_read_as_its_own_snapshot(
     store.cache.forget(("default", "old"))  # type: ignore[attr-defined]
     with store.locked("default", "old", lambda state, logged: replace(state, sequence=8)) as held:
         assert held.state.sequence == 8
+
+
+def test_a_snapshot_waits_for_the_interval_and_a_log_worth_a_share_of_it() -> None:
+    clock = StillClock()
+    snapshots = Snapshots(seconds=1.0, clock=clock)
+    state = StreamState(sequence=3)
+    held = Locked(state, revision=5, snapshot_revision=5, read=state)
+    held.since = Since(snapshot_bytes=1_000_000, at=clock())
+    logged = LoggedBatch.after(state, [{"value": 1.0}], version=1, flush=False, now_ns=0)
+    # Within the interval: the entry.
+    snapshot, payload = snapshots.payload(held, logged)
+    assert not snapshot and LoggedBatch.from_bytes(payload).records == [{"value": 1.0}]
+    # Past it, a log far smaller than the snapshot still appends.
+    clock.now += 5.0
+    assert not snapshots.payload(held, logged)[0]
+    # A log worth a quarter of the snapshot: a snapshot, which the interval then restarts from.
+    held.since = replace(held.since, bytes=250_000)
+    snapshot, payload = snapshots.payload(held, logged)
+    assert snapshot and StreamState.from_bytes(payload).sequence == 3
+    snapshots.wrote(held, 6, snapshot, payload, logged)
+    assert held.since == Since(snapshot_bytes=len(payload), at=clock.now)
+    # Past the bound of logged events, a snapshot whatever the clock says.
+    held.since = replace(held.since, events=snapshots.log_events)
+    assert snapshots.payload(held, logged)[0]

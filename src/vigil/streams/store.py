@@ -7,7 +7,9 @@ stored revision); a batch persists only what is new:
   the events it accepted and how it was asked, a few kilobytes) and the
   revision moves on, in the same write as the lock check;
 - a snapshot (the whole ``StreamState``) is written instead at most once per
-  ``snapshot_seconds`` (1 s) per process, or when the log holds more than
+  ``SNAPSHOT_SECONDS`` (1 s, the flush interval) per process, once the log's
+  bytes reach ``LOG_SHARE`` of the snapshot's (so a week of metric points is
+  not rewritten for each slow single event), or when the log holds more than
   ``LOG_EVENTS`` events, or when there is no snapshot yet; it empties the log.
 
 A process whose copy is older than the stored revision (another replica
@@ -50,7 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -72,11 +74,30 @@ log = logging.getLogger("vigil.streams")
 LOCK_SECONDS = 30.0
 # A snapshot is written at most this often per process and model (the flush interval).
 SNAPSHOT_SECONDS = 1.0
-# ... or once the log holds this many events, bounding what a reader replays.
+# ... and only once the log's bytes reach this share of the snapshot's, so snapshots cost
+# at most a few times what the log does (a slow stream of a week of points logs for long);
+LOG_SHARE = 0.25
+# or once the log holds this many events, bounding what a reader replays.
 LOG_EVENTS = 20_000
 
 # What brings a stale copy up to date: the state and the batches logged after it.
 Replayer = Callable[[StreamState, list[LoggedBatch]], StreamState]
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a model's log holds since its snapshot, as this process knows it."""
+
+    events: int = 0
+    bytes: int = 0
+    # The snapshot's size, and when this process last wrote or read it (monotonic seconds).
+    snapshot_bytes: int = 0
+    at: float = 0.0
+
+    def plus(self, entries: list[LoggedBatch], size: int) -> Since:
+        """Returns what the log holds once ``entries`` (``size`` bytes) are appended."""
+        events = self.events + sum(len(e.records) for e in entries)
+        return replace(self, events=events, bytes=self.bytes + size)
 
 
 @dataclass
@@ -93,12 +114,11 @@ class Locked:
     # The token of the Redis lock held (Redis store only), and whether ``save`` freed it.
     token: str | None = None
     released: bool = False
-    # The stored revision read (None: nothing stored yet), the snapshot's, the events
-    # logged since the snapshot, and when this process last wrote or read a snapshot.
+    # The stored revision read (None: nothing stored yet), the snapshot's, and what the
+    # log holds since that snapshot.
     revision: int | None = None
     snapshot_revision: int | None = None
-    log_events: int = 0
-    snapshot_at: float = 0.0
+    since: Since = field(default_factory=Since)
     # The state object as read: a caller that replaces it starts a new stream (snapshot).
     read: StreamState | None = field(default=None, repr=False)
 
@@ -110,8 +130,7 @@ class Kept:
     revision: int
     state: StreamState
     snapshot_revision: int
-    log_events: int
-    snapshot_at: float
+    since: Since
 
 
 class StateCache:
@@ -133,9 +152,7 @@ class StateCache:
         """Keeps the state ``held`` wrote, at its new revision."""
         if held.written is None or held.snapshot_revision is None:
             return
-        kept = Kept(
-            held.written, held.state, held.snapshot_revision, held.log_events, held.snapshot_at
-        )
+        kept = Kept(held.written, held.state, held.snapshot_revision, held.since)
         with self._lock:
             self._kept[key] = kept
 
@@ -199,30 +216,41 @@ class Snapshots:
         # Who writes the entries this process logs (a recovery names whose batches it read).
         self.writer = f"{os.getpid()}-{secrets.token_hex(4)}"
 
-    def due(self, held: Locked, logged: LoggedBatch | None) -> bool:
-        """Returns whether ``held``'s batch writes a snapshot."""
-        return (
-            logged is None
-            or held.revision is None
-            or held.snapshot_revision is None
-            or held.state is not held.read
-            or held.log_events + len(logged.records) > self.log_events
-            or self.clock() - held.snapshot_at >= self.seconds
-        )
+    def payload(self, held: Locked, logged: LoggedBatch | None) -> tuple[bool, bytes]:
+        """Returns whether ``held``'s batch writes a snapshot, and the bytes it writes."""
+        if logged is not None:
+            logged.writer = self.writer
+            entry = logged.to_bytes()
+            since = held.since
+            if not (
+                held.revision is None
+                or held.snapshot_revision is None
+                or held.state is not held.read
+                or since.events + len(logged.records) > self.log_events
+                or (
+                    self.clock() - since.at >= self.seconds
+                    and since.bytes + len(entry) >= since.snapshot_bytes * LOG_SHARE
+                )
+            ):
+                return False, entry
+        return True, held.state.to_bytes()
 
-    def wrote(self, held: Locked, written: int, logged: LoggedBatch | None, snapshot: bool) -> None:
-        """Records in ``held`` what its save wrote (revision ``written``)."""
+    def wrote(
+        self, held: Locked, written: int, snapshot: bool, payload: bytes, logged: LoggedBatch | None
+    ) -> None:
+        """Records in ``held`` what its save wrote at revision ``written``: ``payload``, a
+        snapshot or ``logged``'s entry."""
         held.written = written
         if snapshot:
             held.snapshot_revision = written
-            held.log_events = 0
-            held.snapshot_at = self.clock()
+            held.since = Since(snapshot_bytes=len(payload), at=self.clock())
         elif logged is not None:
-            held.log_events += len(logged.records)
+            held.since = held.since.plus([logged], len(payload))
 
 
-def _entries(payloads: list[bytes], model: str) -> list[LoggedBatch]:
-    """Returns the logged batches stored as ``payloads``; unreadable ones are logged as lost."""
+def _entries(payloads: list[bytes], model: str) -> tuple[list[LoggedBatch], int]:
+    """Returns the logged batches stored as ``payloads`` (unreadable ones are logged as
+    lost), and the bytes of them all."""
     entries = []
     for payload in payloads:
         try:
@@ -234,7 +262,7 @@ def _entries(payloads: list[bytes], model: str) -> list[LoggedBatch]:
                 model,
                 exc,
             )
-    return entries
+    return entries, sum(len(p) for p in payloads)
 
 
 def _caught_up(
@@ -300,26 +328,26 @@ class SqlStateStore(SqlStore):
         model: str,
     ) -> Locked:
         """Returns the state at the row's revision: the kept copy, caught up, or read back."""
-        clock = self.snapshots.clock
         if row is None:
-            return self._held(StreamState(), session, None, None, 0, clock())
+            return self._held(StreamState(), session, None, None, Since())
         stored, snapshot = row.revision, row.snapshot_revision
         if kept is not None and kept.revision == stored:
-            state = kept.state
-            return self._held(state, session, row, snapshot, kept.log_events, kept.snapshot_at)
+            return self._held(kept.state, session, row, snapshot, kept.since)
         if kept is not None and snapshot is not None and snapshot <= kept.revision < stored:
             # Another replica wrote since: replay only what it logged after our copy.
-            entries = self._logged(session, row, kept.revision, model)
+            entries, size = self._logged(session, row, kept.revision, model)
             state = _caught_up(kept.state, entries, replay, model)
-            events = kept.log_events + sum(len(e.records) for e in entries)
-            return self._held(state, session, row, snapshot, events, kept.snapshot_at)
+            return self._held(state, session, row, snapshot, kept.since.plus(entries, size))
         # No copy here: the snapshot (payload read only now: a deferred column) and the log.
-        state = StreamState.from_bytes(row.payload)
-        entries = self._logged(session, row, snapshot if snapshot is not None else stored, model)
+        payload = row.payload
+        state = StreamState.from_bytes(payload)
+        entries, size = self._logged(
+            session, row, snapshot if snapshot is not None else stored, model
+        )
         state = _caught_up(state, entries, replay, model)
         _recovered(model, stored, entries, self.snapshots.writer)
-        events = sum(len(e.records) for e in entries)
-        return self._held(state, session, row, snapshot or stored, events, clock())
+        since = Since(snapshot_bytes=len(payload), at=self.snapshots.clock()).plus(entries, size)
+        return self._held(state, session, row, snapshot or stored, since)
 
     @staticmethod
     def _held(
@@ -327,23 +355,21 @@ class SqlStateStore(SqlStore):
         session: Session,
         row: StreamStateRow | None,
         snapshot: int | None,
-        log_events: int,
-        snapshot_at: float,
+        since: Since,
     ) -> Locked:
         return Locked(
             state,
             session,
             row,
             revision=row.revision if row is not None else None,
-            snapshot_revision=snapshot if snapshot is not None else None,
-            log_events=log_events,
-            snapshot_at=snapshot_at,
+            snapshot_revision=snapshot,
+            since=since,
             read=state,
         )
 
     def _logged(
         self, session: Session, row: StreamStateRow, after: int, model: str
-    ) -> list[LoggedBatch]:
+    ) -> tuple[list[LoggedBatch], int]:
         """Returns the batches logged after revision ``after``, checked to reach the row's."""
         found = session.execute(
             select(StreamLogRow.revision, StreamLogRow.payload)
@@ -407,7 +433,7 @@ class SqlStateStore(SqlStore):
         assert held.session is not None
         session = held.session
         row = held.row
-        snapshot = self.snapshots.due(held, logged)
+        snapshot, payload = self.snapshots.payload(held, logged)
         if row is None:
             written = first_revision()
             session.add(
@@ -416,14 +442,14 @@ class SqlStateStore(SqlStore):
                     model=model,
                     revision=written,
                     snapshot_revision=written,
-                    payload=held.state.to_bytes(),
+                    payload=payload,
                     updated_at=self.now(),
                 )
             )
         else:
             written = row.revision + 1
             if snapshot:
-                row.payload = held.state.to_bytes()
+                row.payload = payload
                 row.snapshot_revision = written
                 session.execute(
                     delete(StreamLogRow).where(
@@ -431,23 +457,21 @@ class SqlStateStore(SqlStore):
                     )
                 )
             else:
-                assert logged is not None
                 if row.snapshot_revision is None:
                     # A state written before the log existed: its own snapshot.
                     row.snapshot_revision = row.revision
-                logged.writer = self.snapshots.writer
                 session.add(
                     StreamLogRow(
                         tenant=tenant,
                         model=model,
                         revision=written,
-                        payload=logged.to_bytes(),
+                        payload=payload,
                         created_at=self.now(),
                     )
                 )
             row.revision = written
             row.updated_at = self.now()
-        self.snapshots.wrote(held, written, logged, snapshot or row is None)
+        self.snapshots.wrote(held, written, snapshot, payload, logged)
 
     def drop(self, tenant: str, model: str) -> None:
         """Deletes the model's state row and log."""
@@ -578,33 +602,25 @@ class RedisStateStore:
         self, answer: list[Any], kept: Kept | None, replay: Replayer | None, model: str
     ) -> Locked:
         """Returns the state the acquire script's answer says: kept, caught up or read back."""
-        clock = self.snapshots.clock
         if len(answer) < 3:
-            return Locked(StreamState(), snapshot_at=clock(), read=None)
+            return Locked(StreamState(), read=None)
         stored, snapshot = int(answer[1]), int(answer[2])
         if len(answer) == 3 and kept is not None:
-            state, events, since = kept.state, kept.log_events, kept.snapshot_at
-        elif int(answer[3]) == 1 and kept is not None:
+            state, since = kept.state, kept.since
+        elif len(answer) > 3 and int(answer[3]) == 1 and kept is not None:
             # Another replica wrote since: replay only what it logged after our copy.
-            entries = _entries(list(answer[4]), model)
+            entries, size = _entries(list(answer[4]), model)
             state = _caught_up(kept.state, entries, replay, model)
-            events = kept.log_events + sum(len(e.records) for e in entries)
-            since = kept.snapshot_at
+            since = kept.since.plus(entries, size)
         else:
-            payload = answer[5] if len(answer) > 5 else b""
-            state = StreamState.from_bytes(bytes(payload) if payload else None)
-            entries = _entries(list(answer[4]) if len(answer) > 4 else [], model)
+            payload = bytes(answer[5]) if len(answer) > 5 else b""
+            state = StreamState.from_bytes(payload)
+            entries, size = _entries(list(answer[4]) if len(answer) > 4 else [], model)
             state = _caught_up(state, entries, replay, model)
             _recovered(model, stored, entries, self.snapshots.writer)
-            events, since = sum(len(e.records) for e in entries), clock()
-        return Locked(
-            state,
-            revision=stored,
-            snapshot_revision=snapshot,
-            log_events=events,
-            snapshot_at=since,
-            read=state,
-        )
+            since = Since(snapshot_bytes=len(payload), at=self.snapshots.clock())
+            since = since.plus(entries, size)
+        return Locked(state, revision=stored, snapshot_revision=snapshot, since=since, read=state)
 
     def _lock(self, key: str, token: str, model: str, kept: Kept | None) -> list[Any]:
         """Takes the model's lock for ``token``; returns the acquire script's answer."""
@@ -644,13 +660,7 @@ class RedisStateStore:
             raise RuntimeError("RedisStateStore.save must be called inside locked().")
         from redis.exceptions import ResponseError
 
-        snapshot = self.snapshots.due(held, logged)
-        if snapshot:
-            payload = held.state.to_bytes()
-        else:
-            assert logged is not None
-            logged.writer = self.snapshots.writer
-            payload = logged.to_bytes()
+        snapshot, payload = self.snapshots.payload(held, logged)
         mode = "snapshot" if snapshot else "log"
         try:
             written = self._save(
@@ -663,7 +673,7 @@ class RedisStateStore:
                 f"(held longer than {self.lock_seconds:g} s); the batch was not applied."
             ) from exc
         held.released = release
-        self.snapshots.wrote(held, int(written), logged, snapshot)
+        self.snapshots.wrote(held, int(written), snapshot, payload, logged)
 
     def drop(self, tenant: str, model: str) -> None:
         """Deletes the model's state, log and revisions."""
