@@ -153,13 +153,20 @@ class _Fields:
         return is_error
 
 
-def _read(features: LogEventFeatures, records: Sequence[dict[str, Any]]) -> _Fields | None:
-    """Returns the fields of ``records``, or None when one could read otherwise in a DataFrame."""
+def _read(
+    features: LogEventFeatures, records: Sequence[dict[str, Any]], read: np.ndarray | None = None
+) -> _Fields | None:
+    """Returns the fields of ``records``, or None when one could read otherwise in a DataFrame.
+
+    ``read`` are the records' times when already read from ISO 8601 text.
+    """
     rows = len(records)
     columns = features.columns_
     times: np.ndarray | None
     if columns["time"] is None:
         times = event_times(None, rows)
+    elif read is not None:
+        times = read
     else:
         given = field_of(records, columns["time"])
         # A missing time is filled from its neighbours, other text read in a looser format.
@@ -233,18 +240,21 @@ def _inputs_of(fields: _Fields, numbering: dict[str, int] | None = None) -> Wind
 
 
 def features_after(
-    features: LogEventFeatures, history: WindowHistory, records: Sequence[dict[str, Any]]
+    features: LogEventFeatures,
+    history: WindowHistory,
+    records: Sequence[dict[str, Any]],
+    times: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], WindowHistory] | None:
     """Returns the feature columns of ``records`` (``features.feature_names_`` order) as if
     they followed the history, and the window inputs of history and records together;
     None when the records do not allow it (the caller then extracts history and records
-    together)."""
+    together). ``times`` are the records' times when already read from ISO 8601 text."""
     read = [c for c in features.columns_.values() if c is not None] + list(features.numeric_)
     if records and any(all(column not in r for r in records) for column in read):
         # A field absent from the whole batch reads as missing, which text columns
         # (the message) may not read the same way alone as among the history's values.
         return None
-    fields = _read(features, records)
+    fields = _read(features, records, times)
     if fields is None:
         return None
     inputs = _inputs_of(fields, history.numbering)

@@ -27,6 +27,8 @@ _ISO = re.compile(
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NS_PER_US = 1000
+# Up to this many times are read one by one in Python.
+FEW = 64
 # The largest finite float32: what vigil.features.fields accepts as a number.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -55,7 +57,14 @@ def iso_time_ns(value: Any) -> int | None:
 
 
 def iso_times(values: Sequence[Any]) -> np.ndarray | None:
-    """Returns the times (int64 ns) when every value is plain ISO 8601 text, else None."""
+    """Returns the times (int64 ns) when every value is plain ISO 8601 text, else None.
+
+    A few are read one by one; more at once by pandas' ISO 8601 reader, which
+    ``event_times`` uses for such text (ten times faster than Python for a
+    thousand, ten times slower for one).
+    """
+    if len(values) > FEW:
+        return _iso_times_at_once(values)
     times = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
         ns = iso_time_ns(value)
@@ -63,6 +72,20 @@ def iso_times(values: Sequence[Any]) -> np.ndarray | None:
             return None
         times[i] = ns
     return times
+
+
+def _iso_times_at_once(values: Sequence[Any]) -> np.ndarray | None:
+    import pandas as pd
+
+    if not all(type(v) is str for v in values):
+        return None
+    parsed = pd.to_datetime(
+        pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601"
+    )
+    if parsed.isna().any():
+        return None
+    stamps = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return np.asarray(stamps.astype("datetime64[ns]").to_numpy().astype(np.int64))
 
 
 def numbers(values: Sequence[Any]) -> np.ndarray | None:

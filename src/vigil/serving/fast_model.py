@@ -10,9 +10,10 @@ severities. (Bit for bit, except where scikit-learn
 sums a forest's trees in whatever order its threads finish, with n_jobs > 1.)
 
 Accelerated: ``random_forest`` (and extra-trees) classification and
-regression; anomaly bundles of ``isolation_forest``, ``knn``,
-``subsampled_knn``, ``ecod``, and ``ensemble`` and ``auto`` on tables
-(``fast_detectors``). Explanations are not produced here; ask the bundle
+regression; calibrated anomaly detectors (``fast_detectors``: compiled
+kernels for ``isolation_forest``, ``knn``, ``subsampled_knn``, ``ecod``,
+``ensemble`` and ``auto``, any other detector such as ``invariants``
+through its own ``score_samples``). Explanations are not produced here; ask the bundle
 for them.
 """
 

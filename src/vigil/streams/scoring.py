@@ -149,6 +149,8 @@ class Batch:
     records: list[dict[str, Any]]
     positions: list[int]
     rejected: list[Rejected] = field(default_factory=list)
+    # The records' event times (ns) when read already, all from ISO 8601 text.
+    times_ns: np.ndarray | None = None
 
 
 class StreamScorer:
@@ -198,10 +200,11 @@ class StreamScorer:
         line that does not parse) is set aside with its reason and position;
         the rest of the batch is still read.
         """
-        if self._plain(events):
+        plain = self._plain(events)
+        if plain is not None:
             # Every event a JSON object holding plain values of the kinds the model reads:
             # nothing to refuse, and no DataFrame to build (vigil.features.records).
-            return Batch(list(events), list(range(len(events))))
+            return plain
         rejected: list[Rejected] = []
         positions: list[int] = []
         objects: list[dict[str, Any]] = []
@@ -234,43 +237,49 @@ class StreamScorer:
         rejected.sort(key=lambda r: r.event)
         return Batch([], [], rejected)
 
-    def _plain(self, events: list[Any]) -> bool:
-        """Returns whether every event passes the extractor's field checks as plain JSON values.
+    def _plain(self, events: list[Any]) -> Batch | None:
+        """Returns the batch when every event passes the extractor's field checks as plain
+        JSON values, else None.
 
         A required field present, numbers finite within float32's range, texts
         as text, times as ISO 8601 text or numbers: what ``check_fields``
         accepts, decided without pandas. Anything else (and raw lines, and
         models without an extractor) is left to the extractor's own ``read``,
-        which refuses it with its reason.
+        which refuses it with its reason. The model's event times are read
+        once here when they are all ISO 8601 text.
         """
         extractor = self.bundle.extractor
         if extractor is None or self.reads_lines or not events:
-            return False
+            return None
         fields: list[InputField] | None = getattr(self, "_fields", None)
         if fields is None:
             fields = self._fields = extractor.fields()
+        if not all(isinstance(e, dict) for e in events):
+            return None
         session_field = getattr(extractor, "session_field", None)
-        if session_field is not None and not any(
-            isinstance(e, dict) and session_field in e for e in events
-        ):
-            return False
-        for event in events:
-            if not isinstance(event, dict):
-                return False
-            for read in fields:
-                value = event.get(read.name)
-                if value is None:
-                    if read.required:
-                        return False
-                elif read.kind == "number":
-                    if not plain_number(value):
-                        return False
-                elif read.kind == "text":
-                    if type(value) is not str:
-                        return False
-                elif iso_time_ns(value) is None and not plain_number(value):
-                    return False
-        return True
+        if session_field is not None and not any(session_field in e for e in events):
+            return None
+        read_times = None
+        for read in fields:
+            values = [e.get(read.name) for e in events]
+            if read.required and any(v is None for v in values):
+                return None
+            given = [v for v in values if v is not None]
+            if read.kind == "number":
+                if not all(plain_number(v) for v in given):
+                    return None
+            elif read.kind == "text":
+                if not all(type(v) is str for v in given):
+                    return None
+            else:
+                stamps = iso_times(given)
+                if stamps is None and not all(
+                    plain_number(v) or iso_time_ns(v) is not None for v in given
+                ):
+                    return None
+                if read.name == self.time_column and len(given) == len(values):
+                    read_times = stamps
+        return Batch(list(events), list(range(len(events))), times_ns=read_times)
 
     def _read_frame(self, objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
         """Returns the events as plain records and, per record, its position in ``objects``."""
@@ -332,7 +341,8 @@ class StreamScorer:
             # Called under the model's stream lock: no other batch of it runs meanwhile.
             self.settings = settings
         records = batch.records
-        times = self.times(records, state, now_ns)
+        known = batch.times_ns
+        times = known if known is not None else self.times(records, state, now_ns)
         order = np.argsort(times, kind="stable")
         accepted: list[int] = []
         for i in order.tolist():
@@ -367,7 +377,9 @@ class StreamScorer:
             return answers
         if self.online:
             return self._score_online(state, new, new_times, positions)
-        return self._score_with_history(state, new, new_times, positions)
+        # Times read from ISO 8601 text are what the log features read: passed on, not read again.
+        read = new_times if known is not None else None
+        return self._score_with_history(state, new, new_times, positions, read)
 
     def _clock_stream(self, record: dict[str, Any]) -> str:
         # Sessions have one clock: their idle timeouts are judged against the model's events.
@@ -385,8 +397,9 @@ class StreamScorer:
         records: list[dict[str, Any]],
         times: np.ndarray,
         positions: list[int],
+        read_times: np.ndarray | None = None,
     ) -> list[Scored]:
-        found = self._log_features(state, records) if self.kind == "logs" else None
+        found = self._log_features(state, records, read_times) if self.kind == "logs" else None
         X = None
         if found is None:
             X = self._features(records, state.events)
@@ -400,7 +413,7 @@ class StreamScorer:
         return answers
 
     def _log_features(
-        self, state: StreamState, records: list[dict[str, Any]]
+        self, state: StreamState, records: list[dict[str, Any]], times: np.ndarray | None
     ) -> tuple[dict[str, np.ndarray], WindowHistory] | None:
         """Returns the feature columns of a log batch after the history, computed from the
         history's window inputs (vigil.features.incremental), and the inputs of both;
@@ -421,7 +434,7 @@ class StreamScorer:
             history = WindowHistory.empty(features)
         if history is None:
             return None
-        found = features_after(features, history, records)
+        found = features_after(features, history, records, times)
         if found is None:
             return None
         columns, inputs = found
@@ -698,7 +711,8 @@ def _columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _row(columns: dict[str, np.ndarray], i: int) -> pd.Series:
     """Returns row ``i`` of the columns as a Series (what explanations read)."""
-    return pd.Series({name: column[i] for name, column in columns.items()}, dtype=np.float64)
+    values = np.fromiter((column[i] for column in columns.values()), np.float64, len(columns))
+    return pd.Series(values, index=list(columns), dtype=np.float64)
 
 
 def _from_end(codes: np.ndarray) -> np.ndarray:

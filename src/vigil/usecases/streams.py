@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil.errors import InvalidInput
-from vigil.ids import uuid7
+from vigil.ids import uuid7_many
 from vigil.monitoring.alerts import NewAlert
 from vigil.security import Caller, require_role
 from vigil.serving.deployments import DeploymentView
@@ -202,8 +202,8 @@ class Streams:
             raise _all_refused(batch.rejected)
         self._post(caller, name, [change for change in changes if change.notifies])
         predictions = []
-        for answer in answers:
-            entry = {"id": uuid7(), "version": version, **answer.output}
+        for answer, identifier in zip(answers, uuid7_many(len(answers)), strict=True):
+            entry = {"id": identifier, "version": version, **answer.output}
             entry["stream"] = answer.stream
             if answer.event >= 0:
                 entry["event"] = answer.event
