@@ -45,7 +45,6 @@ import pyarrow as pa
 from vigil.features.logs import (
     ERROR_LEVELS,
     LogEventFeatures,
-    _versus_template,
     cyclic_time,
     event_times,
     normalise_level,
@@ -53,7 +52,6 @@ from vigil.features.logs import (
 )
 from vigil.features.masking import masked_texts
 from vigil.features.records import field_of, iso_times, numbers, texts
-from vigil.features.templates import UNSEEN
 from vigil.features.window_kernel import windows_of
 from vigil.features.windows import event_windows, snap_to_ranges
 
@@ -297,23 +295,14 @@ def _alone_columns(features: LogEventFeatures, fields: _Fields) -> dict[str, np.
         masked = None
         if len(fields.messages) <= _FEW_MESSAGES and features.vectorizer_ is None:
             masked = masked_texts(fields.messages, miner.masks)
+        messages = None
         if masked is not None:
             # A few messages: masked in Python and looked up one by one (no Arrow calls).
             ids = np.fromiter((miner._lookup(t) for t in masked), np.int64, len(masked))
         else:
             messages = pa.array(fields.messages, type=pa.string())
             ids = miner.transform(messages)
-        for template_id in features.top_template_ids_:
-            columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)
-        columns["template_unseen"] = (ids == UNSEEN).astype(np.float64)
-        columns["template_rarity"] = miner.rarity(ids)
-        template_baseline = getattr(features, "template_baseline_", None)
-        if template_baseline is not None and log_latency is not None:
-            columns["latency_vs_template"] = _versus_template(
-                log_latency, ids, template_baseline, columns["latency_vs_service"]
-            )
-        if features.vectorizer_ is not None:
-            columns.update(features._tfidf(messages))
+        columns.update(features._template_columns(ids, messages, log_latency, columns))
     assert all(len(column) == rows for column in columns.values())
     return columns
 

@@ -511,18 +511,33 @@ class LogEventFeatures:
             given = field_values(events, self.columns_["message"])
             messages = as_arrow_text(given if given is not None else [""] * rows)
             ids = self.miner_.transform(messages)
-            for template_id in self.top_template_ids_:
-                columns[f"template={template_id}"] = (ids == template_id).astype(np.float64)
-            columns["template_unseen"] = (ids == UNSEEN).astype(np.float64)
-            columns["template_rarity"] = self.miner_.rarity(ids)
-            template_baseline = getattr(self, "template_baseline_", None)
-            if template_baseline is not None and log_latency is not None:
-                columns["latency_vs_template"] = _versus_template(
-                    log_latency, ids, template_baseline, columns["latency_vs_service"]
-                )
-            if self.vectorizer_ is not None:
-                columns.update(self._tfidf(messages))
+            columns.update(self._template_columns(ids, messages, log_latency, columns))
         return pd.DataFrame(columns, index=pd.RangeIndex(rows))
+
+    def _template_columns(
+        self,
+        ids: np.ndarray,
+        messages: pa.Array | None,
+        log_latency: np.ndarray | None,
+        columns: Mapping[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Returns the template columns of events with template ``ids`` (``messages``: their
+        texts, read for TF-IDF; ``columns``: the event's other columns, for the fallback)."""
+        assert self.miner_ is not None
+        found: dict[str, np.ndarray] = {}
+        for template_id in self.top_template_ids_:
+            found[f"template={template_id}"] = (ids == template_id).astype(np.float64)
+        found["template_unseen"] = (ids == UNSEEN).astype(np.float64)
+        found["template_rarity"] = self.miner_.rarity(ids)
+        template_baseline = getattr(self, "template_baseline_", None)
+        if template_baseline is not None and log_latency is not None:
+            found["latency_vs_template"] = _versus_template(
+                log_latency, ids, template_baseline, columns["latency_vs_service"]
+            )
+        if self.vectorizer_ is not None:
+            assert messages is not None
+            found.update(self._tfidf(messages))
+        return found
 
     def _windowed(
         self,
