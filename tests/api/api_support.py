@@ -1,15 +1,12 @@
-"""Helpers of the API tests: sample rows, the in-process ``Api``, a real ``Server``, clocks.
+"""Helpers of the API tests: sample rows, the in-process ``Api``, clocks.
+
+A real ``vigil serve`` is started with ``process_support.start_vigil_serve``.
 
 Fixtures live in ``conftest.py``; what tests import by name lives here.
 """
 
 from __future__ import annotations
 
-import os
-import selectors
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,8 +42,6 @@ VIGIL_ENV_NAMES = (
     "VIGIL_SCHEDULER",
     "VIGIL_SCHEDULER_INTERVAL",
 )
-# How long a real server may take to import, migrate and start (bounded, never a fixed wait).
-SERVER_START_TIMEOUT = 60.0
 # Replicas (worker processes) follow a deployment change within two seconds.
 REPLICA_FOLLOW_SECONDS = 5.0
 
@@ -143,82 +138,3 @@ def open_api(home: Path, settings: ApiSettings) -> Iterator[Api]:
         clock.advance(3600)
         yield api
     service.store.engine.dispose()
-
-
-@dataclass
-class Server:
-    """A ``vigil serve`` process: its URL, admin key and everything it wrote to stderr."""
-
-    url: str
-    admin_key: str
-    process: subprocess.Popen[bytes]
-    lines: list[str] = field(default_factory=list)
-    # What ``vigil serve --json`` printed on stdout at start.
-    summary: dict[str, Any] = field(default_factory=dict)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    def add_line(self, line: str) -> None:
-        """Records one stderr line and wakes whoever waits for it."""
-        with self.changed:
-            self.lines.append(line)
-            self.changed.notify_all()
-
-    def log_lines(self) -> list[str]:
-        """Returns the stderr lines written so far."""
-        with self.changed:
-            return list(self.lines)
-
-    def wait_for_line(self, text: str, timeout: float = 10.0) -> str:
-        """Returns the first stderr line containing ``text``, waiting for it up to ``timeout``."""
-
-        def found() -> str | None:
-            return next((line for line in self.lines if text in line), None)
-
-        with self.changed:
-            line = self.changed.wait_for(found, timeout=timeout)
-        assert line is not None, f"no line with {text!r} in:\n" + "\n".join(self.lines[-50:])
-        return line
-
-    def drain(self) -> None:
-        """Keeps reading stderr (until the process ends) so the server never blocks on it."""
-        assert self.process.stderr is not None
-        for raw in iter(self.process.stderr.readline, b""):
-            self.add_line(raw.decode(errors="replace").rstrip("\n"))
-
-
-_STARTED = ("Application startup complete", "Uvicorn running on")
-
-
-def read_until_started(process: subprocess.Popen[bytes]) -> list[str]:
-    """Returns the stderr lines up to the app's start-up; fails on exit or timeout.
-
-    Started means both uvicorn lines: "Application startup complete" (the
-    app's lifespan ran) and "Uvicorn running on" (the socket listens). One
-    process logs the first before binding, so a request right after it may
-    be refused; with ``--workers`` the parent binds before the workers start.
-    """
-    assert process.stderr is not None
-    lines: list[str] = []
-    selector = selectors.DefaultSelector()
-    selector.register(process.stderr, selectors.EVENT_READ)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    buffer = b""
-    try:
-        while not all(any(ready in line for line in lines) for ready in _STARTED):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("vigil serve did not start:\n" + "\n".join(lines))
-            if not selector.select(timeout=remaining):
-                continue
-            chunk = os.read(process.stderr.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(
-                    f"vigil serve exited with {process.wait()}:\n" + "\n".join(lines)
-                )
-            *complete, buffer = (buffer + chunk).split(b"\n")
-            lines.extend(line.decode(errors="replace") for line in complete)
-    finally:
-        selector.close()
-    if buffer:
-        lines.append(buffer.decode(errors="replace"))
-    return lines

@@ -7,20 +7,15 @@ production) in tenant ``default`` and ``fraud`` in tenant ``acme``.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from api_support import VIGIL_ENV_NAMES, Api, Server, open_api, read_until_started
+from api_support import VIGIL_ENV_NAMES, Api, open_api
 
-from process_support import free_port, stop_server
+from process_support import Server, vigil_serve
 from vigil.api.settings import ApiSettings
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
@@ -85,29 +80,7 @@ def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """
     home = tmp_path_factory.mktemp("server") / "home"
     shutil.copytree(trained_home, home)
-    port = free_port()
-    admin_key = "server-test-admin-secret"
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(
-        VIGIL_HOME=str(home),
-        VIGIL_ADMIN_KEY=admin_key,
-        VIGIL_MAX_BODY_BYTES=str(1024 * 1024),
-        VIGIL_LOG_LEVEL="INFO",
-    )
-    command = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", "2", "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        lines = read_until_started(process)
-        assert process.stdout is not None
-        summary = json.loads(process.stdout.readline())
-        running = Server(f"http://127.0.0.1:{port}", admin_key, process, lines, summary)
-        threading.Thread(target=running.drain, daemon=True).start()
+    settings = {"VIGIL_MAX_BODY_BYTES": str(1024 * 1024), "VIGIL_LOG_LEVEL": "INFO"}
+    with vigil_serve(home, settings, args=["--workers", "2"], json_summary=True) as running:
         assert httpx.get(f"{running.url}/health", timeout=30).status_code == 200
         yield running
-    finally:
-        stop_server(process)

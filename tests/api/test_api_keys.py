@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from api_support import REPLICA_FOLLOW_SECONDS, VIGIL_ENV_NAMES, Api, Server, read_until_started
+from api_support import REPLICA_FOLLOW_SECONDS, Api
 
-from process_support import eventually, free_port, stop_server
+from process_support import Server, eventually, launch_vigil
 
 
 def test_keys_are_listed_without_secrets_and_revoked_with_a_401_after(api: Api) -> None:
@@ -85,28 +81,17 @@ def two_servers(trained_home: Path, tmp_path: Path) -> Iterator[tuple[Server, Se
     """Returns two ``vigil serve`` processes over one home (one database), as two replicas."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
+    settings = {"VIGIL_SCHEDULER": "0"}
     admin_key = "replica-test-admin-secret"
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(VIGIL_HOME=str(home), VIGIL_ADMIN_KEY=admin_key, VIGIL_SCHEDULER="0")
-    servers: list[Server] = []
+    # Launched together (imports dominate start-up), then awaited one by one.
+    servers = [launch_vigil(["serve"], home, settings, admin_key=admin_key) for _ in range(2)]
     try:
-        for _ in range(2):
-            port = free_port()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            running = Server(
-                f"http://127.0.0.1:{port}", admin_key, process, read_until_started(process)
-            )
-            servers.append(running)
-            threading.Thread(target=running.drain, daemon=True).start()
+        for server in servers:
+            server.started()
         yield servers[0], servers[1]
     finally:
-        for running in servers:
-            stop_server(running.process)
+        for server in servers:
+            server.stop()
 
 
 def test_a_key_revoked_on_one_replica_is_refused_by_the_other(

@@ -19,11 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from api_support import (
-    VIGIL_ENV_NAMES,
-    Api,
-    Server,
-    labelled_rows,
-    open_api,
-    read_until_started,
-)
+from api_support import Api, labelled_rows, open_api
 from hypothesis import HealthCheck, settings
 from kind_models import KINDS, train_kind_models
 from schemathesis.checks import not_a_server_error
@@ -49,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from process_support import free_port, stop_server
+from process_support import Server, vigil_serve
 from vigil.api.app import create_app
 from vigil.api.settings import ApiSettings
 from vigil.simulate import simulate
@@ -150,37 +139,15 @@ def served(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     home = tmp_path_factory.mktemp("openapi-run") / "home"
     shutil.copytree(trained_home, home)
     existing = _home_with_every_kind(home)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(
-        VIGIL_HOME=str(home),
-        VIGIL_ADMIN_KEY=ADMIN_KEY,
-        VIGIL_RATE_LIMIT="0",
-        VIGIL_JOB_THREADS="0",
-        VIGIL_SCHEDULER="0",
-        VIGIL_LOG_LEVEL="INFO",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    drain: threading.Thread | None = None
-    try:
-        lines = read_until_started(process)
-        server = Server(f"http://127.0.0.1:{port}", ADMIN_KEY, process, lines)
-        drain = threading.Thread(target=server.drain, daemon=True)
-        drain.start()
-        served = Served(server, existing)
+    settings = {
+        "VIGIL_RATE_LIMIT": "0",
+        "VIGIL_JOB_THREADS": "0",
+        "VIGIL_SCHEDULER": "0",
+        "VIGIL_LOG_LEVEL": "INFO",
+    }
+    with vigil_serve(home, settings, admin_key=ADMIN_KEY) as server:
         assert httpx.get(f"{server.url}/openapi.json", timeout=30).json() == SCHEMA.raw_schema
-        yield served
-    finally:
-        stop_server(process)
-        if drain is not None:
-            drain.join(timeout=30)  # it ends at the end of the server's stderr
-        if process.stderr is not None:
-            process.stderr.close()
+        yield Served(server, existing)
 
 
 # The document the server serves: built from the app, as the server builds it.

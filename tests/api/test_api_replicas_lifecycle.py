@@ -8,11 +8,6 @@ feedback trigger queues one retraining, which the worker runs.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,10 +17,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_support import CHURN, VIGIL_ENV_NAMES, Server, json_rows, read_until_started
+from api_support import CHURN, json_rows
 from sqlalchemy import update
 
-from process_support import eventually, free_port
+from process_support import eventually, launch_vigil
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset
@@ -38,65 +33,37 @@ from vigil.training.trainer import TrainSpec
 ADMIN_KEY = "replica-test-admin-secret"
 OWNER = Caller(tenant="default", actor="test:setup", role="admin")
 pytestmark = pytest.mark.postgres
-
-
-def _launch(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _await(process: subprocess.Popen[bytes], ready: str) -> None:
-    """Returns once the process logged ``ready`` (bounded), then keeps draining its stderr."""
-    if ready == "Application startup complete":
-        holder = Server("", "", process, read_until_started(process))
-        threading.Thread(target=holder.drain, daemon=True).start()
-        return
-    holder = Server("", "", process)
-    threading.Thread(target=holder.drain, daemon=True).start()
-    holder.wait_for_line(ready, timeout=60)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+_COMMANDS = (["serve"], ["serve"], ["worker"])
 
 
 def _environment(postgres_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(
-        VIGIL_HOME=str(tmp_path / "home"),
-        VIGIL_DATABASE_URL=postgres_url,
-        VIGIL_ARTIFACT_URI=str(tmp_path / "artifacts"),
-        VIGIL_SECRET_KEY="replica-secret",
-        VIGIL_ADMIN_KEY=ADMIN_KEY,
-        VIGIL_JOB_THREADS="0",
-        VIGIL_SCHEDULER_INTERVAL="0.2",
-        VIGIL_LOG_LEVEL="INFO",
-    )
-    return env
+    """Returns the settings of the service and of every process: one database, one store."""
+    return {
+        "VIGIL_HOME": str(tmp_path / "home"),
+        "VIGIL_DATABASE_URL": postgres_url,
+        "VIGIL_ARTIFACT_URI": str(tmp_path / "artifacts"),
+        "VIGIL_SECRET_KEY": "replica-secret",
+        "VIGIL_ADMIN_KEY": ADMIN_KEY,
+        "VIGIL_JOB_THREADS": "0",
+        "VIGIL_SCHEDULER_INTERVAL": "0.2",
+        "VIGIL_LOG_LEVEL": "INFO",
+    }
 
 
 @contextmanager
 def _cluster(env: dict[str, str]) -> Iterator[list[str]]:
     """Yields the URLs of two ``vigil serve`` processes, with a ``vigil worker`` running too."""
-    ports = [free_port(), free_port()]
-    serve = [sys.executable, "-m", "vigil.cli.main", "serve", "--port"]
-    processes = []
+    home = Path(env["VIGIL_HOME"])
+    # Started together (imports dominate start-up), then awaited one by one.
+    processes = [launch_vigil(command, home, env, admin_key=ADMIN_KEY) for command in _COMMANDS]
     try:
-        # Started together (imports dominate start-up), then awaited one by one.
-        for port in ports:
-            processes.append(_launch([*serve, str(port)], env))
-        processes.append(_launch([sys.executable, "-m", "vigil.cli.main", "worker"], env))
-        for process in processes[:2]:
-            _await(process, "Application startup complete")
-        _await(processes[2], "running jobs and schedules")
-        yield [f"http://127.0.0.1:{port}" for port in ports]
+        servers = [process.started() for process in processes[:2]]
+        processes[2].keep_draining()
+        processes[2].wait_for_line("running jobs and schedules", timeout=60)
+        yield [server.url for server in servers]
     finally:
         for process in processes:
-            _stop(process)
+            process.stop()
 
 
 def _retrains(service: VigilService) -> list[dict]:

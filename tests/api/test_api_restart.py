@@ -7,37 +7,21 @@ and ends with a version whose artifact is in place; nothing is left
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
-from api_support import VIGIL_ENV_NAMES, Server, read_until_started
 
-from process_support import eventually, free_port
+from process_support import Server, eventually, free_port, start_vigil_serve
 
 ADMIN = "restart-test-admin"
 
 
 def _start(home: Path, port: int) -> Server:
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(VIGIL_HOME=str(home), VIGIL_ADMIN_KEY=ADMIN, VIGIL_LOG_LEVEL="INFO")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    lines = read_until_started(process)
-    server = Server(f"http://127.0.0.1:{port}", ADMIN, process, lines)
-    threading.Thread(target=server.drain, daemon=True).start()
-    return server
+    return start_vigil_serve(home, {"VIGIL_LOG_LEVEL": "INFO"}, admin_key=ADMIN, port=port)
 
 
 def test_a_job_interrupted_by_a_crash_is_retried_after_restart(tmp_path: Path) -> None:

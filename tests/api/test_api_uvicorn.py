@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import CHURN, REPLICA_FOLLOW_SECONDS, Server, churn_rows
+from api_support import CHURN, REPLICA_FOLLOW_SECONDS, churn_rows
 
-from process_support import eventually
+from process_support import Server, eventually
 from vigil import Client, ClientError
 
 

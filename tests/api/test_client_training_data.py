@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import CHURN, Server, churn_rows, labelled_rows
+from api_support import CHURN, churn_rows, labelled_rows
 
+from process_support import Server
 from vigil import Client
 
 # Small forests: these tests are about where the data comes from, not the model.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from api_support import Api, ManualClock, Server, churn_rows
+from api_support import Api, ManualClock, churn_rows
 from sqlalchemy import select
 
+from process_support import Server
 from vigil.api.deps import KeyCache
 from vigil.registry.tables import PredictionRow
 from vigil.security import Caller

@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vigil.cli.main import main
-
-
-@dataclass
-class CliResult:
-    """What one command did: exit code, stdout and stderr."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        """Returns stdout parsed as the single JSON document it must be."""
-        return json.loads(self.stdout)
-
-
-RunCli = Callable[..., CliResult]
+from cli_support import CliResult, RunCli, run_cli
 
 
 @pytest.fixture
@@ -44,13 +24,6 @@ def cli(vigil_home: Path, capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Returns a function that runs ``vigil ARGS`` and returns its CliResult."""
 
     def run(*args: str | Path) -> CliResult:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
+        return run_cli(capsys, *args)
 
     return run

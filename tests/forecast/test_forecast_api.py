@@ -4,10 +4,7 @@ the field, actuals by series and time, canary and shadow routing, and a real ``v
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +13,15 @@ import httpx
 import pandas as pd
 import pytest
 
-from process_support import eventually, free_port, stop_server
+from process_support import Server, eventually, vigil_serve
 from vigil.api.settings import ApiSettings
 from vigil.client import Client, ClientError
 from vigil.simulate import simulate
 
 # The REST harness (the in-process app with a key per role, the start-up of ``vigil
-# serve``) lives beside the API tests; it is reused here, not copied.
+# serve`` in process_support) lives beside the API tests; it is reused here, not copied.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from api_support import VIGIL_ENV_NAMES, Api, Server, open_api, read_until_started
+from api_support import VIGIL_ENV_NAMES, Api, open_api
 
 HORIZON = 12
 HOURS = 24 * 14
@@ -243,22 +240,8 @@ def server(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     home = tmp_path_factory.mktemp("forecast-server") / "home"
     shutil.copytree(trained_home, home)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(VIGIL_HOME=str(home), VIGIL_ADMIN_KEY="forecast-test-admin-secret")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        lines = read_until_started(process)
-        running = Server(f"http://127.0.0.1:{port}", "forecast-test-admin-secret", process, lines)
-        threading.Thread(target=running.drain, daemon=True).start()
+    with vigil_serve(home, admin_key="forecast-test-admin-secret") as running:
         yield running
-    finally:
-        stop_server(process)
 
 
 def test_a_real_server_forecasts_and_refuses_a_bad_horizon_naming_it(server: Server) -> None:

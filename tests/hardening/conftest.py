@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,15 +9,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from hardening_support import (
-    ADMIN_KEY,
-    VIGIL_ENV_NAMES,
-    KindModel,
-    RunningServer,
-    wait_until_healthy,
-)
+from hardening_support import ADMIN_KEY, KindModel
 
-from process_support import free_port, stop_server
+from process_support import Server, vigil_serve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -89,23 +79,9 @@ def models_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Ki
 
 
 @pytest.fixture(scope="session")
-def kinds_server(models_home: tuple[Path, list[KindModel]]) -> Iterator[RunningServer]:
+def kinds_server(models_home: tuple[Path, list[KindModel]]) -> Iterator[Server]:
     """Returns one real server over the home with every kind of model."""
     home, _ = models_home
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in VIGIL_ENV_NAMES}
-    env.update(VIGIL_HOME=str(home), VIGIL_ADMIN_KEY=ADMIN_KEY, VIGIL_SCHEDULER="0")
-    env.update(VIGIL_RATE_LIMIT="0")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        running = RunningServer(f"http://127.0.0.1:{port}", process, [])
-        threading.Thread(target=running.drain, daemon=True).start()
-        wait_until_healthy(running)
+    settings = {"VIGIL_SCHEDULER": "0", "VIGIL_RATE_LIMIT": "0"}
+    with vigil_serve(home, settings, admin_key=ADMIN_KEY) as running:
         yield running
-    finally:
-        stop_server(process)

@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from hardening_support import ADMIN_KEY, KindModel, RunningServer
+from hardening_support import ADMIN_KEY, KindModel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from process_support import Server
 from vigil.cli.main import main
 
 # JSON cannot carry inf or NaN as numbers: as text they are what callers send.
@@ -75,7 +76,7 @@ def assert_refusal_is_one_clear_sentence(text: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_rest_answers_200_or_422_on_any_row(
-    kind: str, models_home: tuple[Path, list[KindModel]], kinds_server: RunningServer
+    kind: str, models_home: tuple[Path, list[KindModel]], kinds_server: Server
 ) -> None:
     model = _model(models_home, kind)
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -93,8 +94,8 @@ def test_rest_answers_200_or_422_on_any_row(
                 assert problem["errors"], problem
 
         check()
-    assert not any("Traceback" in line for line in kinds_server.lines), "".join(
-        kinds_server.lines[-60:]
+    assert not any("Traceback" in line for line in kinds_server.log_lines()), "\n".join(
+        kinds_server.log_lines()[-60:]
     )
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hardening_support import ADMIN_KEY, RunningServer, wait_until_healthy
+from hardening_support import ADMIN_KEY
 from sqlalchemy import text
 
-from process_support import free_port, stop_server
+from process_support import Server, start_vigil_serve, stop_server
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.registry.db import create_engine_for
@@ -49,40 +47,23 @@ def trained(database_url: str, tmp_path: Path) -> tuple[Path, str]:
     return home, database_url
 
 
-def _start(home: Path, database_url: str) -> RunningServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-    env.update(
-        VIGIL_HOME=str(home),
-        VIGIL_DATABASE_URL=database_url,
-        VIGIL_ADMIN_KEY=ADMIN_KEY,
-        VIGIL_SCHEDULER="0",
-        VIGIL_RATE_LIMIT="0",
-        VIGIL_JOB_THREADS="0",
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    server = RunningServer(f"http://127.0.0.1:{port}", process, [])
-    threading.Thread(target=server.drain, daemon=True).start()
-    try:
-        wait_until_healthy(server)
-    except AssertionError:
-        stop_server(process)
-        raise
-    return server
+def _start(home: Path, database_url: str) -> Server:
+    settings = {
+        "VIGIL_DATABASE_URL": database_url,
+        "VIGIL_SCHEDULER": "0",
+        "VIGIL_RATE_LIMIT": "0",
+        "VIGIL_JOB_THREADS": "0",
+    }
+    return start_vigil_serve(home, settings, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
-def servers() -> Iterator[list[RunningServer]]:
+def servers() -> Iterator[list[Server]]:
     """Collects the servers a test starts and stops those still running."""
-    started: list[RunningServer] = []
+    started: list[Server] = []
     yield started
     for server in started:
-        stop_server(server.process)
+        server.stop()
 
 
 def _load(url: str, rows: list[dict[str, object]], answered: list[int]) -> None:
@@ -105,7 +86,7 @@ def _lost_in_metrics(url: str) -> float:
 
 @pytest.mark.slow  # two real server starts (imports of the data stack) per database
 def test_predictions_lost_to_kill_9_are_counted_at_the_next_start(
-    trained: tuple[Path, str], servers: list[RunningServer]
+    trained: tuple[Path, str], servers: list[Server]
 ) -> None:
     home, database_url = trained
     first = _start(home, database_url)
