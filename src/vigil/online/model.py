@@ -28,7 +28,9 @@ from vigil.errors import InvalidInput
 from vigil.online.detector import (
     DEFAULT_COMPONENTS,
     DEFAULT_HALF_LIFE,
+    DEFAULT_REARM,
     FORECAST_COMPONENTS,
+    FORECAST_REARM,
     MAX_CYCLE,
     MAX_HALF_LIFE,
     MAX_REFRACTORY,
@@ -267,18 +269,20 @@ def fit_online_model(
     checks the points and names the time, value and series columns.
     ``online`` holds the resolved ``online`` and ``half_life`` parameters
     (``None``: the model is not online). ``forecast_residual`` judges each
-    point by its seasonal forecast's miss alone; any other algorithm by the
-    default surprises.
+    point by its seasonal forecast's miss alone (re-arming on any new high);
+    any other algorithm by the default surprises.
     """
     if online is None or extracted is None:
         return None
     extractor = extracted.extractor
     events, _ = extractor.read(frame)
     features = extractor.features_
+    forecast = algorithm == FORECAST_RESIDUAL
     detector = OnlineDetector(
         half_life=int(online["half_life"]),
         learn=bool(online["online"]),
-        components=FORECAST_COMPONENTS if algorithm == FORECAST_RESIDUAL else DEFAULT_COMPONENTS,
+        components=FORECAST_COMPONENTS if forecast else DEFAULT_COMPONENTS,
+        rearm=FORECAST_REARM if forecast else DEFAULT_REARM,
     )
     return OnlineModel.fit(
         events,
