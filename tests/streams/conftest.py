@@ -40,14 +40,15 @@ def state_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def stream_service(
-    state_backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[VigilService]:
-    database_url = (
-        str(request.getfixturevalue("postgres_url"))
-        if state_backend == "postgresql"
-        else f"sqlite:///{tmp_path / 'vigil.db'}"
-    )
+def database_url(state_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The registry database of a stream test: PostgreSQL's for that backend, else SQLite."""
+    if state_backend == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'vigil.db'}"
+
+
+@pytest.fixture
+def stream_service(state_backend: str, tmp_path: Path, database_url: str) -> Iterator[VigilService]:
     settings = Settings.from_env(
         {"VIGIL_HOME": str(tmp_path / "home"), "VIGIL_SECRET_KEY": "s3cret"}
     )

@@ -103,14 +103,7 @@ class Replicas:
 
 
 @pytest.fixture
-def replicas(
-    state_backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Replicas]:
-    database_url = (
-        str(request.getfixturevalue("postgres_url"))
-        if state_backend == "postgresql"
-        else f"sqlite:///{tmp_path / 'vigil.db'}"
-    )
+def replicas(state_backend: str, tmp_path: Path, database_url: str) -> Iterator[Replicas]:
     made = Replicas(state_backend, tmp_path, database_url)
     yield made
     made.close()
@@ -217,7 +210,7 @@ def test_a_state_written_before_the_log_existed_is_read_as_its_own_snapshot(
     else:
         assert isinstance(store, RedisStateStore)
         store.client.delete(f"{store.prefix}default:old:snapshot-revision")
-    store.cache.forget(("default", "old"))  # type: ignore[attr-defined]
+    store.cache.forget(("default", "old"))
     with store.locked("default", "old") as held:
         assert held.state.sequence == 7
         held.state.sequence = 8
@@ -227,7 +220,7 @@ def test_a_state_written_before_the_log_existed_is_read_as_its_own_snapshot(
             held,
             LoggedBatch.after(held.state, [], version=1, flush=False, now_ns=0),
         )
-    store.cache.forget(("default", "old"))  # type: ignore[attr-defined]
+    store.cache.forget(("default", "old"))
     with store.locked("default", "old", lambda state, logged: replace(state, sequence=8)) as held:
         assert held.state.sequence == 8
 
