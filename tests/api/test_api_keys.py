@@ -10,7 +10,7 @@ import httpx
 import pytest
 from api_support import REPLICA_FOLLOW_SECONDS, Api
 
-from process_support import Server, eventually, launch_vigil
+from process_support import Server, eventually, launch_vigil, stop_all
 
 
 def test_keys_are_listed_without_secrets_and_revoked_with_a_401_after(api: Api) -> None:
@@ -90,8 +90,7 @@ def two_servers(trained_home: Path, tmp_path: Path) -> Iterator[tuple[Server, Se
             server.started()
         yield servers[0], servers[1]
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
 
 
 def test_a_key_revoked_on_one_replica_is_refused_by_the_other(

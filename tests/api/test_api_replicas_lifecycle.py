@@ -20,7 +20,7 @@ import pytest
 from api_support import CHURN, json_rows
 from sqlalchemy import update
 
-from process_support import eventually, launch_vigil
+from process_support import eventually, launch_vigil, stop_all
 from scenario_support import LABELS, LOG_POLICY, LOG_SPEC, shifted_logs
 from vigil.config import Settings
 from vigil.data.loading import Dataset, load_dataset
@@ -62,8 +62,7 @@ def _cluster(env: dict[str, str]) -> Iterator[list[str]]:
         processes[2].wait_for_line("running jobs and schedules", timeout=60)
         yield [server.url for server in servers]
     finally:
-        for process in processes:
-            process.stop()
+        stop_all(processes)
 
 
 def _retrains(service: VigilService) -> list[dict]:

@@ -19,7 +19,7 @@ import pytest
 from hardening_support import ADMIN_KEY
 from sqlalchemy import text
 
-from process_support import Server, start_vigil_serve, stop_server
+from process_support import Server, start_vigil_serve, stop_all, stop_server
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.registry.db import create_engine_for
@@ -62,8 +62,7 @@ def servers() -> Iterator[list[Server]]:
     """Collects the servers a test starts and stops those still running."""
     started: list[Server] = []
     yield started
-    for server in started:
-        server.stop()
+    stop_all(started)
 
 
 def _load(url: str, rows: list[dict[str, object]], answered: list[int]) -> None:
