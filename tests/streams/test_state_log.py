@@ -247,3 +247,6 @@ def test_a_snapshot_waits_for_the_interval_and_a_log_worth_a_share_of_it() -> No
     # Past the bound of logged events, a snapshot whatever the clock says.
     held.since = replace(held.since, events=snapshots.log_events)
     assert snapshots.payload(held, logged)[0]
+    # A state no larger than the entry: written whole.
+    held.since = Since(snapshot_bytes=10, at=clock.now)
+    assert snapshots.payload(held, logged)[0]

@@ -10,7 +10,9 @@ stored revision); a batch persists only what is new:
   ``SNAPSHOT_SECONDS`` (1 s, the flush interval) per process, once the log's
   bytes reach ``LOG_SHARE`` of the snapshot's (so a week of metric points is
   not rewritten for each slow single event), or when the log holds more than
-  ``LOG_EVENTS`` events, or when there is no snapshot yet; it empties the log.
+  ``LOG_EVENTS`` events, or when there is no snapshot yet, or when the last
+  snapshot was no larger than the entry (a log window shorter than a batch);
+  it empties the log.
 
 A process whose copy is older than the stored revision (another replica
 wrote) replays the entries logged after its copy through the scorer (the
@@ -227,6 +229,8 @@ class Snapshots:
                 or held.snapshot_revision is None
                 or held.state is not held.read
                 or since.events + len(logged.records) > self.log_events
+                # A state no larger than the entry (a short log window) is cheaper whole.
+                or len(entry) >= since.snapshot_bytes
                 or (
                     self.clock() - since.at >= self.seconds
                     and since.bytes + len(entry) >= since.snapshot_bytes * LOG_SHARE
