@@ -547,6 +547,7 @@ class StreamScorer:
         X: pd.DataFrame | None = None,
     ) -> list[Scored]:
         outputs = self._outputs(columns, len(records), X)
+        names = pd.Index(list(columns))
         answers = []
         for i, output in enumerate(outputs):
             flagged = bool(output.get("is_anomaly"))
@@ -556,7 +557,7 @@ class StreamScorer:
                     self.stream_of(records[i]),
                     int(times[i]),
                     positions[i],
-                    (_row(columns, i) if X is None else X.iloc[i]) if flagged else None,
+                    (_row(columns, names, i) if X is None else X.iloc[i]) if flagged else None,
                 )
             )
         # Answers in the order the events came in the request.
@@ -709,10 +710,10 @@ def _columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
     return {str(name): X[name].to_numpy() for name in X.columns}
 
 
-def _row(columns: dict[str, np.ndarray], i: int) -> pd.Series:
-    """Returns row ``i`` of the columns as a Series (what explanations read)."""
+def _row(columns: dict[str, np.ndarray], names: pd.Index, i: int) -> pd.Series:
+    """Returns row ``i`` of the columns (named ``names``) as a Series (what explanations read)."""
     values = np.fromiter((column[i] for column in columns.values()), np.float64, len(columns))
-    return pd.Series(values, index=list(columns), dtype=np.float64)
+    return pd.Series(values, index=names, dtype=np.float64, copy=False)
 
 
 def _from_end(codes: np.ndarray) -> np.ndarray:
