@@ -69,7 +69,7 @@ After k-NN calibration became blocked cross-fitting below 1,000 held-out
 rows (``vigil.algorithms.knn``), hdfs_sessions again: the defaults are
 unchanged (0.947, 0.984, 0.989); ``auto`` unsupervised 0.804 (was 0.822,
 precision 0.67), semi-supervised ``knn`` 0.984 (was 0.327: its 0.001
-threshold now rests on 1,236 rows instead of 618), ``subsampled_knn``
+threshold now rests on about 1,200 rows, not 600), ``subsampled_knn``
 0.393 (was 0.063), ``auto`` 0.738 (was 0.748).
 
 Then, per dataset with cross-validation:
