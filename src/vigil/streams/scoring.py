@@ -588,7 +588,15 @@ class StreamScorer:
             horizon, points = self._horizon()
             cutoff = clock - self.settings.tolerance_ns - horizon
             keep = times >= cutoff
-            if not keep.all():
+            if not keep.all() and points <= 1:
+                # Each stream's last event before the cutoff (its last event overall is that
+                # one or after the cutoff): only the older events need their stream named.
+                older = np.flatnonzero(~keep)
+                codes = self._stream_codes([ordered[i] for i in older], len(state.latest_ns))
+                last = np.full(int(codes.max()) + 1, -1, dtype=np.int64)
+                np.maximum.at(last, codes, np.arange(len(older)))
+                keep[older[last[last >= 0]]] = True
+            elif not keep.all():
                 codes = self._stream_codes(ordered, len(state.latest_ns))
                 # The newest ``points`` of each stream, and its last event before the cutoff.
                 keep |= _from_end(codes) < points
