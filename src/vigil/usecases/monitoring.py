@@ -191,6 +191,8 @@ class Monitoring:
         """Returns drift of recent production inputs against the version's training reference."""
         chosen = self.models.resolve_version(caller, name, version)
         bundle = self.predictions.load_bundle(caller.tenant, name, chosen)
+        if bundle.task == "forecast":
+            return self._forecast_drift(caller, name, chosen, bundle, rows)
         reference = getattr(bundle, "reference", None)
         if reference is None or reference.empty:
             raise Conflict(f"Version {chosen} of {name} has no reference sample to compare with.")
@@ -205,6 +207,33 @@ class Monitoring:
             reference, current, kinds, DriftSettings(dataset_share=policy.drift_share)
         )
         return {"model": name, "version": chosen, **report}
+
+    def _forecast_drift(
+        self, caller: Caller, name: str, version: int, bundle: ModelBundle, rows: int
+    ) -> dict[str, Any]:
+        """Returns a forecast version's drift from the actuals of its recent points.
+
+        ``rows`` counts actual points: each time is forecast by up to a
+        horizon of requests, so that many logged points are read per actual.
+        Raises Conflict when no actual has arrived yet (nothing to judge).
+        """
+        from vigil.monitoring.forecast_drift import forecast_drift
+        from vigil.training.forecasting import ForecastBundle
+
+        assert isinstance(bundle, ForecastBundle)  # task forecast is always one
+        self.prediction_log.flush()
+        logged = self.feedback.rows(
+            caller.tenant, name, version=version, shadow=None, limit=rows * bundle.horizon
+        )
+        if not any(r.has_actual for r in logged):
+            raise Conflict(
+                f"Version {version} of {name} has no actuals yet: drift of a forecast model "
+                "compares actuals with its training, so send them first (vigil feedback, "
+                f"POST /v1/models/{name}/feedback with series, timestamp and actual)."
+            )
+        policy = parse_policy(self.policies.get(caller.tenant, name).document)
+        report = forecast_drift(bundle, logged, DriftSettings(dataset_share=policy.drift_share))
+        return {"model": name, "version": version, **report}
 
     def live_summary(
         self, caller: Caller, name: str, version: int, *, since: datetime
