@@ -150,3 +150,30 @@ def test_the_policy_drift_trigger_alerts_and_retrains_a_forecaster(
     assert "alert drift v1" in actions and any(a.startswith("retrain") for a in actions), actions
     (alert,) = [a for a in service.alerts.list_alerts(ADMIN, "sales") if a["kind"] == "drift"]
     assert {f.rsplit(".", 1)[0] for f in alert["details"]["features"]} == set(SERIES)
+
+
+def test_drift_over_rest_answers_a_forecaster_per_series(
+    trained_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+    from api_support import VIGIL_ENV_NAMES, open_api
+
+    from vigil.api.settings import ApiSettings
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    for name in VIGIL_ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    for api in open_api(home, ApiSettings()):
+        before = api.request("GET", "/v1/models/sales/drift", role="viewer")
+        assert before.status_code == 409 and "no actuals yet" in before.json()["detail"]
+        _forecast_and_send_actuals(api.service)
+
+        answer = api.request("GET", "/v1/models/sales/drift", role="viewer")
+
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["model"], body["version"], body["drifted"]) == ("sales", 1, False)
+        assert sorted(body["series"]) == SERIES and len(body["features"]) == 2 * len(SERIES)
