@@ -154,6 +154,7 @@ def served(trained_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 SCHEMA = schemathesis.openapi.from_dict(create_app().openapi())
 
 
+@pytest.mark.slow  # a model of every kind, then every operation over the wire
 @SCHEMA.parametrize()
 @settings(
     max_examples=6,

@@ -32,7 +32,7 @@ from vigil.training.trainer import TrainSpec
 
 ADMIN_KEY = "replica-test-admin-secret"
 OWNER = Caller(tenant="default", actor="test:setup", role="admin")
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 _COMMANDS = (["serve"], ["serve"], ["worker"])
 
 

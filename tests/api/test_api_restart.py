@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from process_support import Server, eventually, free_port, start_vigil_serve
 
@@ -24,6 +25,7 @@ def _start(home: Path, port: int) -> Server:
     return start_vigil_serve(home, {"VIGIL_LOG_LEVEL": "INFO"}, admin_key=ADMIN, port=port)
 
 
+@pytest.mark.slow  # two server starts and a training run
 def test_a_job_interrupted_by_a_crash_is_retried_after_restart(tmp_path: Path) -> None:
     home = tmp_path / "home"
     port = free_port()
