@@ -14,12 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from vigil.config import Settings
 from vigil.data.loading import load_dataset
 from vigil.errors import Conflict
+from vigil.monitoring.drift import DriftSettings, numeric_drift
+from vigil.monitoring.forecast_drift import serial_drift
 from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.simulate import simulate, write_frame
@@ -177,3 +180,27 @@ def test_drift_over_rest_answers_a_forecaster_per_series(
         body = answer.json()
         assert (body["model"], body["version"], body["drifted"]) == ("sales", 1, False)
         assert sorted(body["series"]) == SERIES and len(body["features"]) == 2 * len(SERIES)
+
+
+def _ar1(seed: int, points: int = 1048, phi: float = 0.6) -> np.ndarray:
+    """Returns an AR(1) series: each point ``phi`` times the last plus standard noise."""
+    noise = np.random.default_rng(seed).normal(size=points)
+    y = np.zeros(points)
+    for t in range(1, points):
+        y[t] = phi * y[t - 1] + noise[t]
+    return y
+
+
+def test_dependent_points_of_one_process_are_not_read_as_a_shift() -> None:
+    settings = DriftSettings()
+    plain = []
+    for seed in range(8):
+        y = _ar1(seed)
+        reference, current = y[:1000], y[1000:]
+        # 48 neighbouring points carry the evidence of far fewer draws: no drift ...
+        assert not serial_drift(reference, current, settings)["drifted"], seed
+        # ... while a shift of two standard deviations that lasts is drift.
+        shifted = current + 2 * float(np.std(reference))
+        assert serial_drift(reference, shifted, settings)["drifted"], seed
+        plain.append(numeric_drift(reference, current, settings)["drifted"])
+    assert any(plain)  # KS reading them as independent draws calls some of them drift
