@@ -70,9 +70,12 @@ def service(
 
 
 def _forecast_and_send_actuals(
-    service: VigilService, *, lift: float = 1.0, hours: int = HORIZON
+    service: VigilService, *, lift: float = 1.0, add: float = 0.0, hours: int = HORIZON
 ) -> None:
-    """Forecasts the two days after training and sends their simulated sales (times ``lift``)."""
+    """Forecasts the two days after training and sends their sales (times ``lift``, plus ``add``).
+
+    Only the first ``hours`` of actuals are sent.
+    """
     from vigil.serving.forecasts import ForecastRequest
 
     points = service.predictions.forecast(ADMIN, "sales", ForecastRequest(HORIZON)).predictions
@@ -82,7 +85,7 @@ def _forecast_and_send_actuals(
         {
             "series": p["series"],
             "timestamp": p["timestamp"],
-            "actual": float(truth[(p["series"], pd.Timestamp(p["timestamp"]))]) * lift,
+            "actual": float(truth[(p["series"], pd.Timestamp(p["timestamp"]))]) * lift + add,
         }
         for p in points
         if pd.Timestamp(p["timestamp"]) < end
@@ -132,12 +135,25 @@ def test_a_level_shift_in_the_actuals_is_drift_in_every_series(service: VigilSer
 
 
 def test_too_few_actuals_are_not_judged(service: VigilService) -> None:
-    _forecast_and_send_actuals(service, lift=1.5, hours=4)
+    _forecast_and_send_actuals(service, add=10.0, hours=2)
 
     drift = service.monitoring.drift(ADMIN, "sales")
 
     assert drift["drifted"] is False and "fewer than 10 actuals" in drift["reason"]
     assert drift["features"] == {} and len(drift["skipped_features"]) == 2 * len(SERIES)
+
+
+@pytest.mark.parametrize(("add", "drifted"), [(0.0, False), (10.0, True)])
+def test_series_too_short_alone_are_judged_together(
+    service: VigilService, add: float, drifted: bool
+) -> None:
+    _forecast_and_send_actuals(service, add=add, hours=6)  # 6 actuals a series, 24 in all
+
+    drift = service.monitoring.drift(ADMIN, "sales")
+
+    assert set(drift["features"]) == {"all_series.level", "all_series.error"}
+    assert drift["drifted"] is drifted and "reason" not in drift
+    assert drift["drifted_fields"] == (["all_series"] if drifted else [])
 
 
 def test_the_policy_drift_trigger_alerts_and_retrains_a_forecaster(

@@ -17,10 +17,12 @@ actuals that arrived through feedback, per series, by two tests of
   when forecasts were made from a ``history`` that already followed it.
 
 A series has drifted when either test says so; the model has drifted when
-the share of drifted series reaches the policy's ``drift_share``. The
-answer has the shape of other models' drift: ``features`` holds each
-series' tests as ``<series>.level`` and ``<series>.error``, the drifted
-series are the ``drifted_fields``, and ``series`` gives each series' verdict.
+the share of drifted series reaches the policy's ``drift_share``. When no
+series has enough actuals alone, their samples are pooled (``all_series``)
+and that test decides. The answer has the shape of other models' drift:
+``features`` holds each series' tests as ``<series>.level`` and
+``<series>.error``, the drifted series are the ``drifted_fields``, and
+``series`` gives each series' verdict.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 # test finds only shifts far larger than the ones worth an alert.
 MIN_SERIES_POINTS = 10
 KINDS = ("level", "error")
+# The name of the pooled tests of series too short to judge alone.
+POOLED = "all_series"
 
 
 def forecast_drift(
@@ -70,6 +74,7 @@ def forecast_drift(
     features: dict[str, Any] = {}
     skipped: dict[str, Any] = {}
     verdicts: dict[str, Any] = {}
+    pooled: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {k: ([], []) for k in KINDS}
     for name, fit in forecaster.fits.items():
         samples = {
             "level": _level_samples(
@@ -80,6 +85,9 @@ def forecast_drift(
         verdict: dict[str, Any] = {"drifted": False, "actuals": len(actuals.get(name, {}))}
         for kind, (reference, current) in samples.items():
             key = f"{name}.{kind}"
+            if current.size and reference.size:
+                pooled[kind][0].append(reference)
+                pooled[kind][1].append(current)
             if current.size < MIN_SERIES_POINTS or reference.size < 2:
                 skipped[key] = {"kind": "numeric", "drifted": False, "values": int(current.size)}
                 verdict[kind] = None
@@ -91,6 +99,16 @@ def forecast_drift(
         verdicts[name] = verdict
     judged = [name for name in verdicts if any(verdicts[name][k] is not None for k in KINDS)]
     drifted_series = [name for name in judged if verdicts[name]["drifted"]]
+    if not judged:
+        # Many short series (a week of days each): none has enough actuals alone, so
+        # their samples, all in MASE scale, are judged together as one.
+        for kind, (references, currents) in pooled.items():
+            if sum(c.size for c in currents) >= MIN_SERIES_POINTS:
+                test = serial_drift(np.concatenate(references), np.concatenate(currents), settings)
+                features[f"{POOLED}.{kind}"] = test
+        if features:
+            judged = [POOLED]
+            drifted_series = [POOLED] if any(t["drifted"] for t in features.values()) else []
     share = len(drifted_series) / len(judged) if judged else 0.0
     points = sum(len(v) for v in actuals.values())
     answer: dict[str, Any] = {
