@@ -80,6 +80,18 @@ class RateLimited(VigilError):
         self.retry_after = retry_after
 
 
+class Busy(VigilError):
+    """A shared resource (a stream's state lock) stayed held by another request or replica;
+    nothing was applied, so the request can be sent again after ``retry_after`` seconds."""
+
+    status = 503
+    title = "Busy"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ArtifactIntegrityError(VigilError):
     """A stored artifact does not match its recorded sha256 or HMAC: it was altered."""
 

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from vigil.api.responses import ProblemResponse
-from vigil.errors import InvalidInput, RateLimited, VigilError
+from vigil.errors import Busy, InvalidInput, RateLimited, VigilError
 from vigil.reprs import plain_reprs
 
 log = logging.getLogger("vigil.api")
@@ -77,8 +77,8 @@ async def vigil_error_handler(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(exc, RateLimited):
-        # Whole seconds, rounded up: a client that waits exactly this long gets a token.
+    if isinstance(exc, RateLimited | Busy):
+        # Whole seconds, rounded up: a client that waits exactly this long may go on.
         headers["Retry-After"] = str(max(1, -int(-exc.retry_after // 1)))
     if exc.status >= 500:
         log.error("%s: %s", exc.title, exc.message, exc_info=exc)
@@ -227,6 +227,7 @@ _PROBLEM_DESCRIPTIONS = {
     413: "The body or the number of rows is over the limit.",
     422: "Invalid input; `errors` names each field (and row).",
     429: "Rate-limited; retry after `Retry-After` seconds.",
+    503: "Busy: nothing was applied; retry after `Retry-After` seconds.",
 }
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
 

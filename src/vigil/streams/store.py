@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session, defer
 
+from vigil.errors import Busy
 from vigil.registry.sessions import SqlStore, utc_now
 from vigil.registry.tables import StreamLogRow, StreamStateRow
 from vigil.streams.journal import LoggedBatch
@@ -637,8 +638,10 @@ class RedisStateStore:
             if int(answer[0]) == 1:
                 return list(answer)
             if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"The stream state of {model!r} stayed locked {self.lock_seconds:g} s."
+                raise Busy(
+                    f"The stream state of {model!r} stayed locked {self.lock_seconds:g} s "
+                    "by another batch; nothing was applied.",
+                    retry_after=1.0,
                 )
             time.sleep(wait)
             wait = min(wait * 2, _LONGEST_WAIT)
@@ -672,9 +675,10 @@ class RedisStateStore:
                 args=[held.token, payload, mode, first_revision(), "1" if release else "0"],
             )
         except ResponseError as exc:
-            raise TimeoutError(
+            raise Busy(
                 f"The stream lock of {model!r} expired before its state was written "
-                f"(held longer than {self.lock_seconds:g} s); the batch was not applied."
+                f"(held longer than {self.lock_seconds:g} s); the batch was not applied.",
+                retry_after=1.0,
             ) from exc
         held.released = release
         self.snapshots.wrote(held, int(written), snapshot, payload, logged)

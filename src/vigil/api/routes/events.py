@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 router = APIRouter(
     prefix="/v1/models",
     tags=["streams"],
-    responses=problem_responses(401, 403, 404, 413, 422, 429),
+    responses=problem_responses(401, 403, 404, 413, 422, 429, 503),
 )
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
