@@ -30,6 +30,7 @@ def keys(server: Server) -> dict[str, str]:
     return created
 
 
+@pytest.mark.slow  # the module starts vigil serve --workers 2
 def test_train_job_predict_deploy_rollback_end_to_end(server: Server, keys: dict[str, str]) -> None:
     trainer = Client(server.url, keys["trainer"])
     predictor = Client(server.url, keys["predictor"])

@@ -74,6 +74,7 @@ def assert_refusal_is_one_clear_sentence(text: str) -> None:
     assert not any(r in text for r in NUMPY_REPRS), text
 
 
+@pytest.mark.slow  # a model of every kind trained, a real server, 25 examples each
 @pytest.mark.parametrize("kind", KINDS)
 def test_rest_answers_200_or_422_on_any_row(
     kind: str, models_home: tuple[Path, list[KindModel]], kinds_server: Server
