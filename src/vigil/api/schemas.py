@@ -219,6 +219,12 @@ class PredictRequest(RequestModel):
         description="Forecast: newer points than training (the training columns); the model "
         "forecasts from their end without retraining.",
     )
+    exog: list[Row] | None = Field(
+        default=None,
+        min_length=1,
+        description="Forecast with regressors: their values at each time forecast, as rows of "
+        "the time, series and regressor columns (required by a model with regressors).",
+    )
     level: list[Annotated[int, Field(ge=1, le=99, strict=True)]] | None = Field(
         default=None,
         min_length=1,

@@ -31,6 +31,13 @@ def predict(
     level: Annotated[
         str | None, typer.Option(help="Forecast models: interval levels in %, e.g. 80,95.")
     ] = None,
+    exog: Annotated[
+        Path | None,
+        typer.Option(
+            help="Forecast models with regressors: a file of their values at the times "
+            "forecast (time, series and regressor columns)."
+        ),
+    ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Explain anomalies.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write predictions to this file.")] = None,
     log: Annotated[
@@ -54,8 +61,8 @@ def predict(
     from vigil.data.writing import write_table
     from vigil.serving.batch import predictions_frame, streamable
 
-    if horizon is not None or series is not None or level is not None:
-        _forecast(name, data, version, horizon, series, level, output, json_output)
+    if horizon is not None or series is not None or level is not None or exog is not None:
+        _forecast(name, data, version, horizon, series, level, exog, output, json_output)
         return
     if data is None:
         raise UsageError("DATA is required (a file of rows to score), or --horizon to forecast.")
@@ -124,6 +131,7 @@ def _forecast(
     horizon: int | None,
     series: str | None,
     level: str | None,
+    exog: Path | None,
     output: Path | None,
     json_output: bool,
 ) -> None:
@@ -151,6 +159,7 @@ def _forecast(
         series=tuple(comma_list(series)) if series is not None else None,
         history=load_dataset(data).frame if data is not None else None,
         levels=levels,
+        exog=load_dataset(exog).frame if exog is not None else None,
     )
     result = build_service().predictions.forecast(cli_caller(), name, asked, version=version)
     if output is not None:

@@ -90,6 +90,16 @@ def seasons_of(algorithm: str, params: Mapping[str, Any], inferred: Sequence[int
     return [int(inferred[0])] if inferred else [1]
 
 
+def takes_regressors(algorithm: str, params: Mapping[str, Any]) -> bool:
+    """Returns whether ``algorithm`` learns from regressors (ARIMA's, or MSTL's ARIMA trend)."""
+    if algorithm == "auto_arima":
+        return True
+    return algorithm == "mstl" and params.get("trend") == "auto_arima"
+
+
+REGRESSOR_ALGORITHMS = "auto_arima, and mstl with trend auto_arima"
+
+
 def min_train_length(algorithm: str, seasons: Sequence[int]) -> int:
     """Returns the fewest points a fit of ``algorithm`` needs with these season lengths."""
     longest = max(seasons) if seasons else 1

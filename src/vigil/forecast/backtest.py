@@ -84,15 +84,28 @@ def with_levels(levels: Sequence[int]) -> list[int]:
     return sorted({*map(int, levels), SHAPE_LEVEL})
 
 
-def forward(model: Any, y: np.ndarray, horizon: int, levels: Sequence[int]) -> Path:
-    """Returns the forecast of fitted ``model`` applied to ``y`` without refitting it."""
-    result = model.forward(y=y, h=horizon, level=with_levels(levels))
+def forward(
+    model: Any,
+    y: np.ndarray,
+    horizon: int,
+    levels: Sequence[int],
+    x: np.ndarray | None = None,
+    x_future: np.ndarray | None = None,
+) -> Path:
+    """Returns the forecast of fitted ``model`` applied to ``y`` without refitting it.
+
+    ``x`` holds the regressors of ``y``'s points and ``x_future`` those of the
+    ``horizon`` steps forecast (both None for a model without regressors).
+    """
+    result = model.forward(y=y, h=horizon, X=x, X_future=x_future, level=with_levels(levels))
     return _path(result, levels)
 
 
-def predict(model: Any, horizon: int, levels: Sequence[int]) -> Path:
+def predict(
+    model: Any, horizon: int, levels: Sequence[int], x_future: np.ndarray | None = None
+) -> Path:
     """Returns the forecast of fitted ``model`` from the end of the points it was fitted on."""
-    result = model.predict(h=horizon, level=with_levels(levels))
+    result = model.predict(h=horizon, X=x_future, level=with_levels(levels))
     return _path(result, levels)
 
 
@@ -104,8 +117,13 @@ def backtest_member(
     horizon: int,
     cv: int,
     levels: Sequence[int],
+    x: np.ndarray | None = None,
 ) -> MemberFit:
     """Returns the ``cv``-window rolling-origin backtest of ``make()`` on ``y``.
+
+    ``x`` (one row of regressors per point, or None) is known for every point,
+    the windows' included: regressors are values known in advance (a price,
+    a promotion, a holiday), so a window is forecast with its own.
 
     A model that fails on this series (an optimiser that does not converge, a
     decomposition of a constant series) is replaced by ``fallback()`` (the
@@ -115,8 +133,8 @@ def backtest_member(
     """
     first_cut = y.size - cv * horizon
     try:
-        early = make().fit(y[:first_cut])
-        backtest = _windows(early, y, first_cut, horizon, cv, levels)
+        early = make().fit(y[:first_cut], None if x is None else x[:first_cut])
+        backtest = _windows(early, y, first_cut, horizon, cv, levels, x)
         _check_finite(backtest)
     except Exception as error:  # any model error means: use the fallback
         early = fallback().fit(y[:first_cut])
@@ -125,11 +143,13 @@ def backtest_member(
     return MemberFit(algorithm, backtest)
 
 
-def fit_final(member: MemberFit, make: Any, fallback: Any, y: np.ndarray) -> Any:
+def fit_final(
+    member: MemberFit, make: Any, fallback: Any, y: np.ndarray, x: np.ndarray | None = None
+) -> Any:
     """Returns ``member``'s model fitted on all of ``y`` (the fallback's if it failed)."""
     if member.failed is None:
         try:
-            return make().fit(y)
+            return make().fit(y, x)
         except Exception as error:  # as in the backtest: the fallback stands in
             member.failed = _why(error)
     return fallback().fit(y)
@@ -140,7 +160,13 @@ def _why(error: Exception) -> str:
 
 
 def _windows(
-    early: Any, y: np.ndarray, first_cut: int, horizon: int, cv: int, levels: Sequence[int]
+    early: Any,
+    y: np.ndarray,
+    first_cut: int,
+    horizon: int,
+    cv: int,
+    levels: Sequence[int],
+    x: np.ndarray | None = None,
 ) -> list[Path]:
     """Returns each window's forecast by ``early`` (fitted on ``y[:first_cut]``).
 
@@ -149,10 +175,15 @@ def _windows(
     floored at 0 when the points before its window are all >= 0, as a forecast
     served from those points would be.
     """
-    paths = [floored(predict(early, horizon, levels), y[:first_cut])]
+
+    def ahead(end: int) -> np.ndarray | None:
+        return None if x is None else x[end : end + horizon]
+
+    paths = [floored(predict(early, horizon, levels, ahead(first_cut)), y[:first_cut])]
     for k in range(1, cv):
-        start = y[: first_cut + k * horizon]
-        paths.append(floored(forward(early, start, horizon, levels), start))
+        end = first_cut + k * horizon
+        past = None if x is None else x[:end]
+        paths.append(floored(forward(early, y[:end], horizon, levels, past, ahead(end)), y[:end]))
     return paths
 
 

@@ -74,15 +74,26 @@ def fit_forecaster(
                 f"{horizon} and {cv} backtest windows needs at least {needed}.",
                 errors=[{"loc": ["series", name], "msg": f"fewer than {needed} points"}],
             )
+    uses = [bool(data.regressors) and algos.takes_regressors(m, p) for m, p, _ in plans]
+    regressors, notes = _regressors_used(data, algorithm, any(uses))
     season = data.season_lengths[0] if data.season_lengths else 1
-    jobs = [(name, data.values(name), data.timestamps(name)[-1]) for name in data.series]
-    task = (plans, horizon, cv, levels, season, resolved.get("combine", "select"))
+    jobs = [
+        (
+            name,
+            data.values(name),
+            data.timestamps(name)[-1],
+            data.regressor_values(name) if regressors else None,
+        )
+        for name in data.series
+    ]
+    task = (plans, uses, horizon, cv, levels, season, resolved.get("combine", "select"))
     fits = _run(jobs, task, n_jobs, progress)
     conformal = resolved["intervals"] == "conformal"
     _share_ratios(fits, conformal)
     metrics_by_series = {name: _metrics(fit, horizon, cv) for name, fit in fits.items()}
     for fit, _, _ in fits.values():
-        fit.cached = fit.path(horizon, levels, None)
+        # With regressors a forecast needs their future values: none is cached.
+        fit.cached = None if regressors else fit.path(horizon, levels, None)
     return FittedForecast(
         algorithm=algorithm,
         params={**resolved, "seed": seed},
@@ -97,8 +108,30 @@ def fit_forecaster(
         metrics=_overall(metrics_by_series, fits, horizon, cv),
         metrics_by_series={n: m for n, (m, _) in metrics_by_series.items()},
         algorithm_by_series={name: _describe(fit) for name, (fit, _, _) in fits.items()},
-        notes=list(data.notes) + _failure_notes(fits),
+        notes=list(data.notes) + notes + _failure_notes(fits),
+        regressors=tuple(regressors),
     )
+
+
+def _regressors_used(data: SeriesData, algorithm: str, taken: bool) -> tuple[list[str], list[str]]:
+    """Returns the regressors the model learns from, and a note when the data's are left out.
+
+    Regressors the request named but no algorithm of the model can use are
+    refused naming them; numeric columns found in the data are only noted.
+    """
+    if not data.regressors or taken:
+        return list(data.regressors), []
+    listed = ", ".join(data.regressors)
+    if data.regressors_named:
+        raise UsageError(
+            f"{algorithm} forecasts a series from its own values and takes no regressors "
+            f"({listed}); the algorithms that do are {algos.REGRESSOR_ALGORITHMS}.",
+            errors=[{"loc": ["features"], "msg": f"{algorithm} takes no regressors"}],
+        )
+    return [], [
+        f"Columns not used by the forecast: {listed} ({algorithm} takes no regressors; "
+        f"{algos.REGRESSOR_ALGORITHMS} do)."
+    ]
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
@@ -114,12 +147,15 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-Task = tuple[list[tuple[str, dict[str, Any], list[int]]], int, int, tuple[int, ...], int, str]
+Task = tuple[
+    list[tuple[str, dict[str, Any], list[int]]], list[bool], int, int, tuple[int, ...], int, str
+]
+Job = tuple[str, np.ndarray, Any, "np.ndarray | None"]
 Fitted = tuple[SeriesFit, list[bt.Path], np.ndarray]
 
 
 def _run(
-    jobs: list[tuple[str, np.ndarray, Any]],
+    jobs: list[Job],
     task: Task,
     n_jobs: int | None,
     progress: Callable[[float], None] | None,
@@ -142,15 +178,15 @@ def _run(
         out.update(done)
         if progress is not None:
             progress(len(out) / len(jobs))
-    return {name: out[name] for name, _, _ in jobs}
+    return {job[0]: out[job[0]] for job in jobs}
 
 
-def _fit_chunk(jobs: list[tuple[str, np.ndarray, Any]], task: Task) -> dict[str, Fitted]:
-    return {name: _fit_series(name, y, last, task) for name, y, last in jobs}
+def _fit_chunk(jobs: list[Job], task: Task) -> dict[str, Fitted]:
+    return {name: _fit_series(name, y, last, x, task) for name, y, last, x in jobs}
 
 
-def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
-    plans, horizon, cv, levels, season, combine_rule = task
+def _fit_series(name: str, y: np.ndarray, last: Any, x: np.ndarray | None, task: Task) -> Fitted:
+    plans, uses, horizon, cv, levels, season, combine_rule = task
     fallback_season = min(season, max(1, y.size - cv * horizon))
     fallback = lambda: algos.build("seasonal_naive", {}, [fallback_season])  # noqa: E731
     makers = [_maker(algorithm, params, seasons) for algorithm, params, seasons in plans]
@@ -158,8 +194,8 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
         # Optimiser convergence notes would flood the log, one per series and fit.
         warnings.simplefilter("ignore")
         members = [
-            bt.backtest_member(plan[0], make, fallback, y, horizon, cv, levels)
-            for plan, make in zip(plans, makers, strict=True)
+            bt.backtest_member(plan[0], make, fallback, y, horizon, cv, levels, x if use else None)
+            for plan, make, use in zip(plans, makers, uses, strict=True)
         ]
         actual = bt.actuals(y, horizon, cv)
         scale = mase_scale(y[: y.size - cv * horizon], season)
@@ -170,8 +206,8 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
         # would cost a fit each and never forecast.
         keep = weights > 0
         models = [
-            bt.fit_final(member, make, fallback, y)
-            for member, make, kept in zip(members, makers, keep, strict=True)
+            bt.fit_final(member, make, fallback, y, x if use else None)
+            for member, make, use, kept in zip(members, makers, uses, keep, strict=True)
             if kept
         ]
     fit = SeriesFit(
@@ -186,6 +222,12 @@ def _fit_series(name: str, y: np.ndarray, last: Any, task: Task) -> Fitted:
         ratios=auto.ratios(paths, actual),
         backtest=np.stack([p.mean for p in paths]),
         failures=[f"{m.algorithm}: {m.failed}" for m in members if m.failed],
+        x=x,
+        uses_x=[
+            use and m.failed is None
+            for m, use, kept in zip(members, uses, keep, strict=True)
+            if kept
+        ],
     )
     return fit, paths, actual
 

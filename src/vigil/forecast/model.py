@@ -85,9 +85,26 @@ class SeriesFit:
     failures: list[str] = field(default_factory=list)
     # The backtest forecasts, one row per window (oldest first), as scored.
     backtest: np.ndarray | None = None
+    # The training points' regressors (points x regressors), and per member whether it
+    # learnt from them; None and [] for a model without regressors.
+    x: np.ndarray | None = None
+    uses_x: list[bool] = field(default_factory=list)
 
-    def path(self, horizon: int, levels: Sequence[int], extra: np.ndarray | None) -> bt.Path:
-        """Returns the forecast path from the end of training, or of training plus ``extra``."""
+    def path(
+        self,
+        horizon: int,
+        levels: Sequence[int],
+        extra: np.ndarray | None,
+        x_extra: np.ndarray | None = None,
+        x_future: np.ndarray | None = None,
+    ) -> bt.Path:
+        """Returns the forecast path from the end of training, or of training plus ``extra``.
+
+        ``x_extra`` are the regressors of ``extra``'s points and ``x_future``
+        those of the steps forecast, for a model with regressors.
+        """
+        if self.x is not None:
+            return self._path_with_regressors(horizon, levels, extra, x_extra, x_future)
         if extra is None or extra.size == 0:
             cached = self.cached
             # Conformal bounds need only the mean and the half-width, which any level shares.
@@ -99,6 +116,30 @@ class SeriesFit:
         else:
             y = np.concatenate([self.y, extra])
             paths = [bt.floored(bt.forward(m, y, horizon, levels), y) for m in self.members]
+        return combine(paths, self.weights)
+
+    def _path_with_regressors(
+        self,
+        horizon: int,
+        levels: Sequence[int],
+        extra: np.ndarray | None,
+        x_extra: np.ndarray | None,
+        x_future: np.ndarray | None,
+    ) -> bt.Path:
+        assert self.x is not None and x_future is not None  # FittedForecast.predict checks
+        y, x = self.y, self.x
+        if extra is not None and extra.size:
+            assert x_extra is not None
+            y, x = np.concatenate([y, extra]), np.concatenate([x, x_extra])
+        uses = self.uses_x or [False] * len(self.members)
+        paths = []
+        for model, use in zip(self.members, uses, strict=True):
+            past, future = (x, x_future[:horizon]) if use else (None, None)
+            if y.size == self.y.size:
+                path = bt.predict(model, horizon, levels, future)
+            else:
+                path = bt.forward(model, y, horizon, levels, past, future)
+            paths.append(bt.floored(path, y))
         return combine(paths, self.weights)
 
 
@@ -129,6 +170,9 @@ class FittedForecast:
     metrics_by_series: dict[str, dict[str, float]]
     algorithm_by_series: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    # Regressor columns the model learnt from: a forecast needs their future values.
+    # A tuple, so that a model pickled before regressors existed reads as having none.
+    regressors: tuple[str, ...] = ()
 
     @property
     def series(self) -> list[str]:
@@ -165,6 +209,7 @@ class FittedForecast:
         series: Sequence[str] | None = None,
         history: pd.DataFrame | None = None,
         levels: Sequence[int] = (80, 95),
+        exog: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Returns the forecasts: columns series, timestamp, forecast, lo_<l>, hi_<l> per level.
 
@@ -172,6 +217,9 @@ class FittedForecast:
         names is forecast from the end of its history by the fitted models,
         not refitted. Points at or before a series' last training time are
         ignored (a client may resend a window that overlaps training).
+        ``exog`` holds the regressors' values of the times forecast (rows of
+        the time, series and regressor columns), required by a model with
+        regressors and refused by one without.
         """
         import pandas as pd
 
@@ -181,17 +229,21 @@ class FittedForecast:
         unknown = [s for s in names if s not in self.fits]
         if unknown:
             raise _unknown_series(unknown, self.series)
+        if exog is not None and not self.regressors:
+            raise UsageError(
+                "exog gives regressors' future values, but this model has no regressors; "
+                "leave exog out.",
+                errors=[{"loc": ["exog"], "msg": "the model has no regressors"}],
+            )
         extra = self._history(history) if history is not None else {}
         blocks = []
         for name in names:
             fit = self.fits[name]
-            new_values, last = extra.get(name, (None, fit.last))
-            path = fit.path(horizon, levels, new_values)
-            block: dict[str, Any] = {
-                "series": name,
-                "timestamp": pd.date_range(last, periods=horizon + 1, freq=self.freq)[1:],
-                "forecast": path.mean,
-            }
+            new_values, last, x_extra = extra.get(name, (None, fit.last, None))
+            times = pd.date_range(last, periods=horizon + 1, freq=self.freq)[1:]
+            x_future = self._future_regressors(exog, name, times) if self.regressors else None
+            path = fit.path(horizon, levels, new_values, x_extra, x_future)
+            block: dict[str, Any] = {"series": name, "timestamp": times, "forecast": path.mean}
             for level in levels:
                 lo, hi = bounds(path, level, fit.ratios)
                 block[f"lo_{level}"] = lo
@@ -213,13 +265,16 @@ class FittedForecast:
             )
         return int(horizon)
 
-    def _history(self, history: pd.DataFrame) -> dict[str, tuple[np.ndarray, Any]]:
-        """Returns per series the history points newer than training and the last time."""
+    def _history(
+        self, history: pd.DataFrame
+    ) -> dict[str, tuple[np.ndarray, Any, np.ndarray | None]]:
+        """Returns per series the history points newer than training, the last time, regressors."""
         import pandas as pd
 
-        from vigil.forecast.series import _numeric, _parse_timestamps
+        from vigil.forecast.series import _numeric, _parse_timestamps, regressor_columns
 
         needed = [c for c in (self.timestamp, self.target, self.series_column) if c]
+        needed += self.regressors
         for column in needed:
             if column not in history.columns:
                 raise UsageError(
@@ -239,7 +294,10 @@ class FittedForecast:
         if unknown:
             raise _unknown_series(unknown, self.series, where="history")
         frame = pd.DataFrame({"id": ids, "ds": times, "y": values})
-        out: dict[str, tuple[np.ndarray, Any]] = {}
+        x_columns = regressor_columns(len(self.regressors))
+        for column, regressor in zip(x_columns, self.regressors, strict=True):
+            frame[column] = _numeric(history[regressor].reset_index(drop=True), regressor)
+        out: dict[str, tuple[np.ndarray, Any, np.ndarray | None]] = {}
         for name, group in frame.groupby("id", sort=False):
             fit = self.fits[str(name)]
             group = group[group["ds"] > fit.last].sort_values("ds", kind="stable")
@@ -261,8 +319,52 @@ class FittedForecast:
                     f"off-grid time is {grid[position]}.",
                     errors=[{"loc": ["history"], "msg": f"missing {grid[position]}"}],
                 )
-            out[str(name)] = (group["y"].to_numpy(dtype=float), index[-1])
+            x = group[x_columns].to_numpy(dtype=float) if self.regressors else None
+            out[str(name)] = (group["y"].to_numpy(dtype=float), index[-1], x)
         return out
+
+    def _future_regressors(self, exog: pd.DataFrame | None, name: str, times: Any) -> np.ndarray:
+        """Returns the regressors of series ``name`` at the forecast ``times`` from ``exog``.
+
+        Raises naming the missing field: exog itself, a regressor column, or
+        the first forecast time of the series that exog does not give.
+        """
+        import pandas as pd
+
+        from vigil.forecast.series import _numeric, _parse_timestamps
+
+        listed = ", ".join(self.regressors)
+        if exog is None:
+            raise UsageError(
+                f"This model forecasts from regressors ({listed}): send their values for "
+                "each time forecast in exog.",
+                errors=[{"loc": ["exog"], "msg": f"required: {listed}"}],
+            )
+        needed = [c for c in (self.timestamp, self.series_column) if c] + list(self.regressors)
+        for column in needed:
+            if column not in exog.columns:
+                raise UsageError(
+                    f"exog has no column {column!r}; it needs {', '.join(needed)}.",
+                    errors=[{"loc": ["exog", column], "msg": "missing column"}],
+                )
+        rows = exog.reset_index(drop=True)
+        if self.series_column is not None:
+            rows = rows[rows[self.series_column].astype(str) == name]
+        when = _parse_timestamps(rows[self.timestamp], self.timestamp)
+        by_time = {pd.Timestamp(t): i for i, t in zip(rows.index, when, strict=True)}
+        positions = []
+        for time in times:
+            if pd.Timestamp(time) not in by_time:
+                raise InvalidInput(
+                    f"exog has no values for series {name!r} at {time} (a time forecast); "
+                    f"send {listed} for every step of the horizon.",
+                    errors=[{"loc": ["exog"], "msg": f"missing {name} at {time}"}],
+                )
+            positions.append(by_time[pd.Timestamp(time)])
+        picked = exog.reset_index(drop=True).loc[positions]
+        return np.column_stack(
+            [_numeric(picked[c].reset_index(drop=True), c).to_numpy() for c in self.regressors]
+        )
 
 
 def _check_levels(levels: Sequence[int]) -> list[int]:

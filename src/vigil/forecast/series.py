@@ -11,10 +11,16 @@ most often the same reading logged twice, and a sum would double the level
 the model learns. Each aggregation is reported in ``SeriesData.notes``.
 Missing times are refused rather than filled: a filled value would be a
 guess the backtest then scores as if it were observed.
+
+Other numeric columns are regressors (``regressors`` names them; by default
+every other numeric column without missing values, less ``exclude``): the
+algorithms that take them (``fit.py``) learn from their values, and their
+forecasts need the values of the times forecast.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +52,10 @@ class SeriesData:
     target: str
     series_column: str | None
     notes: list[str] = field(default_factory=list)
+    # Regressor columns (their values are the frame's x0, x1, ... columns), and whether
+    # the request named them (then an algorithm that cannot use them is refused).
+    regressors: list[str] = field(default_factory=list)
+    regressors_named: bool = False
 
     def values(self, name: str) -> Any:
         """Returns the target values of series ``name`` in time order (a float array)."""
@@ -55,13 +65,22 @@ class SeriesData:
         """Returns the timestamps of series ``name`` in order (a DatetimeIndex)."""
         return self._groups()[name][0]
 
-    def _groups(self) -> dict[str, tuple[Any, Any]]:
+    def regressor_values(self, name: str) -> Any:
+        """Returns the regressors of series ``name`` in time order, shape (points, regressors)."""
+        return self._groups()[name][2]
+
+    def _groups(self) -> dict[str, tuple[Any, Any, Any]]:
         cached = self.__dict__.get("_cache")
         if cached is None:
             import pandas as pd
 
+            columns = regressor_columns(len(self.regressors))
             cached = {
-                str(name): (pd.DatetimeIndex(group["ds"]), group["y"].to_numpy(dtype=float))
+                str(name): (
+                    pd.DatetimeIndex(group["ds"]),
+                    group["y"].to_numpy(dtype=float),
+                    group[columns].to_numpy(dtype=float),
+                )
                 for name, group in self.frame.groupby("unique_id", sort=False)
             }
             self.__dict__["_cache"] = cached
@@ -73,18 +92,27 @@ class SeriesData:
         return state
 
 
+def regressor_columns(count: int) -> list[str]:
+    """Returns the names of the regressor columns in ``SeriesData.frame`` (x0, x1, ...)."""
+    return [f"x{i}" for i in range(count)]
+
+
 def prepare_series(
     frame: pd.DataFrame,
     *,
     timestamp: str | None = None,
     target: str | None = None,
     series: str | None = None,
+    regressors: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> SeriesData:
     """Returns ``frame`` checked and reshaped for forecasting, or raises naming the problem.
 
     ``timestamp`` and ``target`` default to the one datetime-like column and
     the one numeric column; without ``series`` the table is one series,
-    named after the target column.
+    named after the target column. ``regressors`` names the regressor
+    columns (each cell must be a number); by default they are the other
+    numeric columns without missing values, less ``exclude``.
     """
     import pandas as pd
 
@@ -105,8 +133,12 @@ def prepare_series(
     y = _numeric(frame[y_col], y_col)
     ids = frame[series].astype(str).to_numpy() if series is not None else [str(y_col)] * len(frame)
     long = pd.DataFrame({"unique_id": ids, "ds": ds.to_numpy(), "y": y.to_numpy()})
+    roles = {ts_col, y_col, series}
+    chosen = _regressors(frame, regressors, roles, set(exclude))
+    for column, regressor in zip(regressor_columns(len(chosen)), chosen, strict=True):
+        long[column] = _numeric(frame[regressor], regressor).to_numpy()
     notes: list[str] = []
-    ignored = [str(c) for c in frame.columns if c not in (ts_col, y_col, series)]
+    ignored = [str(c) for c in frame.columns if c not in roles and c not in chosen]
     if ignored:
         notes.append(f"Columns not used by the forecast: {', '.join(ignored)}.")
     long = _aggregate_duplicates(long, notes)
@@ -131,7 +163,39 @@ def prepare_series(
         target=str(y_col),
         series_column=series,
         notes=notes,
+        regressors=[str(c) for c in chosen],
+        regressors_named=regressors is not None,
     )
+
+
+def _regressors(
+    frame: pd.DataFrame,
+    named: Sequence[str] | None,
+    roles: set[str | None],
+    exclude: set[str],
+) -> list[str]:
+    """Returns the regressor columns: those ``named``, or the other complete numeric ones."""
+    import numpy as np
+    import pandas as pd
+
+    if named is not None:
+        for column in named:
+            _require_column(frame, column, "features")
+            if column in roles:
+                raise UsageError(
+                    f"Column {column!r} is the timestamp, target or series column; it "
+                    "cannot also be a regressor.",
+                    errors=[{"loc": ["features"], "msg": f"{column} has another role"}],
+                )
+        return list(dict.fromkeys(named))
+    return [
+        str(c)
+        for c in frame.columns
+        if c not in roles
+        and str(c) not in exclude
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and bool(np.isfinite(frame[c].to_numpy(dtype=float)).all())
+    ]
 
 
 def _require_column(frame: pd.DataFrame, name: str, role: str) -> None:

@@ -1,4 +1,4 @@
-"""Forecasts as answers: a request (horizon, series, history, levels) checked, then answered.
+"""Forecasts as answers: a request (horizon, series, history, levels, exog) checked, answered.
 
 The checks here name the request's field the way the REST body spells it
 (``horizon``, ``series``, ``history[3].sales``, ``level``), so the CLI and
@@ -28,6 +28,8 @@ class ForecastRequest:
     # Newer points than training, as rows of the training columns (or a table).
     history: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
     levels: tuple[int, ...] = DEFAULT_LEVELS
+    # The regressors' values of the times forecast (time, series and regressor columns).
+    exog: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
 
 
 def forecast_points(bundle: ModelBundle, request: ForecastRequest) -> list[dict[str, Any]]:
@@ -41,11 +43,25 @@ def forecast_points(bundle: ModelBundle, request: ForecastRequest) -> list[dict[
     known = bundle.series_names
     if request.series is not None:
         _check_series(request.series, known)
+    regressors = bundle.regressors
     history = None
     if request.history is not None:
-        history = _history_frame(bundle, request.history, known)
+        values = [bundle.target or "", *regressors]
+        history = _rows_frame(bundle, request.history, known, "history", values)
+    exog = None
+    if request.exog is not None:
+        if not regressors:
+            raise InvalidInput(
+                "exog gives regressors' values, but this model has no regressors; leave it out.",
+                errors=[{"loc": ["exog"], "msg": "the model has no regressors"}],
+            )
+        exog = _rows_frame(bundle, request.exog, known, "exog", regressors)
     return bundle.forecast(
-        request.horizon, series=request.series, history=history, levels=request.levels
+        request.horizon,
+        series=request.series,
+        history=history,
+        levels=request.levels,
+        exog=exog,
     )
 
 
@@ -77,43 +93,50 @@ def _check_series(asked: Sequence[str], known: Sequence[str]) -> None:
         )
 
 
-def _history_frame(
-    bundle: ForecastBundle, history: pd.DataFrame | Sequence[Mapping[str, Any]], known: list[str]
+def _rows_frame(
+    bundle: ForecastBundle,
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    known: list[str],
+    field: str,
+    values: list[str],
 ) -> pd.DataFrame:
-    """Returns the history as a table of the training columns, every cell checked.
+    """Returns ``history`` or ``exog`` rows as a table, every cell checked.
 
     A missing column, a value that is not a finite number, a time that is not
     one, or a series the model does not know is refused naming its row and
-    column (``history[row].column``).
+    column (``history[row].column``). ``values`` are the numeric columns
+    (history: the target and the regressors; exog: the regressors).
     """
-    frame = history if isinstance(history, pd.DataFrame) else pd.DataFrame.from_records(history)
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
     if frame.empty:
         raise InvalidInput(
-            "history is empty; send newer points, or leave history out.",
-            errors=[{"loc": ["history"], "msg": "empty"}],
+            f"{field} is empty; send its rows, or leave {field} out.",
+            errors=[{"loc": [field], "msg": "empty"}],
         )
-    target, time_column = bundle.target or "", bundle.timestamp_column
-    columns = [time_column, target] + ([bundle.series_column] if bundle.series_column else [])
+    time_column = bundle.timestamp_column
+    columns = [time_column, *values] + ([bundle.series_column] if bundle.series_column else [])
     for column in columns:
         if column not in frame.columns:
             raise InvalidInput(
-                f"history needs column {column!r} (the model was trained on "
+                f"{field} needs column {column!r} (it has the columns "
                 f"{', '.join(map(repr, columns))}).",
-                errors=[{"loc": ["history", 0, column], "msg": "missing"}],
+                errors=[{"loc": [field, 0, column], "msg": "missing"}],
             )
-    for row, value in enumerate(frame[target].tolist()):
-        if not _is_number(value):
-            raise _cell_error(row, target, value, "must be a finite number")
+    for column in values:
+        for row, value in enumerate(frame[column].tolist()):
+            if not _is_number(value):
+                raise _cell_error(field, row, column, value, "must be a finite number")
     times = pd.to_datetime(frame[time_column], errors="coerce", format="mixed")
     bad = times.isna().to_numpy().nonzero()[0]
     if len(bad):
         row = int(bad[0])
-        raise _cell_error(row, time_column, frame[time_column].iloc[row], "must be a time")
+        raise _cell_error(field, row, time_column, frame[time_column].iloc[row], "must be a time")
     if bundle.series_column:
         names = set(known)
         for row, name in enumerate(frame[bundle.series_column].tolist()):
             if str(name) not in names:
                 raise _cell_error(
+                    field,
                     row,
                     bundle.series_column,
                     name,
@@ -121,7 +144,8 @@ def _history_frame(
                 )
     frame = frame.copy()
     frame[time_column] = times
-    frame[target] = frame[target].astype(float)
+    for column in values:
+        frame[column] = frame[column].astype(float)
     return frame
 
 
@@ -131,11 +155,11 @@ def _is_number(value: Any) -> bool:
     return math.isfinite(value)
 
 
-def _cell_error(row: int, column: str, value: Any, why: str) -> InvalidInput:
+def _cell_error(field: str, row: int, column: str, value: Any, why: str) -> InvalidInput:
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
     return InvalidInput(
-        f"history[{row}].{column} {why}, got {shown}.",
-        errors=[{"loc": ["history", row, column], "msg": why}],
+        f"{field}[{row}].{column} {why}, got {shown}.",
+        errors=[{"loc": [field, row, column], "msg": why}],
     )
 
 

@@ -59,6 +59,11 @@ class ForecastBundle(ModelBundle):
         return int(self._fitted().horizon)
 
     @property
+    def regressors(self) -> list[str]:
+        """Returns the regressor columns the model learnt from (their future values are needed)."""
+        return list(getattr(self._fitted(), "regressors", []) or [])
+
+    @property
     def series_names(self) -> list[str]:
         """Returns the series the model was trained on."""
         return [str(s) for s in self._fitted().series]
@@ -79,6 +84,7 @@ class ForecastBundle(ModelBundle):
         series: Sequence[str] | None = None,
         history: pd.DataFrame | None = None,
         levels: Sequence[int] = DEFAULT_LEVELS,
+        exog: pd.DataFrame | None = None,
     ) -> list[dict[str, Any]]:
         """Returns one point per (series, future time): forecast and ``lo_<l>``/``hi_<l>``.
 
@@ -89,7 +95,9 @@ class ForecastBundle(ModelBundle):
         """
         import numpy as np
 
-        frame = self._fitted().predict(horizon, series=series, history=history, levels=levels)
+        frame = self._fitted().predict(
+            horizon, series=series, history=history, levels=levels, exog=exog
+        )
         # Column-wise conversion to plain Python values: a DataFrame's own record
         # conversion costs several times the forecast itself on a single series.
         times = frame["timestamp"].to_numpy(dtype="datetime64[s]")
@@ -120,7 +128,14 @@ def train_forecast(frame: pd.DataFrame, spec: TrainSpec, progress: Progress) -> 
 
     assert spec.horizon is not None  # the request contract requires it for forecast
     progress(0.02, "validating series")
-    data = prepare_series(frame, timestamp=spec.timestamp, target=spec.target, series=spec.series)
+    data = prepare_series(
+        frame,
+        timestamp=spec.timestamp,
+        target=spec.target,
+        series=spec.series,
+        regressors=spec.features,
+        exclude=spec.exclude,
+    )
     algorithm = spec.algorithm or DEFAULT_ALGORITHM
     windows = spec.cv or 1
     progress(0.05, f"fitting {algorithm} and backtesting {windows} windows of {spec.horizon}")
@@ -139,7 +154,7 @@ def train_forecast(frame: pd.DataFrame, spec: TrainSpec, progress: Progress) -> 
         task="forecast",
         algorithm=algorithm,
         params=dict(spec.params),
-        schema=_schema(data),
+        schema=_schema(data, fitted.regressors),
         pipeline=Pipeline([("forecaster", "passthrough")]),
         target=data.target,
         forecaster=fitted,
@@ -176,10 +191,12 @@ def train_forecast(frame: pd.DataFrame, spec: TrainSpec, progress: Progress) -> 
                 "series_column": data.series_column,
                 "timestamp_column": data.timestamp,
                 "target": data.target,
-                "notes": list(getattr(data, "notes", []) or []),
+                "notes": list(fitted.notes),
                 # Series whose values were all >= 0 (counts, sales): forecasts and
                 # intervals are floored at 0.
                 "nonnegative_series": list(fitted.nonnegative_series),
+                # Columns the model learnt from: a forecast needs their future values.
+                "regressors": list(fitted.regressors),
             },
             "metrics_by_series": {
                 str(k): _plain(v) for k, v in dict(fitted.metrics_by_series).items()
@@ -210,6 +227,7 @@ def champion_backtest(champion: ModelBundle, outcome: TrainOutcome) -> dict[str,
             timestamp=settings["timestamp_column"],
             target=settings["target"],
             series=settings["series_column"],
+            regressors=settings.get("regressors") or [],
         )
         fitted = fit_forecaster(
             data,
@@ -241,9 +259,13 @@ def with_actuals(
         settings["series_column"],
         settings["target"],
     )
-    columns = [time_column, *([series_column] if series_column else []), target]
+    regressors = list(settings.get("regressors") or [])
+    columns = [time_column, *([series_column] if series_column else []), target, *regressors]
     table = original[columns].copy()
     table[time_column] = pd.to_datetime(table[time_column], format="mixed")
+    if regressors:
+        # Actuals carry no regressor values: the model retrains on its own table.
+        return table
     step = pd.tseries.frequencies.to_offset(settings["freq"])
     actuals: dict[tuple[str, pd.Timestamp], float] = {}
     for row in recent:  # newest first: the first actual seen for a time is the latest
@@ -273,12 +295,13 @@ def with_actuals(
     return pd.concat([table, pd.DataFrame(added)[columns]], ignore_index=True)
 
 
-def _schema(data: SeriesData) -> list[ColumnSchema]:
-    """Returns the columns a history sent later must have: time, series (if any), value."""
+def _schema(data: SeriesData, regressors: Sequence[str]) -> list[ColumnSchema]:
+    """Returns the columns a history sent later must have: time, series, value, regressors."""
     columns = [ColumnSchema(data.timestamp, "datetime", "datetime64[ns]")]
     if data.series_column is not None:
         columns.append(ColumnSchema(data.series_column, "categorical", "object"))
     columns.append(ColumnSchema(data.target, "numeric", "float64"))
+    columns += [ColumnSchema(name, "numeric", "float64") for name in regressors]
     return columns
 
 

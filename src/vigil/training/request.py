@@ -262,7 +262,8 @@ _FEATURES_SCHEMA = {
     ],
     "default": None,
     "description": "The feature columns (default: every column but the target), or how raw "
-    "inputs become features: one of " + ", ".join(FEATURE_KINDS) + ".",
+    "inputs become features: one of " + ", ".join(FEATURE_KINDS) + "; for forecast, the "
+    "regressor columns (default: the other complete numeric columns).",
 }
 
 

@@ -37,7 +37,8 @@ async def predict(
     """Returns one prediction per instance, in order, each with its id and version.
 
     A forecast model is asked for a horizon instead (``horizon``, optional
-    ``series``, ``history``, ``level``) and answers one point per series and
+    ``series``, ``history``, ``level``, and ``exog`` for a model with
+    regressors) and answers one point per series and
     future time: forecast and intervals.
     """
     # The app's parts are read directly rather than as dependencies: FastAPI's
@@ -86,7 +87,7 @@ async def predict(
         return document
 
 
-_FORECAST_FIELDS = ("horizon", "series", "history", "level")
+_FORECAST_FIELDS = ("horizon", "series", "history", "level", "exog")
 
 
 def _instances_or_forecast(body: PredictRequest) -> list[Row] | None:
@@ -129,12 +130,15 @@ def _forecast(
 
     if body.history is not None:
         check_batch(len(body.history), settings, "history")
+    if body.exog is not None:
+        check_batch(len(body.exog), settings, "exog")
     assert body.horizon is not None
     asked = ForecastRequest(
         horizon=body.horizon,
         series=tuple(body.series) if body.series is not None else None,
         history=body.history,
         levels=tuple(body.level) if body.level is not None else DEFAULT_LEVELS,
+        exog=body.exog,
     )
     try:
         return service.predictions.forecast(
