@@ -53,11 +53,7 @@ def test_a_batch_after_its_history_equals_the_whole_extraction(
         history = events[start : start + rng.randrange(0, 400)]
         batch = events[start + len(history) :][: rng.randint(1, 120)]
         expected = features.transform(pd.DataFrame.from_records(history + batch))
-        inputs = (
-            window_inputs(features, history)
-            if history
-            else WindowHistory.empty(features)
-        )
+        inputs = window_inputs(features, history) if history else WindowHistory.empty(features)
         assert inputs is not None
         found = features_after(features, inputs, batch)
         assert found is not None
