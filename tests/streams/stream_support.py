@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from vigil.data.loading import Dataset
 from vigil.monitoring.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -19,6 +21,7 @@ from vigil.security import Caller
 from vigil.service import VigilService
 from vigil.simulate import simulate
 from vigil.streams.events import events_of as client_events
+from vigil.streams.incidents import SEVERITY_ORDER
 from vigil.training.trainer import TrainSpec
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -145,3 +148,20 @@ def webhook_receiver(secret: bytes) -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def incident_model(service: VigilService) -> tuple[dict[str, float], dict[str, float]]:
+    """Trains ``sensors``, a detector on a 2-D Gaussian; returns a low-severity and a
+    higher-severity point."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
+    spec = TrainSpec(task="anomaly", algorithm="isolation_forest")
+    service.training.train(ADMIN, "sensors", Dataset(frame, "a" * 64, "csv", "sensors"), spec)
+    probes = [{"a": float(x), "b": float(x)} for x in np.linspace(1.5, 12, 60)]
+    answers = service.predictions.predict(ADMIN, "sensors", pd.DataFrame(probes)).predictions
+    flagged = [(p, a) for p, a in zip(probes, answers, strict=True) if a["is_anomaly"]]
+    low = flagged[0]
+    high = max(flagged, key=lambda pa: SEVERITY_ORDER.index(pa[1]["severity"]))
+    if SEVERITY_ORDER.index(high[1]["severity"]) <= SEVERITY_ORDER.index(low[1]["severity"]):
+        pytest.skip("the detector gives one severity to every flagged probe")
+    return low[0], high[0]

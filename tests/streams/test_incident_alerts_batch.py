@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from stream_support import ADMIN, webhook_receiver
-from test_stream_incidents import _tabular_model
+from stream_support import ADMIN, incident_model, webhook_receiver
 
 from vigil.service import VigilService
 
@@ -11,7 +10,7 @@ from vigil.service import VigilService
 def test_a_batch_that_opens_and_escalates_posts_each_change_once(
     stream_service: VigilService,
 ) -> None:
-    low, high = _tabular_model(stream_service)
+    low, high = incident_model(stream_service)
     normal = {"a": 0.1, "b": -0.2}
     clock = stream_service.now
     settings = {"incident_gap": "3s", "incident_quiet": "5s"}

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import pytest
-from stream_support import ADMIN, webhook_receiver
+from stream_support import ADMIN, incident_model, webhook_receiver
 
-from vigil.data.loading import Dataset
 from vigil.service import VigilService
-from vigil.streams.incidents import SEVERITY_ORDER
-from vigil.training.trainer import TrainSpec
-
-
-def _tabular_model(service: VigilService) -> tuple[dict[str, float], dict[str, float]]:
-    """Trains a detector on a 2-D Gaussian; returns a low-severity and a higher-severity point."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
-    spec = TrainSpec(task="anomaly", algorithm="isolation_forest")
-    service.training.train(ADMIN, "sensors", Dataset(frame, "a" * 64, "csv", "sensors"), spec)
-    probes = [{"a": float(x), "b": float(x)} for x in np.linspace(1.5, 12, 60)]
-    answers = service.predictions.predict(ADMIN, "sensors", pd.DataFrame(probes)).predictions
-    flagged = [(p, a) for p, a in zip(probes, answers, strict=True) if a["is_anomaly"]]
-    low = flagged[0]
-    high = max(flagged, key=lambda pa: SEVERITY_ORDER.index(pa[1]["severity"]))
-    if SEVERITY_ORDER.index(high[1]["severity"]) <= SEVERITY_ORDER.index(low[1]["severity"]):
-        pytest.skip("the detector gives one severity to every flagged probe")
-    return low[0], high[0]
 
 
 def test_an_incident_opens_escalates_resolves_and_is_posted_once_each(
     stream_service: VigilService,
 ) -> None:
-    low, high = _tabular_model(stream_service)
+    low, high = incident_model(stream_service)
     normal = {"a": 0.1, "b": -0.2}
     # Tabular rows carry no time: their arrival time (the service's clock) is their event time.
     clock = stream_service.now
